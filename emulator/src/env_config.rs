@@ -1,0 +1,116 @@
+//! Configuration of the standalone emulator from `EMULATOR_*` variables, and its banner.
+
+use std::net::IpAddr;
+
+use crate::config::EmulatorConfig;
+use crate::error::EmulatorError;
+use crate::state::Emulator;
+
+/// Port of the standalone emulator when `EMULATOR_PORT` is unset.
+pub const DEFAULT_STANDALONE_PORT: u16 = 9000;
+
+/// Builds a config from variables read through `var` (injectable for tests).
+pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorConfig, EmulatorError> {
+    let mut cfg = EmulatorConfig {
+        port: DEFAULT_STANDALONE_PORT,
+        ..EmulatorConfig::default()
+    };
+    let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    if let Some(v) = get("EMULATOR_PORT") {
+        cfg.port = v
+            .parse()
+            .map_err(|_| EmulatorError::Config("EMULATOR_PORT must be a port number".into()))?;
+    }
+    if let Some(v) = get("EMULATOR_ADDRESS") {
+        cfg.address = v.parse::<IpAddr>().map_err(|_| {
+            EmulatorError::Config("EMULATOR_ADDRESS must be an IP address".into())
+        })?;
+    }
+    if let Some(v) = get("EMULATOR_CLIENT_ID") {
+        cfg.client_id = v;
+    }
+    if let Some(v) = get("EMULATOR_CLIENT_SECRET") {
+        cfg.client_secret = v;
+    }
+    if let Some(v) = get("EMULATOR_API_KEY") {
+        cfg.api_key = v;
+    }
+    if let Some(v) = get("EMULATOR_REDIRECT_URIS") {
+        cfg.redirect_uris = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    if let Some(v) = get("EMULATOR_REFRESH_TOKENS") {
+        cfg.refresh_tokens = parse_bool("EMULATOR_REFRESH_TOKENS", &v)?;
+    }
+    if let Some(v) = get("EMULATOR_ROLES_CLAIM") {
+        cfg.roles_claim = parse_bool("EMULATOR_ROLES_CLAIM", &v)?;
+    }
+    Ok(cfg)
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, EmulatorError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(EmulatorError::Config(format!("{name} must be true or false"))),
+    }
+}
+
+/// The text printed at startup: the variables an App ID app needs, and the test users.
+pub(crate) fn banner(emu: &Emulator) -> String {
+    let cfg = emu.config();
+    let mut out = String::from(
+        "# App ID emulator - development identity provider - not for production\n\
+         # Point the app at it with:\n",
+    );
+    out.push_str(&format!(
+        "APPID_OAUTH_SERVER_URL={}\nAPPID_CLIENT_ID={}\nAPPID_CLIENT_SECRET={}\n\
+         IBM_CLOUD_APIKEY={}\nIBM_CLOUD_IAM_URL={}/identity/token\n# Test users:\n",
+        emu.oauth_server_url(),
+        cfg.client_id,
+        cfg.client_secret,
+        cfg.api_key,
+        emu.base_url()
+    ));
+    for u in emu.users() {
+        out.push_str(&format!(
+            "#   {} <{}> roles: [{}]\n",
+            u.name,
+            u.email,
+            u.roles.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn variables_override_the_defaults() {
+        let cfg = from_env(|n| match n {
+            "EMULATOR_PORT" => Some("9100".into()),
+            "EMULATOR_REDIRECT_URIS" => Some("http://a/cb, http://b/cb".into()),
+            "EMULATOR_REFRESH_TOKENS" => Some("true".into()),
+            "EMULATOR_CLIENT_ID" => Some("cid".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.port, 9100);
+        assert_eq!(cfg.redirect_uris, vec!["http://a/cb", "http://b/cb"]);
+        assert!(cfg.refresh_tokens);
+        assert_eq!(cfg.client_id, "cid");
+    }
+
+    #[test]
+    fn unset_variables_give_port_9000_and_bad_values_are_errors() {
+        assert_eq!(from_env(|_| None).unwrap().port, 9000);
+        assert!(from_env(|n| (n == "EMULATOR_ROLES_CLAIM").then(|| "maybe".into())).is_err());
+    }
+}

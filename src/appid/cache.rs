@@ -1,0 +1,113 @@
+//! A value fetched from the provider, kept for a while, refreshed by one caller at a
+//! time, and served stale when a refresh fails (the provider may be down).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, RwLock};
+
+use super::error::ProviderError;
+
+/// A single-flight cache of one value.
+#[derive(Debug)]
+pub struct Cached<T> {
+    current: RwLock<Option<(Arc<T>, Instant)>>,
+    refreshing: Mutex<()>,
+}
+
+impl<T> Default for Cached<T> {
+    fn default() -> Self {
+        Cached { current: RwLock::new(None), refreshing: Mutex::new(()) }
+    }
+}
+
+impl<T> Cached<T> {
+    /// The value if it is younger than `max_age`; otherwise fetch it (one fetch at a
+    /// time). If the fetch fails, an older value is still served; with none, the error.
+    pub async fn get<F, Fut>(&self, max_age: Duration, fetch: F) -> Result<Arc<T>, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        if let Some(value) = self.fresh(max_age).await {
+            return Ok(value);
+        }
+        self.refresh(max_age, fetch).await
+    }
+
+    /// Fetch again unless the value is younger than `cooldown` (used when a token names
+    /// a key we do not know: one refetch, but never a stream of them).
+    pub async fn refresh_unless_younger<F, Fut>(&self, cooldown: Duration, fetch: F) -> Result<Arc<T>, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        self.refresh(cooldown, fetch).await
+    }
+
+    async fn fresh(&self, max_age: Duration) -> Option<Arc<T>> {
+        let current = self.current.read().await;
+        current
+            .as_ref()
+            .filter(|(_, fetched)| fetched.elapsed() < max_age)
+            .map(|(value, _)| value.clone())
+    }
+
+    async fn refresh<F, Fut>(&self, max_age: Duration, fetch: F) -> Result<Arc<T>, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let _only_one = self.refreshing.lock().await;
+        // Someone else may have refreshed while we waited for the lock.
+        if let Some(value) = self.fresh(max_age).await {
+            return Ok(value);
+        }
+        match fetch().await {
+            Ok(value) => {
+                let value = Arc::new(value);
+                *self.current.write().await = Some((value.clone(), Instant::now()));
+                Ok(value)
+            }
+            Err(error) => match self.current.read().await.as_ref() {
+                Some((stale, _)) => Ok(stale.clone()),
+                None => Err(error),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_fresh_value_is_not_fetched_again() {
+        let cache = Cached::default();
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            let v = cache
+                .get(Duration::from_secs(60), || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ProviderError>(7)
+                })
+                .await
+                .unwrap();
+            assert_eq!(*v, 7);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_last_good_value_is_served_when_a_refresh_fails() {
+        let cache = Cached::default();
+        cache.get(Duration::ZERO, || async { Ok::<_, ProviderError>(1) }).await.unwrap();
+        let down = ProviderError::Unreachable { endpoint: "jwks", kind: "connect" };
+        let v = cache.get(Duration::ZERO, || async { Err(down.clone()) }).await.unwrap();
+        assert_eq!(*v, 1);
+        let empty: Cached<u8> = Cached::default();
+        assert_eq!(empty.get(Duration::ZERO, || async { Err(down.clone()) }).await.unwrap_err(), down);
+    }
+}

@@ -1,0 +1,116 @@
+//! What can go wrong when talking to the provider or checking its tokens.
+//! Messages carry reason codes and endpoint names, never tokens or response bodies.
+
+/// A failed call to one of the provider's endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// No answer: connection refused, DNS, TLS or timeout.
+    #[error("{endpoint}: no answer ({kind})")]
+    Unreachable { endpoint: &'static str, kind: &'static str },
+    /// A status other than 2xx; `error` is the OAuth `error` code when the body had one.
+    #[error("{endpoint}: HTTP {status}{}", error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    Status { endpoint: &'static str, status: u16, error: Option<String> },
+    /// The body was larger than we accept from that endpoint.
+    #[error("{endpoint}: response too large")]
+    TooLarge { endpoint: &'static str },
+    /// The body was not the JSON we expect.
+    #[error("{endpoint}: malformed response ({what})")]
+    Malformed { endpoint: &'static str, what: &'static str },
+    /// The discovery document names another issuer or points elsewhere.
+    #[error("discovery: {0}")]
+    Untrusted(&'static str),
+}
+
+impl ProviderError {
+    /// True when the token endpoint refused the code itself (expired, used, wrong verifier):
+    /// the user should simply start again.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, ProviderError::Status { status: 400, error: Some(e), .. } if e == "invalid_grant")
+    }
+}
+
+/// Why a token was refused. Each variant has a stable reason code for the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("token too large")]
+    TooLarge,
+    #[error("algorithm not allowed")]
+    AlgNotAllowed,
+    #[error("critical header not understood")]
+    CritHeader,
+    #[error("token type not allowed")]
+    TypNotAllowed,
+    #[error("token version not supported")]
+    VersionNotSupported,
+    #[error("unknown key id")]
+    UnknownKid,
+    #[error("no key id and several keys")]
+    AmbiguousKey,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("issuer mismatch")]
+    IssuerMismatch,
+    #[error("audience mismatch")]
+    AudienceMismatch,
+    #[error("authorized party mismatch")]
+    AzpMismatch,
+    #[error("tenant mismatch")]
+    TenantMismatch,
+    #[error("expired")]
+    Expired,
+    #[error("not yet valid")]
+    NotYetValid,
+    #[error("issued too long ago")]
+    TooOld,
+    #[error("nonce missing")]
+    NonceMissing,
+    #[error("nonce mismatch")]
+    NonceMismatch,
+    #[error("subject missing or unsafe")]
+    BadSubject,
+    #[error("access and id token subjects differ")]
+    SubjectMismatch,
+}
+
+impl TokenError {
+    /// The reason code written to the security log.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::Malformed => "token_malformed",
+            TokenError::TooLarge => "token_too_large",
+            TokenError::AlgNotAllowed => "alg_not_allowed",
+            TokenError::CritHeader => "crit_header",
+            TokenError::TypNotAllowed => "typ_not_allowed",
+            TokenError::VersionNotSupported => "ver_not_supported",
+            TokenError::UnknownKid => "unknown_kid",
+            TokenError::AmbiguousKey => "ambiguous_key",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::IssuerMismatch => "iss_mismatch",
+            TokenError::AudienceMismatch => "aud_mismatch",
+            TokenError::AzpMismatch => "azp_mismatch",
+            TokenError::TenantMismatch => "tenant_mismatch",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::TooOld => "iat_too_old",
+            TokenError::NonceMissing => "nonce_missing",
+            TokenError::NonceMismatch => "nonce_mismatch",
+            TokenError::BadSubject => "bad_sub",
+            TokenError::SubjectMismatch => "sub_mismatch",
+        }
+    }
+}
+
+/// Verifying a token needs the provider's keys, so it can fail either way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The token itself is not acceptable.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The keys could not be had.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}

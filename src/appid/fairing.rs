@@ -1,0 +1,157 @@
+//! The fairing that turns configuration into a ready [`AppId`] at ignite: it reads the
+//! `appid` settings, derives the session key, starts the embedded emulator when asked,
+//! and refuses to launch with a list of every problem.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::{Build, Orbit, Rocket};
+
+use super::AppId;
+use crate::config::{derive_secret_key, validate, ConfigProblems, RawSettings};
+
+/// Loads and validates App ID configuration at ignite and manages an [`AppId`].
+#[derive(Debug, Default)]
+pub struct AppIdFairing;
+
+/// Marks that the embedded development identity provider serves this app.
+#[derive(Debug, Clone)]
+pub struct EmulatorInUse {
+    /// Where it listens.
+    pub base_url: String,
+}
+
+#[rocket::async_trait]
+impl Fairing for AppIdFairing {
+    fn info(&self) -> Info {
+        Info { name: "App ID configuration", kind: Kind::Ignite | Kind::Liftoff }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> rocket::fairing::Result {
+        let mut problems = ConfigProblems::default();
+        let mut raw: RawSettings = match rocket.figment().extract_inner("appid") {
+            Ok(raw) => raw,
+            Err(e) if e.missing() => RawSettings::default(),
+            Err(e) => {
+                let key = e.path.join(".");
+                tracing::error!("App ID configuration: the setting `{key}` has the wrong type ({})", e.kind);
+                return Err(rocket);
+            }
+        };
+        let profile = rocket.figment().profile().to_string();
+        let mut figment = rocket.figment().clone();
+
+        match raw.session_secret_key.as_deref().filter(|v| !v.trim().is_empty()) {
+            Some(value) => match derive_secret_key(value) {
+                Ok(key) => figment = figment.merge(("secret_key", STANDARD.encode(key))),
+                Err(why) => problems.push("SESSION_SECRET_KEY", why.to_string()),
+            },
+            None if figment.find_value("secret_key").is_ok() => {}
+            None if profile == "debug" => tracing::warn!(
+                "SESSION_SECRET_KEY is not set: using a random key, so sessions end when the process stops"
+            ),
+            None => problems.push("SESSION_SECRET_KEY", "is missing (generate one with `openssl rand -base64 64`)"),
+        }
+
+        let emulator = if raw.emulator && raw.oauth_server_url.is_none() {
+            match start_emulator(&rocket, &mut raw, &profile).await {
+                Ok(emulator) => Some(emulator),
+                Err(why) => {
+                    problems.push("APPID_OAUTH_SERVER_URL", why);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
+        let config = validate(&raw);
+        let config = match config {
+            Ok(config) if problems.0.is_empty() => config,
+            Ok(_) => {
+                tracing::error!("{problems}");
+                return Err(rocket);
+            }
+            Err(mut more) => {
+                problems.0.append(&mut more.0);
+                tracing::error!("{problems}");
+                return Err(rocket);
+            }
+        };
+        let appid = match AppId::new(config) {
+            Ok(appid) => appid,
+            Err(_) => {
+                tracing::error!("the HTTP client for App ID could not be built (TLS setup failed)");
+                return Err(rocket);
+            }
+        };
+        let rocket = rocket.configure(figment).manage(appid);
+        Ok(match emulator {
+            Some(emulator) => rocket.manage(emulator),
+            None => rocket,
+        })
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        let config = rocket.config();
+        if let Some(appid) = rocket.state::<AppId>() {
+            let origin = appid.config().redirect_uri.origin().ascii_serialization();
+            tracing::info!(
+                event = "launched",
+                "rocket-appid is listening on {}:{}; open {origin}/ in a browser",
+                config.address,
+                config.port
+            );
+        }
+        if let Some(emulator) = rocket.state::<EmulatorInUse>() {
+            tracing::warn!(
+                event = "emulator_in_use",
+                "signing in through the DEVELOPMENT identity provider at {} (not App ID; never use this in production)",
+                emulator.base_url
+            );
+        }
+        // Warm the provider metadata and keys in the background: launch never waits for them.
+        if let Some(appid) = rocket.state::<AppId>() {
+            let appid = appid.clone();
+            rocket::tokio::spawn(async move { appid.warm_up().await });
+        }
+    }
+}
+
+#[cfg(feature = "emulator")]
+async fn start_emulator(rocket: &Rocket<Build>, raw: &mut RawSettings, profile: &str) -> Result<EmulatorInUse, String> {
+    let figment = rocket.figment();
+    let port: u16 = figment.extract_inner("port").unwrap_or(8000);
+    let address: std::net::IpAddr =
+        figment.extract_inner("address").unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let host = if address.is_unspecified() || address.is_loopback() {
+        "127.0.0.1".to_string()
+    } else {
+        address.to_string()
+    };
+    let redirect_uri = raw.redirect_uri.clone().unwrap_or_else(|| format!("http://{host}:{port}/afterauth"));
+    if profile != "debug" {
+        tracing::warn!("!!! APPID_EMULATOR is on in the `{profile}` profile: the development identity provider will sign users in. Never do this in production. !!!");
+    }
+    let config = appid_emulator::EmulatorConfig {
+        redirect_uris: vec![redirect_uri.clone()],
+        port: raw.emulator_port,
+        ..appid_emulator::EmulatorConfig::default()
+    };
+    let running = appid_emulator::spawn(config)
+        .await
+        .map_err(|e| format!("is not set and the embedded emulator could not start ({e})"))?;
+    let settings = running.emulator.config();
+    raw.oauth_server_url = Some(running.oauth_server_url.clone());
+    raw.client_id = Some(settings.client_id.clone());
+    raw.client_secret = Some(settings.client_secret.clone());
+    raw.ibm_cloud_apikey = Some(settings.api_key.clone());
+    raw.iam_url = Some(running.iam_token_url.clone());
+    raw.redirect_uri = Some(redirect_uri);
+    Ok(EmulatorInUse { base_url: running.base_url.clone() })
+}
+
+#[cfg(not(feature = "emulator"))]
+async fn start_emulator(_: &Rocket<Build>, _: &mut RawSettings, _: &str) -> Result<EmulatorInUse, String> {
+    Err("is missing (this build has no embedded emulator)".to_string())
+}

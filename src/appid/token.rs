@@ -1,0 +1,59 @@
+//! The code exchange at the token endpoint (RFC 6749 §4.1.3, client auth by HTTP Basic).
+
+use serde::Deserialize;
+
+use super::discovery::ProviderMetadata;
+use super::error::ProviderError;
+use super::http::{Auth, Http};
+use crate::config::AppIdConfig;
+use crate::secret::Secret;
+
+/// The token endpoint's answer (tokens kept as secrets).
+#[derive(Debug)]
+pub struct Tokens {
+    pub access_token: Secret,
+    pub id_token: Secret,
+    pub refresh_token: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    id_token: Option<String>,
+    token_type: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// Exchanges an authorization code for tokens. Never retried: a code is single-use.
+pub async fn exchange_code(
+    http: &Http,
+    config: &AppIdConfig,
+    metadata: &ProviderMetadata,
+    code: &str,
+    code_verifier: Option<&str>,
+) -> Result<Tokens, ProviderError> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", config.redirect_uri.as_str()),
+        // App ID's own SDKs send client_id in the body as well as in Basic auth.
+        ("client_id", config.client_id.as_str()),
+    ];
+    if let Some(verifier) = code_verifier {
+        form.push(("code_verifier", verifier));
+    }
+    let auth = Auth::Basic(&config.client_id, config.client_secret.expose());
+    let response: TokenResponse =
+        http.post_form("token", metadata.token_endpoint.as_str(), auth, &form, true).await?;
+    let malformed = |what| ProviderError::Malformed { endpoint: "token", what };
+    if !response.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(malformed("token_type is not Bearer"));
+    }
+    let id_token = response.id_token.ok_or(malformed("no id_token"))?;
+    Ok(Tokens {
+        access_token: Secret::new(response.access_token),
+        id_token: Secret::new(id_token),
+        refresh_token: response.refresh_token.map(Secret::new),
+    })
+}

@@ -1,0 +1,213 @@
+//! Checks of App ID's JWTs (OIDC Core §3.1.3.7 for id_tokens, RFC 8725 for both kinds).
+//! Pure functions: the caller supplies the key set and the clock.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::error::TokenError;
+use super::jwks::KeySet;
+use crate::config::is_safe_segment;
+
+/// Largest token we look at (RFC 8725 §3.7 resource limits); App ID's custom claims
+/// may add up to 100 KB, but such a token could not live in a cookie anyway.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// An id_token may not be older than this when it arrives (R-T7).
+const MAX_ID_TOKEN_AGE_SECS: i64 = 600;
+
+/// What a token must match.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub tenant: &'a str,
+    pub leeway_secs: u64,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+/// The parts of the JOSE header we check before trusting anything else.
+#[derive(Debug, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+    #[serde(default)]
+    ver: Option<serde_json::Value>,
+}
+
+/// Audience: App ID v4 sends an array; a bare string is accepted too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn values(&self) -> Vec<&str> {
+        match self {
+            Audience::One(a) => vec![a.as_str()],
+            Audience::Many(all) => all.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Claims of a verified id_token that the app uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdClaims {
+    pub sub: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub exp: i64,
+    pub iat: i64,
+    #[serde(default)]
+    nonce: Option<String>,
+    aud: Audience,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+/// Claims of a verified access token that the app uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub exp: i64,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+}
+
+/// Verifies an id_token: signature, issuer, audience (ours only), tenant, times, nonce, subject.
+pub fn verify_id_token(token: &str, keys: &KeySet, expected: &Expected, nonce: &str) -> Result<IdClaims, TokenError> {
+    let claims: IdClaims = verify_signed(token, keys, expected)?;
+    // Step 3: we trust no audience but ourselves, so extra audiences are refused.
+    if claims.aud.values() != [expected.client_id] {
+        return Err(TokenError::AudienceMismatch);
+    }
+    // Steps 4-5: if there is an authorized party, it must be us.
+    if claims.azp.as_deref().is_some_and(|azp| azp != expected.client_id) {
+        return Err(TokenError::AzpMismatch);
+    }
+    check_tenant(claims.tenant.as_deref(), expected)?;
+    // Step 10: iat bounds the age of the token we accept.
+    let leeway = expected.leeway_secs as i64;
+    if claims.iat > expected.now + leeway {
+        return Err(TokenError::NotYetValid);
+    }
+    if claims.iat < expected.now - MAX_ID_TOKEN_AGE_SECS - leeway {
+        return Err(TokenError::TooOld);
+    }
+    // Step 11: the nonce we sent must come back, compared in constant time.
+    let sent = claims.nonce.as_deref().ok_or(TokenError::NonceMissing)?;
+    if !bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) {
+        return Err(TokenError::NonceMismatch);
+    }
+    check_subject(&claims.sub)?;
+    Ok(claims)
+}
+
+/// Verifies an access token: signature, issuer, audience contains us, tenant, expiry, subject.
+pub fn verify_access_token(token: &str, keys: &KeySet, expected: &Expected) -> Result<AccessClaims, TokenError> {
+    let claims: AccessClaims = verify_signed(token, keys, expected)?;
+    check_tenant(claims.tenant.as_deref(), expected)?;
+    check_subject(&claims.sub)?;
+    Ok(claims)
+}
+
+/// The `kid` a token names, after the shape and header checks (used to decide
+/// whether the key set must be fetched again).
+pub fn key_id(token: &str) -> Result<Option<String>, TokenError> {
+    Ok(header(token)?.kid)
+}
+
+fn header(token: &str) -> Result<Header, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge);
+    }
+    // Exactly three segments of unpadded base64url: a JWE (five) or junk is refused early.
+    let segments: Vec<&str> = token.splitn(4, '.').collect();
+    if segments.len() != 3 || segments.iter().any(|s| !s.bytes().all(is_base64url)) {
+        return Err(TokenError::Malformed);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(segments[0]).map_err(|_| TokenError::Malformed)?;
+    let header: Header = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+    // RFC 8725 §3.1: the algorithm is ours to choose, never the token's.
+    if header.alg != "RS256" {
+        return Err(TokenError::AlgNotAllowed);
+    }
+    if header.crit.is_some() {
+        return Err(TokenError::CritHeader);
+    }
+    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+        return Err(TokenError::TypNotAllowed);
+    }
+    if header.ver.as_ref().is_some_and(|v| v != &serde_json::json!(4)) {
+        return Err(TokenError::VersionNotSupported);
+    }
+    Ok(header)
+}
+
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Signature (RS256 with the key named by `kid`), `iss`, `aud` contains us, `exp`/`nbf` with leeway.
+fn verify_signed<T: DeserializeOwned>(token: &str, keys: &KeySet, expected: &Expected) -> Result<T, TokenError> {
+    let header = header(token)?;
+    let key = keys.find(header.kid.as_deref())?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.leeway = expected.leeway_secs;
+    validation.set_issuer(&[expected.issuer]);
+    validation.set_audience(&[expected.client_id]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
+    // jsonwebtoken checks exp against the system clock; our own check below uses `now`
+    // so that tests and skewed clocks are handled the same way.
+    validation.validate_exp = false;
+    let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind;
+        match e.kind() {
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::InvalidIssuer => TokenError::IssuerMismatch,
+            ErrorKind::InvalidAudience => TokenError::AudienceMismatch,
+            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::InvalidAlgorithm => TokenError::AlgNotAllowed,
+            _ => TokenError::Malformed,
+        }
+    })?;
+    let exp = data.claims.get("exp").and_then(serde_json::Value::as_i64).ok_or(TokenError::Malformed)?;
+    if exp + (expected.leeway_secs as i64) < expected.now {
+        return Err(TokenError::Expired);
+    }
+    serde_json::from_value(data.claims).map_err(|_| TokenError::Malformed)
+}
+
+fn check_tenant(tenant: Option<&str>, expected: &Expected) -> Result<(), TokenError> {
+    match tenant {
+        Some(t) if t == expected.tenant => Ok(()),
+        _ => Err(TokenError::TenantMismatch),
+    }
+}
+
+/// `sub` becomes a path segment of the management API URL, so it must be plain.
+fn check_subject(sub: &str) -> Result<(), TokenError> {
+    if is_safe_segment(sub) {
+        Ok(())
+    } else {
+        Err(TokenError::BadSubject)
+    }
+}

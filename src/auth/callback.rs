@@ -1,0 +1,181 @@
+//! `GET /afterauth`: the redirect URI. Checks the transaction, exchanges the code,
+//! verifies the tokens, reads the roles, starts the session and sends the user back.
+
+use rocket::http::uri::Origin;
+use rocket::http::CookieJar;
+use rocket::State;
+use subtle::ConstantTimeEq;
+
+use super::login::{self, LoginState, LOGIN_TTL_SECS};
+use super::return_to;
+use super::session::Session;
+use crate::appid::{AppId, ProviderError, VerifyError};
+use crate::web::page::{ErrorPage, Page, SeeOther};
+
+/// Longest `code` we pass on (App ID's are far shorter).
+const MAX_CODE_LEN: usize = 4096;
+/// Longest `state` we compare (ours are 43 characters).
+const MAX_STATE_LEN: usize = 512;
+
+/// The callback's query, read strictly: each parameter at most once.
+#[derive(Debug, Default)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    iss: Option<String>,
+}
+
+/// A refused callback: the reason code for the log and the page to show.
+struct Refusal(&'static str, ErrorPage);
+
+impl CallbackQuery {
+    /// Parses the raw query. Rocket would silently take the first of repeated values;
+    /// RFC 6749 §3.1 says parameters must not repeat, so repeats are refused.
+    fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
+        let mut query = CallbackQuery::default();
+        for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            let slot = match key.as_ref() {
+                "code" => &mut query.code,
+                "state" => &mut query.state,
+                "error" => &mut query.error,
+                "iss" => &mut query.iss,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err("duplicate_param");
+            }
+            // An empty value counts as absent (RFC 6749 §3.1).
+            *slot = Some(value.into_owned()).filter(|v| !v.is_empty());
+        }
+        if query.code.as_ref().is_some_and(|c| c.len() > MAX_CODE_LEN)
+            || query.state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN)
+        {
+            return Err("param_too_long");
+        }
+        Ok(query)
+    }
+}
+
+/// The redirect URI registered with App ID.
+#[rocket::get("/afterauth")]
+pub async fn afterauth(uri: &Origin<'_>, jar: &CookieJar<'_>, appid: &State<AppId>) -> Result<SeeOther, Page> {
+    let secure = appid.config().secure_cookies();
+    // The transaction is consumed whatever happens next.
+    let pending = login::take(jar, secure);
+    match complete(uri, pending, jar, appid).await {
+        Ok(destination) => Ok(SeeOther::to(return_to::safe_or_root(&destination))),
+        Err(Refusal(reason, page)) => {
+            tracing::warn!(event = "login_refused", reason);
+            Err(page.page())
+        }
+    }
+}
+
+async fn complete(
+    uri: &Origin<'_>,
+    pending: Option<LoginState>,
+    jar: &CookieJar<'_>,
+    appid: &AppId,
+) -> Result<String, Refusal> {
+    let failed = |reason| Refusal(reason, ErrorPage::SignInFailed);
+    let query = CallbackQuery::parse(uri.query().map(|q| q.as_str())).map_err(failed)?;
+    let login = pending.ok_or(failed("no_transaction"))?;
+    // The state must match before anything the provider sent is believed.
+    let state = query.state.as_deref().ok_or(failed("state_missing"))?;
+    if !bool::from(state.as_bytes().ct_eq(login.state.as_bytes())) {
+        return Err(failed("state_mismatch"));
+    }
+    if let Some(error) = &query.error {
+        let known = ["access_denied", "login_required", "consent_required", "server_error", "temporarily_unavailable"];
+        let code = known.iter().find(|k| *k == error).copied().unwrap_or("other");
+        tracing::info!(event = "provider_refused_login", error = code);
+        return Err(Refusal("provider_error", ErrorPage::SignInCancelled));
+    }
+    if crate::clock::now() - login.created_at > LOGIN_TTL_SECS {
+        return Err(Refusal("transaction_expired", ErrorPage::SignInExpired));
+    }
+    // RFC 9207: if the provider names itself, it must be ours.
+    if query.iss.as_deref().is_some_and(|iss| iss != appid.config().issuer()) {
+        return Err(failed("iss_mismatch"));
+    }
+    let code = query.code.as_deref().ok_or(failed("code_missing"))?;
+
+    let tokens = appid.exchange_code(code, login.verifier.as_deref()).await.map_err(|e| {
+        if e.is_invalid_grant() {
+            Refusal("invalid_grant", ErrorPage::SignInExpired)
+        } else {
+            unavailable(e)
+        }
+    })?;
+    // OIDC Core §3.1.3.7 and RFC 9700 §4.5.3.2: no token is used before the id_token,
+    // with our nonce, has been verified.
+    let id = appid
+        .verify_id_token(tokens.id_token.expose(), &login.nonce)
+        .await
+        .map_err(|e| verify_refusal(e, "id_token"))?;
+    let access = appid
+        .verify_access_token(tokens.access_token.expose())
+        .await
+        .map_err(|e| verify_refusal(e, "access_token"))?;
+    if access.sub != id.sub {
+        return Err(failed("sub_mismatch"));
+    }
+    let roles = appid.user_roles(&id.sub).await.map_err(unavailable)?;
+
+    let config = appid.config();
+    let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
+    let session = Session::new(
+        id.sub.clone(),
+        id.name.clone(),
+        id.email.clone(),
+        roles,
+        tokens.access_token.expose().to_string(),
+        expires_at,
+    );
+    // A new session replaces whatever this browser had (no fixation).
+    session
+        .write(jar, config.secure_cookies())
+        .map_err(|_| Refusal("session_too_large", ErrorPage::SessionTooLarge))?;
+    tracing::info!(event = "login_success", sub = %id.sub, roles = session.roles.len());
+    Ok(login.return_to)
+}
+
+fn unavailable(error: ProviderError) -> Refusal {
+    tracing::warn!(event = "provider_unavailable", %error);
+    Refusal("provider_unavailable", ErrorPage::Unavailable)
+}
+
+fn verify_refusal(error: VerifyError, which: &'static str) -> Refusal {
+    match error {
+        VerifyError::Token(error) => {
+            tracing::warn!(event = "token_refused", token = which, reason = error.reason());
+            Refusal(error.reason(), ErrorPage::SignInFailed)
+        }
+        VerifyError::Provider(error) => unavailable(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert_eq!(CallbackQuery::parse(Some("code=a&state=b&state=c")).unwrap_err(), "duplicate_param");
+        assert_eq!(CallbackQuery::parse(Some("code=a&code=b&state=c")).unwrap_err(), "duplicate_param");
+    }
+
+    #[test]
+    fn empty_values_count_as_absent() {
+        let q = CallbackQuery::parse(Some("code=&state=s")).unwrap();
+        assert!(q.code.is_none());
+        assert_eq!(q.state.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn overlong_values_are_refused() {
+        let long = format!("code={}&state=s", "a".repeat(MAX_CODE_LEN + 1));
+        assert_eq!(CallbackQuery::parse(Some(&long)).unwrap_err(), "param_too_long");
+    }
+}

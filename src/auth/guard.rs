@@ -1,0 +1,130 @@
+//! `AuthorizedUser`: the request guard of protected routes. It proves a readable session,
+//! a valid access token (checked locally, and by introspection when configured) and at
+//! least one App ID role.
+
+use rocket::http::{CookieJar, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::{Ignite, Rocket, Sentinel};
+use serde::Serialize;
+
+use super::session::Session;
+use crate::appid::{AppId, ProviderError, VerifyError};
+use crate::config::IntrospectionPolicy;
+
+/// A logged-in user with at least one role.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorizedUser {
+    pub sub: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    /// When the session ends (seconds since the epoch).
+    pub expires_at: i64,
+}
+
+/// Who is signed in, for display only (names, never tokens).
+#[derive(Debug, Clone, Serialize)]
+pub struct Viewer {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+impl From<&Session> for Viewer {
+    fn from(session: &Session) -> Self {
+        Viewer { name: session.name.clone(), email: session.email.clone() }
+    }
+}
+
+/// Why the guard refused. `Debug` shows reason codes only, never tokens (Rocket logs it).
+#[derive(Debug, Clone)]
+pub enum AuthError {
+    /// No usable session: the user must log in (again). The reason is for the log.
+    NotLoggedIn(&'static str),
+    /// Logged in, but without any role.
+    NoRole(Viewer),
+    /// The provider could not be asked (keys, introspection).
+    Unavailable(ProviderError),
+    /// The App ID fairing is not attached.
+    NotConfigured,
+}
+
+impl AuthError {
+    /// The HTTP status a catcher turns into a page (401 → login redirect).
+    pub fn status(&self) -> Status {
+        match self {
+            AuthError::NotLoggedIn(_) => Status::Unauthorized,
+            AuthError::NoRole(_) => Status::Forbidden,
+            AuthError::Unavailable(_) => Status::ServiceUnavailable,
+            AuthError::NotConfigured => Status::InternalServerError,
+        }
+    }
+}
+
+/// The guard's decision for this request, computed once and cached on the request so
+/// catchers can see why it refused.
+pub type Decision = Result<AuthorizedUser, AuthError>;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AuthorizedUser {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        let decision: &Decision = request
+            .local_cache_async(async {
+                match request.rocket().state::<AppId>() {
+                    Some(appid) => authorize(request.cookies(), appid).await,
+                    None => Err(AuthError::NotConfigured),
+                }
+            })
+            .await;
+        match decision {
+            Ok(user) => Outcome::Success(user.clone()),
+            Err(error) => Outcome::Error((error.status(), error.clone())),
+        }
+    }
+}
+
+impl Sentinel for AuthorizedUser {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        rocket.state::<AppId>().is_none()
+    }
+}
+
+/// The guard's logic, apart from Rocket: session → token → (introspection) → roles.
+pub async fn authorize(jar: &CookieJar<'_>, appid: &AppId) -> Decision {
+    let secure = appid.config().secure_cookies();
+    let session = Session::read(jar, secure).ok_or(AuthError::NotLoggedIn("no_session"))?;
+    let claims = match appid.verify_access_token(&session.access_token).await {
+        Ok(claims) => claims,
+        Err(VerifyError::Token(error)) => {
+            tracing::info!(event = "session_refused", reason = error.reason());
+            return Err(AuthError::NotLoggedIn(error.reason()));
+        }
+        Err(VerifyError::Provider(error)) => return Err(AuthError::Unavailable(error)),
+    };
+    if claims.sub != session.sub {
+        tracing::warn!(event = "session_refused", reason = "sub_mismatch");
+        return Err(AuthError::NotLoggedIn("sub_mismatch"));
+    }
+    if appid.config().introspection == IntrospectionPolicy::Always {
+        match appid.introspect(&session.access_token).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(event = "session_refused", reason = "token_inactive");
+                return Err(AuthError::NotLoggedIn("token_inactive"));
+            }
+            Err(error) => return Err(AuthError::Unavailable(error)),
+        }
+    }
+    if session.roles.is_empty() {
+        tracing::info!(event = "access_denied", sub = %session.sub, reason = "no_role");
+        return Err(AuthError::NoRole(Viewer::from(&session)));
+    }
+    Ok(AuthorizedUser {
+        sub: session.sub,
+        name: session.name,
+        email: session.email,
+        roles: session.roles,
+        expires_at: session.expires_at,
+    })
+}

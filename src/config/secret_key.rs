@@ -1,0 +1,70 @@
+//! `SESSION_SECRET_KEY` → Rocket's `secret_key` (the key of the private session cookies).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+/// Why a session key was refused (the message never contains the key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretKeyError {
+    /// Fewer than 32 characters and not a base64 key of 32 or 64 bytes.
+    #[error("is too short: use a base64 key of 32 or 64 bytes (generate one with `openssl rand -base64 64`) or a passphrase of at least 32 characters")]
+    TooShort,
+}
+
+/// Minimum length of a passphrase that is stretched with HKDF.
+const MIN_PASSPHRASE_CHARS: usize = 32;
+
+/// Turns the configured value into the bytes Rocket's `secret_key` takes:
+/// a base64 key of 32 or 64 bytes is used as is; any other string of at least
+/// 32 characters is stretched with HKDF-SHA256 into 64 bytes.
+pub fn derive_secret_key(value: &str) -> Result<Vec<u8>, SecretKeyError> {
+    let value = value.trim();
+    if let Ok(bytes) = STANDARD.decode(value) {
+        if bytes.len() == 32 || bytes.len() == 64 {
+            return Ok(bytes);
+        }
+    }
+    if value.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(SecretKeyError::TooShort);
+    }
+    // A fixed salt keeps the derivation stable across restarts and instances,
+    // which must all read each other's cookies.
+    let hkdf = Hkdf::<Sha256>::new(Some(b"rocket-appid session key v1"), value.as_bytes());
+    let mut key = vec![0u8; 64];
+    hkdf.expand(b"rocket secret_key", &mut key)
+        .map_err(|_| SecretKeyError::TooShort)?;
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_keys_of_32_and_64_bytes_are_used_as_they_are() {
+        for len in [32usize, 64] {
+            let raw: Vec<u8> = (0..len as u8).collect();
+            let key = derive_secret_key(&STANDARD.encode(&raw)).unwrap();
+            assert_eq!(key, raw);
+        }
+    }
+
+    #[test]
+    fn a_long_passphrase_is_stretched_to_64_bytes_the_same_way_every_time() {
+        let phrase = "correct horse battery staple, and then some more";
+        let a = derive_secret_key(phrase).unwrap();
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, derive_secret_key(phrase).unwrap());
+        assert_ne!(a, derive_secret_key("correct horse battery staple, and then some MORE").unwrap());
+    }
+
+    #[test]
+    fn a_short_value_is_refused_without_repeating_it() {
+        let err = derive_secret_key("short-secret").unwrap_err();
+        assert!(!err.to_string().contains("short-secret"));
+        // base64 of 16 bytes is neither a full key nor a long passphrase
+        assert!(derive_secret_key(&STANDARD.encode([7u8; 16])).is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! Validation of the raw settings: every problem is collected, named by its
+//! environment variable, and reported together; values are never repeated.
+
+use std::fmt;
+use std::time::Duration;
+
+use url::{Host, Url};
+
+use super::settings::{IntrospectionPolicy, PkceMode, RawSettings};
+use crate::secret::Secret;
+
+/// One configuration problem: the setting's name (as the environment variable
+/// an operator would set) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub name: &'static str,
+    pub what: String,
+}
+
+/// All problems found, in a stable order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigProblems(pub Vec<Problem>);
+
+impl ConfigProblems {
+    /// Records a problem.
+    pub fn push(&mut self, name: &'static str, what: impl Into<String>) {
+        self.0.push(Problem { name, what: what.into() });
+    }
+
+    /// The names of the settings with problems.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|p| p.name).collect()
+    }
+}
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "App ID configuration is incomplete or invalid ({} problem(s)):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  - {}: {}", p.name, p.what)?;
+        }
+        write!(f, "Set them as environment variables or under [<profile>.appid] in Rocket.toml (see README.md).")
+    }
+}
+
+/// Outbound HTTP timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Discovery, keys, introspection, userinfo, IAM, management.
+    pub request: Duration,
+    /// The code exchange at `/token`.
+    pub token: Duration,
+}
+
+/// Validated App ID configuration.
+#[derive(Debug, Clone)]
+pub struct AppIdConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// `oAuthServerUrl` without a trailing slash; also the expected token issuer.
+    pub oauth_server_url: String,
+    pub tenant_id: String,
+    pub redirect_uri: Url,
+    pub api_key: Secret,
+    pub iam_url: Url,
+    pub management_url: Option<Url>,
+    pub pkce: PkceMode,
+    pub introspection: IntrospectionPolicy,
+    pub timeouts: Timeouts,
+    pub clock_leeway_secs: u64,
+    pub session_max_age_secs: u64,
+}
+
+impl AppIdConfig {
+    /// The expected `iss` of App ID tokens (App ID uses `oAuthServerUrl` itself).
+    pub fn issuer(&self) -> &str {
+        &self.oauth_server_url
+    }
+
+    /// Cookies get `Secure` (and the `__Host-` prefix) when the app is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.redirect_uri.scheme() == "https"
+    }
+
+    /// An endpoint under `oAuthServerUrl`, e.g. `endpoint("introspect")`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}/{}", self.oauth_server_url, path)
+    }
+}
+
+/// Checks the raw settings and returns the validated configuration or every problem.
+pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
+    let mut problems = ConfigProblems::default();
+
+    let client_id = required(&raw.client_id, "APPID_CLIENT_ID", &mut problems);
+    let client_secret = required(&raw.client_secret, "APPID_CLIENT_SECRET", &mut problems);
+    let api_key = required(&raw.ibm_cloud_apikey, "IBM_CLOUD_APIKEY", &mut problems);
+
+    let oauth = required(&raw.oauth_server_url, "APPID_OAUTH_SERVER_URL", &mut problems)
+        .and_then(|v| outbound_url(&v, "APPID_OAUTH_SERVER_URL", &mut problems));
+    let tenant_id = oauth.as_ref().and_then(|url| match tenant_of(url) {
+        Some(t) => Some(t),
+        None => {
+            problems.push(
+                "APPID_OAUTH_SERVER_URL",
+                "must be App ID's oAuthServerUrl, ending in /oauth/v4/{tenantId}",
+            );
+            None
+        }
+    });
+
+    let redirect_uri = required(&raw.redirect_uri, "APPID_REDIRECT_URI", &mut problems)
+        .and_then(|v| redirect_url(&v, &mut problems));
+    let iam_url = required(&raw.iam_url, "IBM_CLOUD_IAM_URL", &mut problems)
+        .and_then(|v| outbound_url(&v, "IBM_CLOUD_IAM_URL", &mut problems));
+    let management_url = raw
+        .management_url
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| outbound_url(v, "APPID_MANAGEMENT_URL", &mut problems));
+
+    for (name, secs) in [
+        ("APPID_CONNECT_TIMEOUT_SECS", raw.connect_timeout_secs),
+        ("APPID_REQUEST_TIMEOUT_SECS", raw.request_timeout_secs),
+        ("APPID_TOKEN_TIMEOUT_SECS", raw.token_timeout_secs),
+    ] {
+        if !(1..=120).contains(&secs) {
+            problems.push(name, "must be between 1 and 120 seconds");
+        }
+    }
+    if raw.clock_leeway_secs > 300 {
+        problems.push("APPID_CLOCK_LEEWAY_SECS", "must be at most 300 seconds");
+    }
+    if !(60..=7 * 24 * 3600).contains(&raw.session_max_age_secs) {
+        problems.push("APPID_SESSION_MAX_AGE_SECS", "must be between 60 seconds and 7 days");
+    }
+
+    match (client_id, client_secret, api_key, oauth, tenant_id, redirect_uri, iam_url) {
+        (Some(client_id), Some(secret), Some(key), Some(oauth), Some(tenant), Some(redirect), Some(iam))
+            if problems.0.is_empty() =>
+        {
+            Ok(AppIdConfig {
+                client_id,
+                client_secret: Secret::new(secret),
+                oauth_server_url: oauth.as_str().trim_end_matches('/').to_string(),
+                tenant_id: tenant,
+                redirect_uri: redirect,
+                api_key: Secret::new(key),
+                iam_url: iam,
+                management_url,
+                pkce: raw.pkce,
+                introspection: raw.introspection,
+                timeouts: Timeouts {
+                    connect: Duration::from_secs(raw.connect_timeout_secs),
+                    request: Duration::from_secs(raw.request_timeout_secs),
+                    token: Duration::from_secs(raw.token_timeout_secs),
+                },
+                clock_leeway_secs: raw.clock_leeway_secs,
+                session_max_age_secs: raw.session_max_age_secs,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn required(value: &Option<String>, name: &'static str, problems: &mut ConfigProblems) -> Option<String> {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Some(v.to_string()),
+        _ => {
+            problems.push(name, "is missing");
+            None
+        }
+    }
+}
+
+/// True for hosts that never leave this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A URL the app calls: https, or http only to a loopback host (tests, local development).
+fn outbound_url(value: &str, name: &'static str, problems: &mut ConfigProblems) -> Option<Url> {
+    let Ok(url) = Url::parse(value.trim()) else {
+        problems.push(name, "is not a valid absolute URL");
+        return None;
+    };
+    let ok = match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => is_loopback(&url),
+        _ => false,
+    };
+    if !ok {
+        problems.push(name, "must be an https URL (http is allowed only for 127.0.0.1, localhost or [::1])");
+        return None;
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        problems.push(name, "must not contain credentials, a query or a fragment");
+        return None;
+    }
+    Some(url)
+}
+
+/// The redirect URI: absolute http(s), no fragment; http only for loopback hosts.
+fn redirect_url(value: &str, problems: &mut ConfigProblems) -> Option<Url> {
+    let url = outbound_url(value, "APPID_REDIRECT_URI", problems)?;
+    if url.path() != "/afterauth" {
+        problems.push("APPID_REDIRECT_URI", "must be the full URL of this app's /afterauth route");
+        return None;
+    }
+    Some(url)
+}
+
+/// The tenant id: the segment after `/oauth/v4/` in `oAuthServerUrl`.
+fn tenant_of(url: &Url) -> Option<String> {
+    let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [.., "oauth", "v4", tenant] if is_safe_segment(tenant) => Some((*tenant).to_string()),
+        _ => None,
+    }
+}
+
+/// A value that can be used as one URL path segment without encoding tricks.
+pub fn is_safe_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s != "."
+        && s != ".."
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete() -> RawSettings {
+        RawSettings {
+            client_id: Some("client".into()),
+            client_secret: Some("s3cret-value".into()),
+            oauth_server_url: Some("https://us-south.appid.cloud.ibm.com/oauth/v4/tenant-1".into()),
+            redirect_uri: Some("https://app.example.com/afterauth".into()),
+            ibm_cloud_apikey: Some("api-key-value".into()),
+            iam_url: Some("https://iam.cloud.ibm.com/identity/token".into()),
+            ..RawSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_configuration_is_accepted() {
+        let config = validate(&complete()).unwrap();
+        assert_eq!(config.tenant_id, "tenant-1");
+        assert_eq!(config.issuer(), "https://us-south.appid.cloud.ibm.com/oauth/v4/tenant-1");
+        assert!(config.secure_cookies());
+    }
+
+    #[test]
+    fn every_missing_setting_is_named_in_one_report() {
+        let raw = RawSettings { iam_url: None, ..RawSettings::default() };
+        let problems = validate(&raw).unwrap_err();
+        assert_eq!(
+            problems.names(),
+            vec![
+                "APPID_CLIENT_ID",
+                "APPID_CLIENT_SECRET",
+                "IBM_CLOUD_APIKEY",
+                "APPID_OAUTH_SERVER_URL",
+                "APPID_REDIRECT_URI",
+                "IBM_CLOUD_IAM_URL"
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_for_loopback_hosts() {
+        let mut raw = complete();
+        raw.oauth_server_url = Some("http://appid.example.com/oauth/v4/t".into());
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_OAUTH_SERVER_URL"]);
+        raw.oauth_server_url = Some("http://127.0.0.1:9000/oauth/v4/t".into());
+        raw.redirect_uri = Some("http://localhost:8000/afterauth".into());
+        let config = validate(&raw).unwrap();
+        assert!(!config.secure_cookies());
+    }
+
+    #[test]
+    fn problems_never_repeat_the_values() {
+        let mut raw = complete();
+        raw.redirect_uri = Some("https://app.example.com/wrong-path-s3cret".into());
+        raw.oauth_server_url = Some("not a url s3cret".into());
+        let report = validate(&raw).unwrap_err().to_string();
+        assert!(report.contains("APPID_REDIRECT_URI"));
+        assert!(report.contains("APPID_OAUTH_SERVER_URL"));
+        assert!(!report.contains("s3cret"));
+    }
+
+    #[test]
+    fn the_oauth_server_url_must_name_a_tenant() {
+        let mut raw = complete();
+        raw.oauth_server_url = Some("https://us-south.appid.cloud.ibm.com/oauth/v4/".into());
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_OAUTH_SERVER_URL"]);
+    }
+}

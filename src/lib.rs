@@ -1,0 +1,47 @@
+//! rocket-appid: login (OpenID Connect authorization code flow) and role-based access
+//! with IBM Cloud App ID for a Rocket web application.
+//!
+//! [`rocket()`] builds the app from Rocket.toml and the environment; [`build`] takes
+//! any figment (tests use it to point the app at an emulator or a fake provider).
+
+pub mod appid;
+pub mod auth;
+mod clock;
+pub mod config;
+pub mod secret;
+pub mod web;
+
+use rocket::figment::Figment;
+use rocket::fs::FileServer;
+use rocket::{Build, Rocket};
+use rocket_dyn_templates::Template;
+
+pub use appid::fairing::AppIdFairing;
+pub use auth::AuthorizedUser;
+
+/// The app configured from Rocket.toml and the environment.
+pub fn rocket() -> Rocket<Build> {
+    build(config::figment())
+}
+
+/// The app configured from `figment`.
+pub fn build(figment: Figment) -> Rocket<Build> {
+    let static_dir: String = figment.extract_inner("static_dir").unwrap_or_else(|_| "static".to_string());
+    rocket::custom(figment)
+        .attach(AppIdFairing)
+        .attach(Template::fairing())
+        .attach(web::headers::SecurityHeaders)
+        .mount(
+            "/",
+            rocket::routes![
+                web::pages::index,
+                web::pages::auth_route,
+                web::pages::noauth_route,
+                web::pages::health,
+                auth::callback::afterauth,
+                auth::logout::logout,
+            ],
+        )
+        .mount("/static", FileServer::from(static_dir))
+        .register("/", web::catchers::all())
+}

@@ -1,0 +1,6 @@
+//! Pages, error pages (catchers) and response headers.
+
+pub mod catchers;
+pub mod headers;
+pub mod page;
+pub mod pages;

@@ -1,0 +1,135 @@
+//! Responders: a Tera page with a status and the signed-in user in its header, the
+//! error pages with fixed, user-safe texts, and a 303 redirect that is never cached.
+
+use rocket::http::Status;
+use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
+use rocket_dyn_templates::Template;
+use serde_json::{json, Value};
+
+use crate::appid::AppId;
+use crate::auth::session::Session;
+use crate::auth::Viewer;
+
+/// A rendered template. Templates get display data only, never tokens.
+pub struct Page {
+    status: Status,
+    template: &'static str,
+    context: Value,
+    no_store: bool,
+    retry_after: Option<u32>,
+}
+
+impl Page {
+    /// A 200 page.
+    pub fn new(template: &'static str, context: Value) -> Self {
+        Page { status: Status::Ok, template, context, no_store: false, retry_after: None }
+    }
+
+    /// With another status.
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// With `Cache-Control: no-store` (pages about a signed-in user).
+    pub fn no_store(mut self) -> Self {
+        self.no_store = true;
+        self
+    }
+}
+
+impl<'r> Responder<'r, 'static> for Page {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let mut context = self.context;
+        if let Value::Object(map) = &mut context {
+            // Every page's header shows who is signed in, from the session cookie.
+            let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
+            if let Some(session) = Session::read(request.cookies(), secure) {
+                map.entry("viewer").or_insert_with(|| json!(Viewer::from(&session)));
+            }
+        }
+        let mut response = Template::render(self.template, context).respond_to(request)?;
+        response.set_status(self.status);
+        if self.no_store {
+            response.set_raw_header("Cache-Control", "no-store");
+        }
+        if let Some(secs) = self.retry_after {
+            response.set_raw_header("Retry-After", secs.to_string());
+        }
+        Ok(response)
+    }
+}
+
+/// `303 See Other` to a location we built ourselves, never cached.
+pub struct SeeOther(String);
+
+impl SeeOther {
+    /// Redirect to `location` (the caller has validated it).
+    pub fn to(location: String) -> Self {
+        SeeOther(location)
+    }
+}
+
+impl<'r> Responder<'r, 'static> for SeeOther {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        Response::build()
+            .status(Status::SeeOther)
+            .raw_header("Location", self.0)
+            .raw_header("Cache-Control", "no-store")
+            .ok()
+    }
+}
+
+/// The error pages, each with a fixed status and text (never provider or user text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPage {
+    SignInFailed,
+    SignInCancelled,
+    SignInExpired,
+    SessionTooLarge,
+    Unavailable,
+    LoginRequired,
+    CrossSite,
+    NotFound,
+    BadRequest,
+    Internal,
+}
+
+impl ErrorPage {
+    /// Status, title and explanation.
+    fn parts(self) -> (Status, &'static str, &'static str) {
+        match self {
+            ErrorPage::SignInFailed => (Status::BadRequest, "Sign-in could not be completed",
+                "The sign-in could not be completed. This happens when a sign-in link is opened twice, in another browser, or after it was tampered with."),
+            ErrorPage::SignInCancelled => (Status::BadRequest, "Sign-in could not be completed",
+                "The sign-in was cancelled or refused by the identity provider."),
+            ErrorPage::SignInExpired => (Status::BadRequest, "Sign-in could not be completed",
+                "The sign-in took too long or was already used. Please start again."),
+            ErrorPage::SessionTooLarge => (Status::ServiceUnavailable, "Session too large",
+                "Your sign-in produced more data than a browser cookie can hold. Please tell the administrator of this application (the App ID token configuration adds too many claims)."),
+            ErrorPage::Unavailable => (Status::ServiceUnavailable, "Identity service unavailable",
+                "The identity service is not answering. Please try again in a minute."),
+            ErrorPage::LoginRequired => (Status::Unauthorized, "Sign-in required",
+                "You need to sign in to use this page."),
+            ErrorPage::CrossSite => (Status::Forbidden, "Request refused",
+                "This request did not come from one of this application's pages."),
+            ErrorPage::NotFound => (Status::NotFound, "Page not found", "There is no page at this address."),
+            ErrorPage::BadRequest => (Status::BadRequest, "Bad request", "The request could not be understood."),
+            ErrorPage::Internal => (Status::InternalServerError, "Something went wrong",
+                "Something went wrong on our side. Please try again."),
+        }
+    }
+
+    /// The page to send.
+    pub fn page(self) -> Page {
+        let (status, title, message) = self.parts();
+        let mut page = Page::new("error", json!({ "title": title, "message": message, "status": status.code }))
+            .with_status(status)
+            .no_store();
+        if status == Status::ServiceUnavailable {
+            page.retry_after = Some(30);
+        }
+        page
+    }
+}
