@@ -4,10 +4,13 @@ use std::process::ExitCode;
 
 #[rocket::main]
 async fn main() -> ExitCode {
+    // Rocket's own records (it logs every request URL, including /afterauth's code) are
+    // kept at warn unless RUST_LOG says otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        "info,rocket::=warn,_=warn,rocket_dyn_templates=warn,hyper=warn,reqwest=warn".into()
+    });
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("APP_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_target(false)
         .init();
     match rocket_appid::rocket().launch().await {

@@ -10,21 +10,27 @@ use crate::state::Emulator;
 pub const DEFAULT_STANDALONE_PORT: u16 = 9000;
 
 /// Builds a config from variables read through `var` (injectable for tests).
-pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorConfig, EmulatorError> {
+pub(crate) fn from_env(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<EmulatorConfig, EmulatorError> {
     let mut cfg = EmulatorConfig {
         port: DEFAULT_STANDALONE_PORT,
         ..EmulatorConfig::default()
     };
-    let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let get = |name: &str| {
+        var(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     if let Some(v) = get("EMULATOR_PORT") {
         cfg.port = v
             .parse()
             .map_err(|_| EmulatorError::Config("EMULATOR_PORT must be a port number".into()))?;
     }
     if let Some(v) = get("EMULATOR_ADDRESS") {
-        cfg.address = v.parse::<IpAddr>().map_err(|_| {
-            EmulatorError::Config("EMULATOR_ADDRESS must be an IP address".into())
-        })?;
+        cfg.address = v
+            .parse::<IpAddr>()
+            .map_err(|_| EmulatorError::Config("EMULATOR_ADDRESS must be an IP address".into()))?;
     }
     if let Some(v) = get("EMULATOR_CLIENT_ID") {
         cfg.client_id = v;
@@ -56,7 +62,9 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, EmulatorError> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(EmulatorError::Config(format!("{name} must be true or false"))),
+        _ => Err(EmulatorError::Config(format!(
+            "{name} must be true or false"
+        ))),
     }
 }
 
@@ -112,5 +120,23 @@ mod tests {
     fn unset_variables_give_port_9000_and_bad_values_are_errors() {
         assert_eq!(from_env(|_| None).unwrap().port, 9000);
         assert!(from_env(|n| (n == "EMULATOR_ROLES_CLAIM").then(|| "maybe".into())).is_err());
+    }
+
+    #[test]
+    fn the_banner_prints_app_id_variables_and_the_warning() {
+        let emu = Emulator::new(EmulatorConfig::default()).unwrap();
+        emu.set_base_url("http://127.0.0.1:9000".into());
+        let text = banner(&emu);
+        assert!(text.contains("not for production"));
+        assert!(text.contains(&format!(
+            "APPID_OAUTH_SERVER_URL=http://127.0.0.1:9000/oauth/v4/{}",
+            emu.config().tenant_id
+        )));
+        assert!(text.contains(&format!(
+            "APPID_CLIENT_SECRET={}",
+            emu.config().client_secret
+        )));
+        assert!(text.contains("IBM_CLOUD_IAM_URL=http://127.0.0.1:9000/identity/token"));
+        assert!(text.contains("alice@example.com"));
     }
 }

@@ -22,7 +22,9 @@ pub struct SigningKey {
 impl std::fmt::Debug for SigningKey {
     // Only the kid: the private key must never end up in logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 

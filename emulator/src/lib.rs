@@ -5,6 +5,8 @@
 //! Start one with [`spawn`]; drive it with the [`Emulator`] handle; forge tokens with
 //! [`jwt::SigningKey`]. Not for production: anyone can sign in as anyone.
 
+#![warn(missing_docs)]
+
 mod config;
 mod env_config;
 mod error;

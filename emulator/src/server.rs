@@ -60,8 +60,7 @@ fn build(emulator: Emulator, handle_signals: bool) -> Rocket<Build> {
     // reconfigure the emulator. The release profile avoids debug-only warnings; its
     // secret-key check (active when a workspace sibling enables Rocket's "secrets" feature)
     // is satisfied with a throwaway key, since the emulator sets no cookies.
-    let figment =
-        Figment::from(config).merge(("secret_key", hex(&crate::util::random_bytes(32))));
+    let figment = Figment::from(config).merge(("secret_key", hex(&crate::util::random_bytes(32))));
     let recorder = emulator.clone();
     rocket::custom(figment)
         .manage(emulator)
@@ -95,9 +94,8 @@ pub async fn spawn(config: crate::EmulatorConfig) -> Result<RunningEmulator, Emu
         .map_err(|_| EmulatorError::KeyGeneration)??;
     let (tx, rx) = oneshot::channel();
     let tx = Mutex::new(Some(tx));
-    let rocket = rocket(emulator.clone()).attach(AdHoc::on_liftoff(
-        "appid-emulator ready",
-        move |r| {
+    let rocket =
+        rocket(emulator.clone()).attach(AdHoc::on_liftoff("appid-emulator ready", move |r| {
             let sender = tx.lock().ok().and_then(|mut t| t.take());
             let shutdown = r.shutdown();
             Box::pin(async move {
@@ -105,8 +103,7 @@ pub async fn spawn(config: crate::EmulatorConfig) -> Result<RunningEmulator, Emu
                     let _ = sender.send(shutdown);
                 }
             })
-        },
-    ));
+        }));
     let task = tokio::spawn(async move {
         // Display marks Rocket's error handled (it panics on drop otherwise).
         rocket.launch().await.map(drop).map_err(|e| e.to_string())

@@ -229,7 +229,11 @@ impl Emulator {
 
     /// `{base_url}/oauth/v4/{tenant}`: App ID's oAuthServerUrl and the token issuer.
     pub fn oauth_server_url(&self) -> String {
-        format!("{}/oauth/v4/{}", self.base_url(), self.inner.config.tenant_id)
+        format!(
+            "{}/oauth/v4/{}",
+            self.base_url(),
+            self.inner.config.tenant_id
+        )
     }
 
     /// `{base_url}/management/v4/{tenant}`.
@@ -253,7 +257,10 @@ impl Emulator {
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters for a test double, so keep serving.
-        self.inner.store.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Looks up a user by e-mail, creating a role-less one for an unknown address.

@@ -94,7 +94,10 @@ pub(crate) fn uuid_from(seed: &str) -> String {
 pub(crate) fn ct_eq(a: &str, b: &str) -> bool {
     let ha = Sha256::digest(a.as_bytes());
     let hb = Sha256::digest(b.as_bytes());
-    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    ha.iter()
+        .zip(hb.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// Hex SHA-256 of a token, so stores never keep the bearer value itself.
@@ -124,7 +127,10 @@ pub(crate) fn escape_html(s: &str) -> String {
 /// A deliberately simple e-mail shape check: one `@`, non-empty local part, a dotted domain,
 /// no whitespace or markup characters.
 pub(crate) fn is_plausible_email(s: &str) -> bool {
-    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || "<>\"'(),;:\\[]".contains(c)) {
+    if s.len() > 254
+        || s.chars()
+            .any(|c| c.is_whitespace() || "<>\"'(),;:\\[]".contains(c))
+    {
         return false;
     }
     match s.split_once('@') {
@@ -159,7 +165,10 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_characters() {
-        assert_eq!(escape_html("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape_html("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]

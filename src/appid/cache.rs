@@ -18,7 +18,10 @@ pub struct Cached<T> {
 
 impl<T> Default for Cached<T> {
     fn default() -> Self {
-        Cached { current: RwLock::new(None), refreshing: Mutex::new(()) }
+        Cached {
+            current: RwLock::new(None),
+            refreshing: Mutex::new(()),
+        }
     }
 }
 
@@ -38,7 +41,11 @@ impl<T> Cached<T> {
 
     /// Fetch again unless the value is younger than `cooldown` (used when a token names
     /// a key we do not know: one refetch, but never a stream of them).
-    pub async fn refresh_unless_younger<F, Fut>(&self, cooldown: Duration, fetch: F) -> Result<Arc<T>, ProviderError>
+    pub async fn refresh_unless_younger<F, Fut>(
+        &self,
+        cooldown: Duration,
+        fetch: F,
+    ) -> Result<Arc<T>, ProviderError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
@@ -103,11 +110,26 @@ mod tests {
     #[tokio::test]
     async fn the_last_good_value_is_served_when_a_refresh_fails() {
         let cache = Cached::default();
-        cache.get(Duration::ZERO, || async { Ok::<_, ProviderError>(1) }).await.unwrap();
-        let down = ProviderError::Unreachable { endpoint: "jwks", kind: "connect" };
-        let v = cache.get(Duration::ZERO, || async { Err(down.clone()) }).await.unwrap();
+        cache
+            .get(Duration::ZERO, || async { Ok::<_, ProviderError>(1) })
+            .await
+            .unwrap();
+        let down = ProviderError::Unreachable {
+            endpoint: "jwks",
+            kind: "connect",
+        };
+        let v = cache
+            .get(Duration::ZERO, || async { Err(down.clone()) })
+            .await
+            .unwrap();
         assert_eq!(*v, 1);
         let empty: Cached<u8> = Cached::default();
-        assert_eq!(empty.get(Duration::ZERO, || async { Err(down.clone()) }).await.unwrap_err(), down);
+        assert_eq!(
+            empty
+                .get(Duration::ZERO, || async { Err(down.clone()) })
+                .await
+                .unwrap_err(),
+            down
+        );
     }
 }

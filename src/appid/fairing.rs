@@ -24,7 +24,10 @@ pub struct EmulatorInUse {
 #[rocket::async_trait]
 impl Fairing for AppIdFairing {
     fn info(&self) -> Info {
-        Info { name: "App ID configuration", kind: Kind::Ignite | Kind::Liftoff }
+        Info {
+            name: "App ID configuration",
+            kind: Kind::Ignite | Kind::Liftoff,
+        }
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> rocket::fairing::Result {
@@ -34,7 +37,10 @@ impl Fairing for AppIdFairing {
             Err(e) if e.missing() => RawSettings::default(),
             Err(e) => {
                 let key = e.path.join(".");
-                tracing::error!("App ID configuration: the setting `{key}` has the wrong type ({})", e.kind);
+                tracing::error!(
+                    "App ID configuration: the setting `{key}` has the wrong type ({})",
+                    e.kind
+                );
                 return Err(rocket);
             }
         };
@@ -46,7 +52,9 @@ impl Fairing for AppIdFairing {
                 Ok(key) => figment = figment.merge(("secret_key", STANDARD.encode(key))),
                 Err(why) => problems.push("SESSION_SECRET_KEY", why.to_string()),
             },
-            None if figment.find_value("secret_key").is_ok() => {}
+            None if figment
+                .extract_inner::<rocket::config::SecretKey>("secret_key")
+                .is_ok_and(|key| key.is_provided()) => {}
             None if profile == "debug" => tracing::warn!(
                 "SESSION_SECRET_KEY is not set: using a random key, so sessions end when the process stops"
             ),
@@ -119,17 +127,25 @@ impl Fairing for AppIdFairing {
 }
 
 #[cfg(feature = "emulator")]
-async fn start_emulator(rocket: &Rocket<Build>, raw: &mut RawSettings, profile: &str) -> Result<EmulatorInUse, String> {
+async fn start_emulator(
+    rocket: &Rocket<Build>,
+    raw: &mut RawSettings,
+    profile: &str,
+) -> Result<EmulatorInUse, String> {
     let figment = rocket.figment();
     let port: u16 = figment.extract_inner("port").unwrap_or(8000);
-    let address: std::net::IpAddr =
-        figment.extract_inner("address").unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let address: std::net::IpAddr = figment
+        .extract_inner("address")
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let host = if address.is_unspecified() || address.is_loopback() {
         "127.0.0.1".to_string()
     } else {
         address.to_string()
     };
-    let redirect_uri = raw.redirect_uri.clone().unwrap_or_else(|| format!("http://{host}:{port}/afterauth"));
+    let redirect_uri = raw
+        .redirect_uri
+        .clone()
+        .unwrap_or_else(|| format!("http://{host}:{port}/afterauth"));
     if profile != "debug" {
         tracing::warn!("!!! APPID_EMULATOR is on in the `{profile}` profile: the development identity provider will sign users in. Never do this in production. !!!");
     }
@@ -148,10 +164,16 @@ async fn start_emulator(rocket: &Rocket<Build>, raw: &mut RawSettings, profile: 
     raw.ibm_cloud_apikey = Some(settings.api_key.clone());
     raw.iam_url = Some(running.iam_token_url.clone());
     raw.redirect_uri = Some(redirect_uri);
-    Ok(EmulatorInUse { base_url: running.base_url.clone() })
+    Ok(EmulatorInUse {
+        base_url: running.base_url.clone(),
+    })
 }
 
 #[cfg(not(feature = "emulator"))]
-async fn start_emulator(_: &Rocket<Build>, _: &mut RawSettings, _: &str) -> Result<EmulatorInUse, String> {
+async fn start_emulator(
+    _: &Rocket<Build>,
+    _: &mut RawSettings,
+    _: &str,
+) -> Result<EmulatorInUse, String> {
     Err("is missing (this build has no embedded emulator)".to_string())
 }

@@ -21,7 +21,9 @@ pub struct KeySet {
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySet").field("kids", &self.by_kid.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("KeySet")
+            .field("kids", &self.by_kid.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -47,18 +49,25 @@ impl KeySet {
     /// Reads a JWKS document. Keys that are not RSA signing keys for RS256 are skipped
     /// (never used as HMAC secrets, RFC 8725 §3.1); too many keys make the set malformed.
     pub fn parse(body: serde_json::Value) -> Result<KeySet, ProviderError> {
-        let malformed = |what| ProviderError::Malformed { endpoint: "publickeys", what };
+        let malformed = |what| ProviderError::Malformed {
+            endpoint: "publickeys",
+            what,
+        };
         let set: JwkSet = serde_json::from_value(body).map_err(|_| malformed("not a JWK set"))?;
         if set.keys.len() > MAX_KEYS {
             return Err(malformed("too many keys"));
         }
         let mut keys = KeySet::default();
         for value in set.keys {
-            let Ok(jwk) = serde_json::from_value::<RsaJwk>(value) else { continue };
+            let Ok(jwk) = serde_json::from_value::<RsaJwk>(value) else {
+                continue;
+            };
             let usable = jwk.kty == "RSA"
                 && jwk.use_.as_deref().is_none_or(|u| u == "sig")
                 && jwk.alg.as_deref().is_none_or(|a| a == "RS256");
-            let Some(key) = usable.then(|| rsa_key(&jwk.n, &jwk.e)).flatten() else { continue };
+            let Some(key) = usable.then(|| rsa_key(&jwk.n, &jwk.e)).flatten() else {
+                continue;
+            };
             match jwk.kid {
                 Some(kid) => {
                     keys.by_kid.insert(kid, key);
@@ -156,7 +165,9 @@ mod tests {
 
     #[test]
     fn too_many_keys_is_malformed() {
-        let keys: Vec<_> = (0..25).map(|i| json!({"kty": "RSA", "kid": i.to_string(), "n": modulus(0xC1), "e": "AQAB"})).collect();
+        let keys: Vec<_> = (0..25)
+            .map(|i| json!({"kty": "RSA", "kid": i.to_string(), "n": modulus(0xC1), "e": "AQAB"}))
+            .collect();
         assert!(KeySet::parse(json!({ "keys": keys })).is_err());
     }
 }

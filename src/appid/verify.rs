@@ -91,14 +91,23 @@ pub struct AccessClaims {
 }
 
 /// Verifies an id_token: signature, issuer, audience (ours only), tenant, times, nonce, subject.
-pub fn verify_id_token(token: &str, keys: &KeySet, expected: &Expected, nonce: &str) -> Result<IdClaims, TokenError> {
+pub fn verify_id_token(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected,
+    nonce: &str,
+) -> Result<IdClaims, TokenError> {
     let claims: IdClaims = verify_signed(token, keys, expected)?;
     // Step 3: we trust no audience but ourselves, so extra audiences are refused.
     if claims.aud.values() != [expected.client_id] {
         return Err(TokenError::AudienceMismatch);
     }
     // Steps 4-5: if there is an authorized party, it must be us.
-    if claims.azp.as_deref().is_some_and(|azp| azp != expected.client_id) {
+    if claims
+        .azp
+        .as_deref()
+        .is_some_and(|azp| azp != expected.client_id)
+    {
         return Err(TokenError::AzpMismatch);
     }
     check_tenant(claims.tenant.as_deref(), expected)?;
@@ -120,7 +129,11 @@ pub fn verify_id_token(token: &str, keys: &KeySet, expected: &Expected, nonce: &
 }
 
 /// Verifies an access token: signature, issuer, audience contains us, tenant, expiry, subject.
-pub fn verify_access_token(token: &str, keys: &KeySet, expected: &Expected) -> Result<AccessClaims, TokenError> {
+pub fn verify_access_token(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected,
+) -> Result<AccessClaims, TokenError> {
     let claims: AccessClaims = verify_signed(token, keys, expected)?;
     check_tenant(claims.tenant.as_deref(), expected)?;
     check_subject(&claims.sub)?;
@@ -142,7 +155,9 @@ fn header(token: &str) -> Result<Header, TokenError> {
     if segments.len() != 3 || segments.iter().any(|s| !s.bytes().all(is_base64url)) {
         return Err(TokenError::Malformed);
     }
-    let bytes = URL_SAFE_NO_PAD.decode(segments[0]).map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segments[0])
+        .map_err(|_| TokenError::Malformed)?;
     let header: Header = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
     // RFC 8725 §3.1: the algorithm is ours to choose, never the token's.
     if header.alg != "RS256" {
@@ -151,10 +166,18 @@ fn header(token: &str) -> Result<Header, TokenError> {
     if header.crit.is_some() {
         return Err(TokenError::CritHeader);
     }
-    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+    if header
+        .typ
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+    {
         return Err(TokenError::TypNotAllowed);
     }
-    if header.ver.as_ref().is_some_and(|v| v != &serde_json::json!(4)) {
+    if header
+        .ver
+        .as_ref()
+        .is_some_and(|v| v != &serde_json::json!(4))
+    {
         return Err(TokenError::VersionNotSupported);
     }
     Ok(header)
@@ -165,7 +188,11 @@ fn is_base64url(b: u8) -> bool {
 }
 
 /// Signature (RS256 with the key named by `kid`), `iss`, `aud` contains us, `exp`/`nbf` with leeway.
-fn verify_signed<T: DeserializeOwned>(token: &str, keys: &KeySet, expected: &Expected) -> Result<T, TokenError> {
+fn verify_signed<T: DeserializeOwned>(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected,
+) -> Result<T, TokenError> {
     let header = header(token)?;
     let key = keys.find(header.kid.as_deref())?;
     let mut validation = Validation::new(Algorithm::RS256);
@@ -189,7 +216,11 @@ fn verify_signed<T: DeserializeOwned>(token: &str, keys: &KeySet, expected: &Exp
             _ => TokenError::Malformed,
         }
     })?;
-    let exp = data.claims.get("exp").and_then(serde_json::Value::as_i64).ok_or(TokenError::Malformed)?;
+    let exp = data
+        .claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or(TokenError::Malformed)?;
     if exp + (expected.leeway_secs as i64) < expected.now {
         return Err(TokenError::Expired);
     }

@@ -31,7 +31,10 @@ pub struct Viewer {
 
 impl From<&Session> for Viewer {
     fn from(session: &Session) -> Self {
-        Viewer { name: session.name.clone(), email: session.email.clone() }
+        Viewer {
+            name: session.name.clone(),
+            email: session.email.clone(),
+        }
     }
 }
 

@@ -24,7 +24,9 @@ impl<'r> FromRequest<'r> for SameOrigin {
         };
         let ours = appid.config().redirect_uri.origin().ascii_serialization();
         let headers = request.headers();
-        let origin_ok = headers.get_one("Origin").is_none_or(|origin| origin == ours);
+        let origin_ok = headers
+            .get_one("Origin")
+            .is_none_or(|origin| origin == ours);
         let fetch_ok = headers
             .get_one("Sec-Fetch-Site")
             .is_none_or(|site| site == "same-origin" || site == "none");
@@ -38,7 +40,11 @@ impl<'r> FromRequest<'r> for SameOrigin {
 
 /// Ends the session and shows the open page.
 #[rocket::post("/logout")]
-pub fn logout(same_origin: Result<SameOrigin, ()>, jar: &CookieJar<'_>, appid: &State<AppId>) -> Result<SeeOther, Page> {
+pub fn logout(
+    same_origin: Result<SameOrigin, ()>,
+    jar: &CookieJar<'_>,
+    appid: &State<AppId>,
+) -> Result<SeeOther, Page> {
     if same_origin.is_err() {
         tracing::warn!(event = "logout_refused", reason = "cross_origin");
         return Err(ErrorPage::CrossSite.page());

@@ -11,8 +11,21 @@ pub const MAX_LEN: usize = 2048;
 
 /// Characters encoded again when a decoded path segment is put back into a URL.
 const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?')
-    .add(b'\\').add(b'^').add(b'`').add(b'{').add(b'|').add(b'}').add(b'\'');
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'\'');
 
 /// Routes that must never be a login's destination (they would loop).
 const NEVER: &[&str] = &["/afterauth", "/logout"];
@@ -50,7 +63,10 @@ pub fn is_safe(candidate: &str) -> bool {
         return false;
     }
     // Visible ASCII only, no backslash (browsers read `\` as `/`), nothing raw in the query.
-    if candidate.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') {
+    if candidate
+        .bytes()
+        .any(|b| b <= b' ' || b == 0x7f || b == b'\\')
+    {
         return false;
     }
     let (path, _query) = candidate.split_once('?').unwrap_or((candidate, ""));
@@ -82,7 +98,9 @@ fn is_plain_local_path(path: &str) -> bool {
             return false;
         }
     }
-    path[1..].split('/').all(|segment| !matches!(segment.trim(), "." | ".."))
+    path[1..]
+        .split('/')
+        .all(|segment| !matches!(segment.trim(), "." | ".."))
 }
 
 #[cfg(test)]
@@ -91,7 +109,12 @@ mod tests {
 
     #[test]
     fn ordinary_paths_and_queries_are_kept() {
-        for ok in ["/", "/auth_route", "/auth_route?next=https://evil.example", "/a/b%20c?x=1&y=%2F"] {
+        for ok in [
+            "/",
+            "/auth_route",
+            "/auth_route?next=https://evil.example",
+            "/a/b%20c?x=1&y=%2F",
+        ] {
             assert!(is_safe(ok), "{ok}");
         }
     }
@@ -99,11 +122,31 @@ mod tests {
     #[test]
     fn paths_that_could_leave_the_origin_become_root() {
         for bad in [
-            "//evil.example", "/\\evil.example", "\\evil.example", "https://evil.example",
-            "/%2F/evil.example", "/%2f%2fevil.example", "/%252F%252Fevil.example", "/%5Cevil.example",
-            "/%09/evil.example", "/%0a/evil.example", "/%0d/evil.example", "/%0b/evil.example", "/%20/evil.example",
-            "/./evil", "/../evil", "/%2e%2e/evil", "/a/../b", "evil.example", "", "/afterauth", "/logout",
-            "/AfterAuth", "/%61fterauth", "/\t/evil.example", "/x\u{7f}",
+            "//evil.example",
+            "/\\evil.example",
+            "\\evil.example",
+            "https://evil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "/%252F%252Fevil.example",
+            "/%5Cevil.example",
+            "/%09/evil.example",
+            "/%0a/evil.example",
+            "/%0d/evil.example",
+            "/%0b/evil.example",
+            "/%20/evil.example",
+            "/./evil",
+            "/../evil",
+            "/%2e%2e/evil",
+            "/a/../b",
+            "evil.example",
+            "",
+            "/afterauth",
+            "/logout",
+            "/AfterAuth",
+            "/%61fterauth",
+            "/\t/evil.example",
+            "/x\u{7f}",
         ] {
             assert!(!is_safe(bad), "{bad:?}");
             assert_eq!(safe_or_root(bad), "/");

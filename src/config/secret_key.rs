@@ -57,7 +57,10 @@ mod tests {
         let a = derive_secret_key(phrase).unwrap();
         assert_eq!(a.len(), 64);
         assert_eq!(a, derive_secret_key(phrase).unwrap());
-        assert_ne!(a, derive_secret_key("correct horse battery staple, and then some MORE").unwrap());
+        assert_ne!(
+            a,
+            derive_secret_key("correct horse battery staple, and then some MORE").unwrap()
+        );
     }
 
     #[test]

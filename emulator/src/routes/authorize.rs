@@ -28,11 +28,7 @@ pub(crate) fn authorize_page(emu: &State<Emulator>, tenant: &str, params: Params
 
 /// Signs in the user named by `login_hint` and redirects back with a code.
 #[rocket::post("/oauth/v4/<tenant>/authorization", data = "<params>")]
-pub(crate) fn authorize_submit(
-    emu: &State<Emulator>,
-    tenant: &str,
-    params: Body,
-) -> Reply {
+pub(crate) fn authorize_submit(emu: &State<Emulator>, tenant: &str, params: Body) -> Reply {
     emu.count(Endpoint::Authorization);
     if !tenant_ok(emu, tenant) {
         return Reply::not_found();
@@ -107,7 +103,10 @@ fn validate(emu: &Emulator, p: &Params) -> Result<String, Reply> {
             "Only response_type=code is supported",
         );
     }
-    match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
+    match (
+        p.code_challenge.as_deref(),
+        p.code_challenge_method.as_deref(),
+    ) {
         (None, None) => {}
         (Some(challenge), Some("S256")) if is_pkce_value(challenge) => {}
         (Some(_), Some("S256")) => return fail("invalid_request", "Malformed code_challenge"),

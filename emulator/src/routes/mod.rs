@@ -86,10 +86,7 @@ fn home(emu: &State<Emulator>) -> Reply {
         esc(&emu.oauth_server_url()),
         esc(&emu.config().client_id)
     );
-    Reply::html(
-        Status::Ok,
-        login_page::page("App ID emulator", &body),
-    )
+    Reply::html(Status::Ok, login_page::page("App ID emulator", &body))
 }
 
 // Catch-alls keep Rocket from logging "No matching routes for <uri>", which would print

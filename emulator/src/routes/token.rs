@@ -29,7 +29,10 @@ pub(crate) fn token(emu: &State<Emulator>, tenant: &str, auth: BasicAuth, body: 
         return bad_request("invalid_request", "The request body could not be parsed");
     };
     if p.client_id.as_deref().is_some_and(|id| id != client_id) {
-        return bad_request("invalid_request", "client_id does not match the credentials");
+        return bad_request(
+            "invalid_request",
+            "client_id does not match the credentials",
+        );
     }
     let issued = match p.grant_type.as_deref() {
         Some("authorization_code") => code_grant(emu, &client_id, &p),
@@ -66,11 +69,10 @@ fn code_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Rep
         .ok_or_else(|| bad_request("invalid_request", "redirect_uri is required"))?;
     // Any redemption attempt burns the code (RFC 6749 4.1.2), so a wrong verifier cannot be
     // retried against the same code.
-    let grant = emu
-        .store()
-        .codes
-        .remove(code)
-        .ok_or_else(|| invalid_grant("The authorization code is invalid or was already used"))?;
+    let grant =
+        emu.store().codes.remove(code).ok_or_else(|| {
+            invalid_grant("The authorization code is invalid or was already used")
+        })?;
     if grant.expires_at <= util::unix_now() {
         return Err(invalid_grant("The authorization code has expired"));
     }
@@ -80,7 +82,9 @@ fn code_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Rep
         ));
     }
     if grant.redirect_uri != redirect_uri {
-        return Err(invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     match (&grant.code_challenge, p.code_verifier.as_deref()) {
         (None, None) => {}
@@ -118,11 +122,10 @@ fn refresh_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, 
         .as_deref()
         .ok_or_else(|| bad_request("invalid_request", "refresh_token is required"))?;
     // Rotation: the presented token is consumed whether or not the rest succeeds.
-    let grant = emu
-        .store()
-        .refresh
-        .remove(presented)
-        .ok_or_else(|| invalid_grant("The refresh token is invalid, revoked or already used"))?;
+    let grant =
+        emu.store().refresh.remove(presented).ok_or_else(|| {
+            invalid_grant("The refresh token is invalid, revoked or already used")
+        })?;
     if grant.expires_at <= util::unix_now() || grant.client_id != client_id {
         return Err(invalid_grant("The refresh token is invalid or expired"));
     }

@@ -1,0 +1,170 @@
+//! The main flow: protected page → provider → callback → back where the user started.
+
+use rocket::http::Status;
+
+use crate::common::*;
+
+#[rocket::async_test]
+async fn an_anonymous_visit_to_the_protected_page_starts_a_login_with_state_nonce_and_pkce() {
+    let app = spawn_app().await;
+    let authorization = app.begin_login("/auth_route").await;
+
+    assert_eq!(
+        authorization.path(),
+        format!(
+            "/oauth/v4/{}/authorization",
+            app.idp.emulator.config().tenant_id
+        )
+    );
+    let param = |name: &str| {
+        authorization
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(
+        param("client_id").as_deref(),
+        Some(app.idp.emulator.config().client_id.as_str())
+    );
+    assert_eq!(param("response_type").as_deref(), Some("code"));
+    assert_eq!(param("redirect_uri").as_deref(), Some(REDIRECT_URI));
+    assert_eq!(param("scope").as_deref(), Some("openid"));
+    assert!(param("state").is_some_and(|s| s.len() >= 43));
+    assert!(param("nonce").is_some_and(|s| s.len() >= 43));
+    assert_eq!(
+        param("code_challenge_method").as_deref(),
+        Some("S256"),
+        "the emulator advertises PKCE"
+    );
+}
+
+#[rocket::async_test]
+async fn a_user_with_a_role_logs_in_and_sees_the_protected_page() {
+    let app = spawn_app().await;
+    let callback = app.login_as(ALICE, "/auth_route").await;
+    assert_eq!(callback.status(), Status::SeeOther);
+    assert_eq!(location(&callback), "/auth_route");
+    assert_eq!(
+        callback.headers().get_one("Cache-Control"),
+        Some("no-store")
+    );
+
+    let page = app.get("/auth_route").await;
+    assert_eq!(page.status(), Status::Ok);
+    let body = page.into_string().await.unwrap();
+    assert!(body.contains(
+        "This route requires authentication and authorization - Powered by IBM Cloud App ID!"
+    ));
+    assert!(body.contains("alice@example.com"));
+    assert!(body.contains(">user<"), "roles are shown");
+}
+
+#[rocket::async_test]
+async fn a_user_with_two_roles_sees_both() {
+    let app = spawn_app().await;
+    app.login_as(CAROL, "/auth_route").await;
+    let body = app.get("/auth_route").await.into_string().await.unwrap();
+    assert!(body.contains(">admin<") && body.contains(">user<"));
+}
+
+#[rocket::async_test]
+async fn a_user_without_a_role_gets_the_unauthorized_page_not_a_loop() {
+    let app = spawn_app().await;
+    let callback = app.login_as(BOB, "/auth_route").await;
+    assert_eq!(location(&callback), "/auth_route");
+
+    let page = app.get("/auth_route").await;
+    assert_eq!(page.status(), Status::Forbidden);
+    assert!(page.headers().get_one("Location").is_none());
+    let body = page.into_string().await.unwrap();
+    assert!(body.contains("Unauthorized"));
+    assert!(body.contains("bob@example.com") || body.contains("Bob"));
+}
+
+#[rocket::async_test]
+async fn after_login_the_user_returns_to_the_deep_link_first_asked_for() {
+    let app = spawn_app().await;
+    let callback = app.login_as(ALICE, "/auth_route?tab=roles&x=%2Fy").await;
+    assert_eq!(location(&callback), "/auth_route?tab=roles&x=%2Fy");
+}
+
+#[rocket::async_test]
+async fn the_root_redirects_to_the_protected_page() {
+    let app = spawn_app().await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route");
+}
+
+#[rocket::async_test]
+async fn the_open_page_needs_no_login_and_shows_who_is_signed_in() {
+    let app = spawn_app().await;
+    let response = app.get("/noauth_route").await;
+    assert_eq!(response.status(), Status::Ok);
+    let body = response.into_string().await.unwrap();
+    assert!(body.contains("This route is open to all!"));
+    assert!(!body.contains("Sign out"));
+
+    app.login_as(ALICE, "/auth_route").await;
+    let body = app.get("/noauth_route").await.into_string().await.unwrap();
+    assert!(body.contains("Sign out") && body.contains("Alice"));
+}
+
+#[rocket::async_test]
+async fn logout_ends_the_session() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+
+    let response = app.client.post("/logout").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/noauth_route");
+    assert_eq!(
+        app.get("/auth_route").await.status(),
+        Status::SeeOther,
+        "back to the provider"
+    );
+}
+
+#[rocket::async_test]
+async fn a_logout_posted_from_another_site_is_refused_and_keeps_the_session() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let response = app
+        .client
+        .post("/logout")
+        .header(rocket::http::Header::new("Origin", "https://evil.example"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn a_second_login_gets_a_new_session() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let first = app
+        .client
+        .cookies()
+        .get_private("appid_session")
+        .unwrap()
+        .value()
+        .to_string();
+    app.client.post("/logout").dispatch().await;
+    app.login_as(CAROL, "/auth_route").await;
+    let second = app
+        .client
+        .cookies()
+        .get_private("appid_session")
+        .unwrap()
+        .value()
+        .to_string();
+    let sid = |v: &str| {
+        serde_json::from_str::<serde_json::Value>(v).unwrap()["sid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(sid(&first), sid(&second));
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the app driven through Rocket's local client against the App ID
+//! emulator (real HTTP on loopback) or a scripted hostile provider (wiremock).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod login_flow;
