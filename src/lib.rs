@@ -26,9 +26,7 @@ pub fn rocket() -> Rocket<Build> {
 
 /// The app configured from `figment`.
 pub fn build(figment: Figment) -> Rocket<Build> {
-    let static_dir: String = figment
-        .extract_inner("static_dir")
-        .unwrap_or_else(|_| "static".to_string());
+    let static_dir: String = figment.extract_inner("static_dir").unwrap_or_else(|_| "static".to_string());
     rocket::custom(figment)
         .attach(AppIdFairing)
         .attach(Template::fairing())

@@ -9,10 +9,7 @@ async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         "info,rocket::=warn,_=warn,rocket_dyn_templates=warn,hyper=warn,reqwest=warn".into()
     });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
     match rocket_appid::rocket().launch().await {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {

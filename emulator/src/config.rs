@@ -65,10 +65,7 @@ impl Default for EmulatorConfig {
             pkce_advertised: true,
             roles_claim: false,
             users: test_users(),
-            roles: vec![
-                RoleDef::new("user", &["read"]),
-                RoleDef::new("admin", &["read", "write", "manage"]),
-            ],
+            roles: vec![RoleDef::new("user", &["read"]), RoleDef::new("admin", &["read", "write", "manage"])],
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             public_base_url: None,
@@ -140,10 +137,7 @@ pub struct RoleDef {
 impl RoleDef {
     /// A role with the given name and scopes.
     pub fn new(name: &str, scopes: &[&str]) -> Self {
-        RoleDef {
-            name: name.to_owned(),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        }
+        RoleDef { name: name.to_owned(), scopes: scopes.iter().map(|s| (*s).to_owned()).collect() }
     }
 
     /// Stable role id (UUID-shaped, derived from the name) as the management API reports it.
@@ -166,12 +160,7 @@ pub fn test_users() -> Vec<TestUser> {
             "alice@example.com",
             &["user"],
         ),
-        TestUser::new(
-            "b0b00000-0000-4000-8000-000000000002",
-            "Bob Example",
-            "bob@example.com",
-            &[],
-        ),
+        TestUser::new("b0b00000-0000-4000-8000-000000000002", "Bob Example", "bob@example.com", &[]),
         TestUser::new(
             "ca201000-0000-4000-8000-000000000003",
             "Carol Example",

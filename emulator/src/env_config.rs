@@ -10,22 +10,12 @@ use crate::state::Emulator;
 pub const DEFAULT_STANDALONE_PORT: u16 = 9000;
 
 /// Builds a config from variables read through `var` (injectable for tests).
-pub(crate) fn from_env(
-    var: impl Fn(&str) -> Option<String>,
-) -> Result<EmulatorConfig, EmulatorError> {
-    let mut cfg = EmulatorConfig {
-        port: DEFAULT_STANDALONE_PORT,
-        ..EmulatorConfig::default()
-    };
-    let get = |name: &str| {
-        var(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
+pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorConfig, EmulatorError> {
+    let mut cfg = EmulatorConfig { port: DEFAULT_STANDALONE_PORT, ..EmulatorConfig::default() };
+    let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     if let Some(v) = get("EMULATOR_PORT") {
-        cfg.port = v
-            .parse()
-            .map_err(|_| EmulatorError::Config("EMULATOR_PORT must be a port number".into()))?;
+        cfg.port =
+            v.parse().map_err(|_| EmulatorError::Config("EMULATOR_PORT must be a port number".into()))?;
     }
     if let Some(v) = get("EMULATOR_ADDRESS") {
         cfg.address = v
@@ -42,12 +32,8 @@ pub(crate) fn from_env(
         cfg.api_key = v;
     }
     if let Some(v) = get("EMULATOR_REDIRECT_URIS") {
-        cfg.redirect_uris = v
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        cfg.redirect_uris =
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     }
     if let Some(v) = get("EMULATOR_REFRESH_TOKENS") {
         cfg.refresh_tokens = parse_bool("EMULATOR_REFRESH_TOKENS", &v)?;
@@ -62,9 +48,7 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, EmulatorError> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(EmulatorError::Config(format!(
-            "{name} must be true or false"
-        ))),
+        _ => Err(EmulatorError::Config(format!("{name} must be true or false"))),
     }
 }
 
@@ -85,12 +69,7 @@ pub(crate) fn banner(emu: &Emulator) -> String {
         emu.base_url()
     ));
     for u in emu.users() {
-        out.push_str(&format!(
-            "#   {} <{}> roles: [{}]\n",
-            u.name,
-            u.email,
-            u.roles.join(", ")
-        ));
+        out.push_str(&format!("#   {} <{}> roles: [{}]\n", u.name, u.email, u.roles.join(", ")));
     }
     out
 }
@@ -132,10 +111,7 @@ mod tests {
             "APPID_OAUTH_SERVER_URL=http://127.0.0.1:9000/oauth/v4/{}",
             emu.config().tenant_id
         )));
-        assert!(text.contains(&format!(
-            "APPID_CLIENT_SECRET={}",
-            emu.config().client_secret
-        )));
+        assert!(text.contains(&format!("APPID_CLIENT_SECRET={}", emu.config().client_secret)));
         assert!(text.contains("IBM_CLOUD_IAM_URL=http://127.0.0.1:9000/identity/token"));
         assert!(text.contains("alice@example.com"));
     }

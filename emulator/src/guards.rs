@@ -25,10 +25,7 @@ impl<'r> FromRequest<'r> for BasicAuth {
             .and_then(|v| strip_scheme(v, "Basic"))
             .and_then(|b64| STANDARD.decode(b64.trim()).ok())
             .and_then(|raw| String::from_utf8(raw).ok())
-            .and_then(|s| {
-                s.split_once(':')
-                    .map(|(id, secret)| (id.to_owned(), secret.to_owned()))
-            });
+            .and_then(|s| s.split_once(':').map(|(id, secret)| (id.to_owned(), secret.to_owned())));
         Outcome::Success(BasicAuth(creds))
     }
 }

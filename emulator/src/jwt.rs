@@ -22,9 +22,7 @@ pub struct SigningKey {
 impl std::fmt::Debug for SigningKey {
     // Only the kid: the private key must never end up in logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .finish()
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish()
     }
 }
 
@@ -32,10 +30,7 @@ impl SigningKey {
     /// Generates a fresh RSA-2048 key whose kid names `tenant_id` and the creation time.
     pub fn generate(tenant_id: &str) -> Result<SigningKey, EmulatorError> {
         let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| EmulatorError::KeyGeneration)?;
-        let kid = format!(
-            "appId-{tenant_id}-{}",
-            util::iso_millis(util::unique_millis())
-        );
+        let kid = format!("appId-{tenant_id}-{}", util::iso_millis(util::unique_millis()));
         let public = pair.public_key();
         let n = public.modulus().big_endian_without_leading_zero().to_vec();
         let e = public.exponent().big_endian_without_leading_zero().to_vec();
@@ -70,10 +65,7 @@ impl SigningKey {
         );
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let encoded = match self
-            .pair
-            .sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
-        {
+        let encoded = match self.pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig) {
             Ok(()) => URL_SAFE_NO_PAD.encode(&sig),
             Err(_) => String::new(),
         };
@@ -99,14 +91,9 @@ impl SigningKey {
             return None;
         }
         let sig = URL_SAFE_NO_PAD.decode(s).ok()?;
-        let public = RsaPublicKeyComponents {
-            n: self.n.as_slice(),
-            e: self.e.as_slice(),
-        };
+        let public = RsaPublicKeyComponents { n: self.n.as_slice(), e: self.e.as_slice() };
         let signed = format!("{h}.{c}");
-        public
-            .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &sig)
-            .ok()?;
+        public.verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &sig).ok()?;
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()
     }
 }

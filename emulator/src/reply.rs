@@ -19,37 +19,20 @@ pub(crate) struct Reply {
 impl Reply {
     /// A JSON body.
     pub fn json(status: Status, body: &Value) -> Reply {
-        Reply {
-            status,
-            content_type: Some("application/json"),
-            body: body.to_string(),
-            headers: Vec::new(),
-        }
+        Reply { status, content_type: Some("application/json"), body: body.to_string(), headers: Vec::new() }
     }
 
     /// An RFC 6749 error body `{"error":..,"error_description":..}`.
     pub fn oauth_error(status: Status, error: &str, description: &str) -> Reply {
-        Reply::json(
-            status,
-            &json!({"error": error, "error_description": description}),
-        )
-        .no_store()
+        Reply::json(status, &json!({"error": error, "error_description": description})).no_store()
     }
 
     /// An HTML page; pages never run scripts or load anything external.
     pub fn html(status: Status, body: String) -> Reply {
-        Reply {
-            status,
-            content_type: Some("text/html; charset=utf-8"),
-            body,
-            headers: Vec::new(),
-        }
-        .no_store()
-        .header(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'",
-        )
-        .header("X-Frame-Options", "DENY")
+        Reply { status, content_type: Some("text/html; charset=utf-8"), body, headers: Vec::new() }
+            .no_store()
+            .header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+            .header("X-Frame-Options", "DENY")
     }
 
     /// A plain-text body.
@@ -69,19 +52,12 @@ impl Reply {
 
     /// An empty body.
     pub fn empty(status: Status) -> Reply {
-        Reply {
-            status,
-            content_type: None,
-            body: String::new(),
-            headers: Vec::new(),
-        }
+        Reply { status, content_type: None, body: String::new(), headers: Vec::new() }
     }
 
     /// `302 Found` to `location` (App ID redirects with 302).
     pub fn found(location: String) -> Reply {
-        Reply::empty(Status::Found)
-            .header("Location", location)
-            .no_store()
+        Reply::empty(Status::Found).header("Location", location).no_store()
     }
 
     /// Adds a header.
@@ -92,8 +68,7 @@ impl Reply {
 
     /// Forbids caching (token responses and pages carrying codes or secrets).
     pub fn no_store(self) -> Reply {
-        self.header("Cache-Control", "no-store")
-            .header("Pragma", "no-cache")
+        self.header("Cache-Control", "no-store").header("Pragma", "no-cache")
     }
 }
 

@@ -37,11 +37,7 @@ pub fn rocket(emulator: Emulator) -> Rocket<Build> {
 
 fn build(emulator: Emulator, handle_signals: bool) -> Rocket<Build> {
     let cfg = emulator.config();
-    let mut shutdown = ShutdownConfig {
-        grace: 1,
-        mercy: 1,
-        ..ShutdownConfig::default()
-    };
+    let mut shutdown = ShutdownConfig { grace: 1, mercy: 1, ..ShutdownConfig::default() };
     if !handle_signals {
         shutdown.ctrlc = false;
         #[cfg(unix)]
@@ -94,16 +90,15 @@ pub async fn spawn(config: crate::EmulatorConfig) -> Result<RunningEmulator, Emu
         .map_err(|_| EmulatorError::KeyGeneration)??;
     let (tx, rx) = oneshot::channel();
     let tx = Mutex::new(Some(tx));
-    let rocket =
-        rocket(emulator.clone()).attach(AdHoc::on_liftoff("appid-emulator ready", move |r| {
-            let sender = tx.lock().ok().and_then(|mut t| t.take());
-            let shutdown = r.shutdown();
-            Box::pin(async move {
-                if let Some(sender) = sender {
-                    let _ = sender.send(shutdown);
-                }
-            })
-        }));
+    let rocket = rocket(emulator.clone()).attach(AdHoc::on_liftoff("appid-emulator ready", move |r| {
+        let sender = tx.lock().ok().and_then(|mut t| t.take());
+        let shutdown = r.shutdown();
+        Box::pin(async move {
+            if let Some(sender) = sender {
+                let _ = sender.send(shutdown);
+            }
+        })
+    }));
     let task = tokio::spawn(async move {
         // Display marks Rocket's error handled (it panics on drop otherwise).
         rocket.launch().await.map(drop).map_err(|e| e.to_string())

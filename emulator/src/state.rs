@@ -195,11 +195,7 @@ impl Emulator {
 
     /// The user with this e-mail (case-insensitive), including users created at login.
     pub fn user_by_email(&self, email: &str) -> Option<TestUser> {
-        self.store()
-            .users
-            .iter()
-            .find(|u| u.email.eq_ignore_ascii_case(email))
-            .cloned()
+        self.store().users.iter().find(|u| u.email.eq_ignore_ascii_case(email)).cloned()
     }
 
     /// The user with this `sub`.
@@ -229,20 +225,12 @@ impl Emulator {
 
     /// `{base_url}/oauth/v4/{tenant}`: App ID's oAuthServerUrl and the token issuer.
     pub fn oauth_server_url(&self) -> String {
-        format!(
-            "{}/oauth/v4/{}",
-            self.base_url(),
-            self.inner.config.tenant_id
-        )
+        format!("{}/oauth/v4/{}", self.base_url(), self.inner.config.tenant_id)
     }
 
     /// `{base_url}/management/v4/{tenant}`.
     pub fn management_url(&self) -> String {
-        format!(
-            "{}/management/v4/{}",
-            self.base_url(),
-            self.inner.config.tenant_id
-        )
+        format!("{}/management/v4/{}", self.base_url(), self.inner.config.tenant_id)
     }
 
     pub(crate) fn set_base_url(&self, url: String) {
@@ -257,20 +245,13 @@ impl Emulator {
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters for a test double, so keep serving.
-        self.inner
-            .store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Looks up a user by e-mail, creating a role-less one for an unknown address.
     pub(crate) fn user_for_login(&self, email: &str) -> TestUser {
         let mut store = self.store();
-        if let Some(u) = store
-            .users
-            .iter()
-            .find(|u| u.email.eq_ignore_ascii_case(email))
-        {
+        if let Some(u) = store.users.iter().find(|u| u.email.eq_ignore_ascii_case(email)) {
             return u.clone();
         }
         let user = TestUser::from_email(email);

@@ -47,12 +47,7 @@ impl Issued {
 /// The default scopes plus the bare scope names of the user's roles, without duplicates.
 pub(crate) fn user_scope(emu: &Emulator, user: &TestUser) -> String {
     let mut scopes: Vec<&str> = DEFAULT_SCOPES.to_vec();
-    for role in emu
-        .config()
-        .roles
-        .iter()
-        .filter(|r| user.roles.contains(&r.name))
-    {
+    for role in emu.config().roles.iter().filter(|r| user.roles.contains(&r.name)) {
         for s in &role.scopes {
             if !scopes.contains(&s.as_str()) {
                 scopes.push(s);

@@ -80,32 +80,19 @@ pub(crate) fn uuid_from(seed: &str) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// Compares two secrets without an early exit; hashing first hides the length as well.
 pub(crate) fn ct_eq(a: &str, b: &str) -> bool {
     let ha = Sha256::digest(a.as_bytes());
     let hb = Sha256::digest(b.as_bytes());
-    ha.iter()
-        .zip(hb.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Hex SHA-256 of a token, so stores never keep the bearer value itself.
 pub(crate) fn fingerprint(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
+    Sha256::digest(token.as_bytes()).iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Escapes text for HTML element content and double-quoted attribute values.
@@ -127,10 +114,7 @@ pub(crate) fn escape_html(s: &str) -> String {
 /// A deliberately simple e-mail shape check: one `@`, non-empty local part, a dotted domain,
 /// no whitespace or markup characters.
 pub(crate) fn is_plausible_email(s: &str) -> bool {
-    if s.len() > 254
-        || s.chars()
-            .any(|c| c.is_whitespace() || "<>\"'(),;:\\[]".contains(c))
-    {
+    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || "<>\"'(),;:\\[]".contains(c)) {
         return false;
     }
     match s.split_once('@') {
@@ -165,10 +149,7 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_characters() {
-        assert_eq!(
-            escape_html("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+        assert_eq!(escape_html("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
 
     #[test]

@@ -7,12 +7,7 @@ use common::*;
 use serde_json::Value;
 
 async fn iam(emu: &appid_emulator::RunningEmulator, grant: &str, key: &str) -> reqwest::Response {
-    client()
-        .post(&emu.iam_token_url)
-        .form(&[("grant_type", grant), ("apikey", key)])
-        .send()
-        .await
-        .unwrap()
+    client().post(&emu.iam_token_url).form(&[("grant_type", grant), ("apikey", key)]).send().await.unwrap()
 }
 
 const GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
@@ -31,10 +26,7 @@ async fn the_iam_endpoint_issues_a_token_for_the_right_key_and_bxnim0415e_otherw
 
     let bad = iam(&emu, GRANT, "wrong").await;
     assert_eq!(bad.status(), 400);
-    assert_eq!(
-        bad.json::<Value>().await.unwrap()["errorCode"],
-        "BXNIM0415E"
-    );
+    assert_eq!(bad.json::<Value>().await.unwrap()["errorCode"], "BXNIM0415E");
     assert_eq!(iam(&emu, "password", &key).await.status(), 400);
 }
 
@@ -44,94 +36,28 @@ async fn management_roles_need_a_live_iam_token() {
     let carol = emu.emulator.user_by_email("carol@example.com").unwrap();
     let url = format!("{}/users/{}/roles", emu.management_url, carol.sub);
     assert_eq!(client().get(&url).send().await.unwrap().status(), 401);
-    assert_eq!(
-        client()
-            .get(&url)
-            .bearer_auth("made-up")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(client().get(&url).bearer_auth("made-up").send().await.unwrap().status(), 401);
 
     let key = emu.emulator.config().api_key.clone();
     let token: Value = iam(&emu, GRANT, &key).await.json().await.unwrap();
     let token = token["access_token"].as_str().unwrap().to_owned();
-    let roles: Value = client()
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = roles["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let roles: Value = client().get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        roles["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["user", "admin"]);
-    assert_eq!(
-        roles["roles"][0]["id"],
-        appid_emulator::role_id("user").as_str()
-    );
+    assert_eq!(roles["roles"][0]["id"], appid_emulator::role_id("user").as_str());
 
     emu.emulator.set_user_roles(&carol.sub, vec![]);
-    let roles: Value = client()
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let roles: Value = client().get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     assert_eq!(roles["roles"].as_array().unwrap().len(), 0);
 
     let unknown = format!("{}/users/not-a-user/roles", emu.management_url);
-    assert_eq!(
-        client()
-            .get(&unknown)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    let tenant = format!(
-        "{}/management/v4/other/users/{}/roles",
-        emu.base_url, carol.sub
-    );
-    assert_eq!(
-        client()
-            .get(&tenant)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(client().get(&unknown).bearer_auth(&token).send().await.unwrap().status(), 404);
+    let tenant = format!("{}/management/v4/other/users/{}/roles", emu.base_url, carol.sub);
+    assert_eq!(client().get(&tenant).bearer_auth(&token).send().await.unwrap().status(), 404);
 
     emu.emulator.set_clock_offset(4000);
-    assert_eq!(
-        client()
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        emu.emulator
-            .calls(appid_emulator::Endpoint::ManagementRoles),
-        7
-    );
+    assert_eq!(client().get(&url).bearer_auth(&token).send().await.unwrap().status(), 401);
+    assert_eq!(emu.emulator.calls(appid_emulator::Endpoint::ManagementRoles), 7);
     assert_eq!(emu.emulator.calls(appid_emulator::Endpoint::IamToken), 1);
 }

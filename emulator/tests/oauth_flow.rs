@@ -13,10 +13,7 @@ use sha2::{Digest as _, Sha256};
 async fn discovery_has_app_id_shape_and_advertises_s256() {
     let emu = start().await;
     let doc: Value = client()
-        .get(format!(
-            "{}/.well-known/openid-configuration",
-            emu.oauth_server_url
-        ))
+        .get(format!("{}/.well-known/openid-configuration", emu.oauth_server_url))
         .send()
         .await
         .unwrap()
@@ -24,14 +21,8 @@ async fn discovery_has_app_id_shape_and_advertises_s256() {
         .await
         .unwrap();
     assert_eq!(doc["issuer"], emu.oauth_server_url.as_str());
-    assert_eq!(
-        doc["token_endpoint"],
-        format!("{}/token", emu.oauth_server_url)
-    );
-    assert_eq!(
-        doc["jwks_uri"],
-        format!("{}/publickeys", emu.oauth_server_url)
-    );
+    assert_eq!(doc["token_endpoint"], format!("{}/token", emu.oauth_server_url));
+    assert_eq!(doc["jwks_uri"], format!("{}/publickeys", emu.oauth_server_url));
     assert_eq!(doc["management_endpoint"], emu.management_url.as_str());
     assert_eq!(doc["code_challenge_methods_supported"][0], "S256");
     assert_eq!(doc["id_token_signing_alg_values_supported"][0], "RS256");
@@ -44,15 +35,8 @@ async fn discovery_has_app_id_shape_and_advertises_s256() {
 #[tokio::test]
 async fn an_unknown_tenant_is_404_everywhere() {
     let emu = start().await;
-    for path in [
-        "/oauth/v4/nope/.well-known/openid-configuration",
-        "/oauth/v4/nope/publickeys",
-    ] {
-        let r = client()
-            .get(format!("{}{path}", emu.base_url))
-            .send()
-            .await
-            .unwrap();
+    for path in ["/oauth/v4/nope/.well-known/openid-configuration", "/oauth/v4/nope/publickeys"] {
+        let r = client().get(format!("{}{path}", emu.base_url)).send().await.unwrap();
         assert_eq!(r.status(), 404);
     }
 }
@@ -63,20 +47,11 @@ async fn the_code_flow_issues_tokens_that_verify_with_app_id_claims() {
     let location = login_location(&emu, &auth_params(&emu), "alice@example.com").await;
     assert!(location.starts_with(REDIRECT));
     assert!(location.contains("state=st4te"));
-    let code = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code =
+        url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
     let resp = token_form(
         &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)],
     )
     .await;
     assert_eq!(resp.status(), 200);
@@ -118,11 +93,7 @@ async fn the_code_flow_issues_tokens_that_verify_with_app_id_claims() {
 async fn a_code_can_be_redeemed_only_once() {
     let emu = start().await;
     let code = login_code(&emu, &auth_params(&emu), "bob@example.com").await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-    ];
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)];
     assert_eq!(token_form(&emu, &form).await.status(), 200);
     let again = token_form(&emu, &form).await;
     assert_eq!(again.status(), 400);
@@ -149,10 +120,7 @@ async fn a_redirect_uri_different_from_the_authorization_request_is_invalid_gran
 
 fn pkce_params(emu: &appid_emulator::RunningEmulator, verifier: &str) -> Vec<(String, String)> {
     let mut params = auth_params(emu);
-    params.push((
-        "code_challenge".into(),
-        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier)),
-    ));
+    params.push(("code_challenge".into(), URL_SAFE_NO_PAD.encode(Sha256::digest(verifier))));
     params.push(("code_challenge_method".into(), "S256".into()));
     params
 }
@@ -181,18 +149,12 @@ async fn pkce_succeeds_with_the_right_verifier_and_fails_with_a_wrong_one() {
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", REDIRECT),
-            (
-                "code_verifier",
-                "wrongwrongwrongwrongwrongwrongwrongwrongwrong",
-            ),
+            ("code_verifier", "wrongwrongwrongwrongwrongwrongwrongwrongwrong"),
         ],
     )
     .await;
     assert_eq!(wrong.status(), 400);
-    assert_eq!(
-        wrong.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_eq!(wrong.json::<Value>().await.unwrap()["error"], "invalid_grant");
 }
 
 #[tokio::test]
@@ -205,17 +167,11 @@ async fn a_verifier_for_a_code_without_challenge_is_invalid_grant() {
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", REDIRECT),
-            (
-                "code_verifier",
-                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-            ),
+            ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
         ],
     )
     .await;
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_grant");
 }
 
 #[tokio::test]
@@ -225,19 +181,14 @@ async fn a_plain_code_challenge_method_is_refused_with_an_error_redirect() {
     params.push(("code_challenge".into(), "x".repeat(43)));
     params.push(("code_challenge_method".into(), "plain".into()));
     let resp = client()
-        .get(with_params(
-            &format!("{}/authorization", emu.oauth_server_url),
-            &params,
-        ))
+        .get(with_params(&format!("{}/authorization", emu.oauth_server_url), &params))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 302);
     let loc = resp.headers()["location"].to_str().unwrap();
     assert!(
-        loc.starts_with(REDIRECT)
-            && loc.contains("error=invalid_request")
-            && loc.contains("state=st4te")
+        loc.starts_with(REDIRECT) && loc.contains("error=invalid_request") && loc.contains("state=st4te")
     );
 }
 
@@ -252,14 +203,8 @@ async fn a_wrong_client_secret_is_rejected_with_401_invalid_client() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
-    assert!(resp.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .starts_with("Basic"));
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_client");
     let none = client()
         .post(format!("{}/token", emu.oauth_server_url))
         .form(&[("grant_type", "client_credentials")])
@@ -277,11 +222,7 @@ async fn the_token_endpoint_accepts_form_multipart_and_json_bodies() {
     let code = login_code(&emu, &auth_params(&emu), "alice@example.com").await;
     let form = token_form(
         &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)],
     )
     .await;
     assert_eq!(form.status(), 200);
@@ -289,11 +230,8 @@ async fn the_token_endpoint_accepts_form_multipart_and_json_bodies() {
     let code = login_code(&emu, &auth_params(&emu), "alice@example.com").await;
     let boundary = "XyZzyBoundary42";
     let mut body = String::new();
-    for (k, v) in [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-    ] {
+    for (k, v) in [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)]
+    {
         body.push_str(&format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
         ));
@@ -302,10 +240,7 @@ async fn the_token_endpoint_accepts_form_multipart_and_json_bodies() {
     let multipart = client()
         .post(&url)
         .header("Authorization", basic(&emu))
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
         .body(body)
         .send()
         .await
@@ -316,7 +251,9 @@ async fn the_token_endpoint_accepts_form_multipart_and_json_bodies() {
     let json = client()
         .post(&url)
         .header("Authorization", basic(&emu))
-        .json(&serde_json::json!({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}))
+        .json(
+            &serde_json::json!({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}),
+        )
         .send()
         .await
         .unwrap();
@@ -328,29 +265,18 @@ async fn the_token_endpoint_accepts_form_multipart_and_json_bodies() {
 async fn bad_clients_and_redirect_uris_get_a_400_page_not_a_redirect() {
     let emu = start().await;
     let url = format!("{}/authorization", emu.oauth_server_url);
-    for (key, value) in [
-        ("client_id", "someone-else"),
-        ("redirect_uri", "https://evil.example/cb"),
-    ] {
+    for (key, value) in [("client_id", "someone-else"), ("redirect_uri", "https://evil.example/cb")] {
         let mut params = auth_params(&emu);
         params.retain(|(k, _)| k != key);
         params.push((key.into(), value.into()));
-        let resp = client()
-            .get(with_params(&url, &params))
-            .send()
-            .await
-            .unwrap();
+        let resp = client().get(with_params(&url, &params)).send().await.unwrap();
         assert_eq!(resp.status(), 400);
         assert!(resp.headers().get("location").is_none());
     }
     let mut params = auth_params(&emu);
     params.retain(|(k, _)| k != "response_type");
     params.push(("response_type".into(), "token".into()));
-    let resp = client()
-        .get(with_params(&url, &params))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(with_params(&url, &params)).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let loc = resp.headers()["location"].to_str().unwrap();
     assert!(loc.contains("error=unsupported_response_type") && loc.contains("state=st4te"));
@@ -363,10 +289,7 @@ async fn the_login_page_lists_users_escapes_input_and_carries_the_parameters() {
     params.retain(|(k, _)| k != "state");
     params.push(("state".into(), "<script>\"x".into()));
     let page = client()
-        .get(with_params(
-            &format!("{}/authorization", emu.oauth_server_url),
-            &params,
-        ))
+        .get(with_params(&format!("{}/authorization", emu.oauth_server_url), &params))
         .send()
         .await
         .unwrap()
@@ -391,8 +314,5 @@ async fn an_unknown_email_signs_in_a_new_user_without_roles_and_a_stable_sub() {
     assert!(!location.contains("state="));
     let dave = emu.emulator.user_by_email("dave@example.org").unwrap();
     assert!(dave.roles.is_empty());
-    assert_eq!(
-        dave.sub,
-        appid_emulator::TestUser::from_email("dave@example.org").sub
-    );
+    assert_eq!(dave.sub, appid_emulator::TestUser::from_email("dave@example.org").sub);
 }

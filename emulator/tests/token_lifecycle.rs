@@ -9,15 +9,9 @@ use serde_json::Value;
 
 async fn sign_in(emu: &appid_emulator::RunningEmulator, email: &str) -> Value {
     let code = login_code(emu, &auth_params(emu), email).await;
-    let resp = token_form(
-        emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let resp =
+        token_form(emu, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)])
+            .await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
@@ -74,14 +68,7 @@ async fn userinfo_answers_for_a_valid_access_token_and_401_otherwise() {
         .await
         .unwrap();
     assert_eq!(info["email"], "carol@example.com");
-    assert_eq!(
-        info["sub"],
-        emu.emulator
-            .user_by_email("carol@example.com")
-            .unwrap()
-            .sub
-            .as_str()
-    );
+    assert_eq!(info["sub"], emu.emulator.user_by_email("carol@example.com").unwrap().sub.as_str());
     for bad in [Some("nope"), tokens["id_token"].as_str(), None] {
         let mut req = client().get(&url);
         if let Some(t) = bad {
@@ -89,41 +76,23 @@ async fn userinfo_answers_for_a_valid_access_token_and_401_otherwise() {
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), 401);
-        assert!(resp.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token"));
+        assert!(resp.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
     }
 }
 
 #[tokio::test]
 async fn refresh_tokens_rotate_when_enabled_and_revoked_ones_fail() {
-    let emu = start_with(EmulatorConfig {
-        refresh_tokens: true,
-        ..EmulatorConfig::default()
-    })
-    .await;
+    let emu = start_with(EmulatorConfig { refresh_tokens: true, ..EmulatorConfig::default() }).await;
     let first = sign_in(&emu, "alice@example.com").await;
     let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
-    let resp = token_form(
-        &emu,
-        &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
-    )
-    .await;
+    let resp = token_form(&emu, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
     assert_eq!(resp.status(), 200);
     let second: Value = resp.json().await.unwrap();
     let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rt1, rt2);
     assert!(second["id_token"].is_string());
-    let reused = token_form(
-        &emu,
-        &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
-    )
-    .await;
-    assert_eq!(
-        reused.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    let reused = token_form(&emu, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    assert_eq!(reused.json::<Value>().await.unwrap()["error"], "invalid_grant");
 
     let revoke = client()
         .post(format!("{}/revoke", emu.oauth_server_url))
@@ -134,35 +103,18 @@ async fn refresh_tokens_rotate_when_enabled_and_revoked_ones_fail() {
         .unwrap();
     assert_eq!(revoke.status(), 200);
     assert!(revoke.text().await.unwrap().is_empty());
-    let after = token_form(
-        &emu,
-        &[("grant_type", "refresh_token"), ("refresh_token", &rt2)],
-    )
-    .await;
-    assert_eq!(
-        after.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    let after = token_form(&emu, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    assert_eq!(after.json::<Value>().await.unwrap()["error"], "invalid_grant");
 }
 
 #[tokio::test]
 async fn the_refresh_grant_is_refused_when_refresh_tokens_are_disabled() {
     let emu = start().await;
-    let resp = token_form(
-        &emu,
-        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
-    )
-    .await;
+    let resp = token_form(&emu, &[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;
     assert_eq!(resp.status(), 400);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "unauthorized_client"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "unauthorized_client");
     let odd = token_form(&emu, &[("grant_type", "password")]).await;
-    assert_eq!(
-        odd.json::<Value>().await.unwrap()["error"],
-        "unsupported_grant_type"
-    );
+    assert_eq!(odd.json::<Value>().await.unwrap()["error"], "unsupported_grant_type");
 }
 
 #[tokio::test]
@@ -200,12 +152,8 @@ async fn rotating_the_signing_key_changes_the_kid_and_drops_the_old_key() {
         .json()
         .await
         .unwrap();
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids: Vec<&str> =
+        jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(kids.len(), 1);
     assert_ne!(kids[0], old_kid);
     assert!(!introspect(&emu, before["access_token"].as_str().unwrap()).await);
@@ -216,20 +164,12 @@ async fn rotating_the_signing_key_changes_the_kid_and_drops_the_old_key() {
 
 #[tokio::test]
 async fn the_roles_claim_and_role_scopes_follow_the_users_roles() {
-    let emu = start_with(EmulatorConfig {
-        roles_claim: true,
-        ..EmulatorConfig::default()
-    })
-    .await;
+    let emu = start_with(EmulatorConfig { roles_claim: true, ..EmulatorConfig::default() }).await;
     let tokens = sign_in(&emu, "carol@example.com").await;
     let (_, access) = verify(&emu, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(access["roles"], serde_json::json!(["user", "admin"]));
     let scope = access["scope"].as_str().unwrap();
-    assert_eq!(
-        scope.matches(" read").count(),
-        1,
-        "scopes are deduplicated: {scope}"
-    );
+    assert_eq!(scope.matches(" read").count(), 1, "scopes are deduplicated: {scope}");
     assert!(scope.ends_with("read write manage"));
     let (_, id) = verify(&emu, tokens["id_token"].as_str().unwrap()).await;
     assert_eq!(id["roles"], serde_json::json!(["user", "admin"]));
@@ -272,10 +212,7 @@ async fn sso_logout_redirects_only_to_allowed_uris() {
     let bad = client()
         .get(with_params(
             &url,
-            &[
-                ("redirect_uri".into(), "https://evil.example/".into()),
-                ("client_id".into(), client_id),
-            ],
+            &[("redirect_uri".into(), "https://evil.example/".into()), ("client_id".into(), client_id)],
         ))
         .send()
         .await
@@ -293,18 +230,11 @@ async fn an_explicit_redirect_allow_list_is_matched_exactly() {
     .await;
     let mut params = auth_params(&emu);
     params.retain(|(k, _)| k != "redirect_uri");
-    params.push((
-        "redirect_uri".into(),
-        "https://app.example/afterauth?x=1".into(),
-    ));
+    params.push(("redirect_uri".into(), "https://app.example/afterauth?x=1".into()));
     let loc = login_location(&emu, &params, "alice@example.com").await;
     assert!(loc.starts_with("https://app.example/afterauth?x=1&code="));
     let url = format!("{}/authorization", emu.oauth_server_url);
-    let resp = client()
-        .get(with_params(&url, &auth_params(&emu)))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(with_params(&url, &auth_params(&emu))).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 }
 
@@ -313,10 +243,7 @@ async fn two_emulators_can_run_side_by_side_and_shut_down() {
     let a = start().await;
     let b = start().await;
     assert_ne!(a.base_url, b.base_url);
-    assert_ne!(
-        a.emulator.signing_key().kid(),
-        b.emulator.signing_key().kid()
-    );
+    assert_ne!(a.emulator.signing_key().kid(), b.emulator.signing_key().kid());
     a.shutdown.clone().notify();
     let home = client().get(&b.base_url).send().await.unwrap();
     assert!(home.text().await.unwrap().contains("alice@example.com"));

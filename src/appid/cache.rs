@@ -13,15 +13,13 @@ use super::error::ProviderError;
 #[derive(Debug)]
 pub struct Cached<T> {
     current: RwLock<Option<(Arc<T>, Instant)>>,
-    refreshing: Mutex<()>,
+    /// Held while fetching; remembers when a fetch was last forced.
+    refreshing: Mutex<Option<Instant>>,
 }
 
 impl<T> Default for Cached<T> {
     fn default() -> Self {
-        Cached {
-            current: RwLock::new(None),
-            refreshing: Mutex::new(()),
-        }
+        Cached { current: RwLock::new(None), refreshing: Mutex::new(None) }
     }
 }
 
@@ -36,51 +34,51 @@ impl<T> Cached<T> {
         if let Some(value) = self.fresh(max_age).await {
             return Ok(value);
         }
-        self.refresh(max_age, fetch).await
-    }
-
-    /// Fetch again unless the value is younger than `cooldown` (used when a token names
-    /// a key we do not know: one refetch, but never a stream of them).
-    pub async fn refresh_unless_younger<F, Fut>(
-        &self,
-        cooldown: Duration,
-        fetch: F,
-    ) -> Result<Arc<T>, ProviderError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, ProviderError>>,
-    {
-        self.refresh(cooldown, fetch).await
-    }
-
-    async fn fresh(&self, max_age: Duration) -> Option<Arc<T>> {
-        let current = self.current.read().await;
-        current
-            .as_ref()
-            .filter(|(_, fetched)| fetched.elapsed() < max_age)
-            .map(|(value, _)| value.clone())
-    }
-
-    async fn refresh<F, Fut>(&self, max_age: Duration, fetch: F) -> Result<Arc<T>, ProviderError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, ProviderError>>,
-    {
         let _only_one = self.refreshing.lock().await;
         // Someone else may have refreshed while we waited for the lock.
         if let Some(value) = self.fresh(max_age).await {
             return Ok(value);
         }
-        match fetch().await {
+        self.store(fetch().await).await
+    }
+
+    /// Fetch again now, unless a forced fetch already happened within `cooldown` (used
+    /// when a token names a key we do not know: a rotation is picked up at once, but a
+    /// stream of made-up key ids causes at most one fetch per cooldown).
+    pub async fn force_refresh<F, Fut>(&self, cooldown: Duration, fetch: F) -> Result<Arc<T>, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut last_forced = self.refreshing.lock().await;
+        if last_forced.is_some_and(|at| at.elapsed() < cooldown) {
+            return self.stale_or(ProviderError::Untrusted("no keys yet")).await;
+        }
+        *last_forced = Some(Instant::now());
+        self.store(fetch().await).await
+    }
+
+    async fn fresh(&self, max_age: Duration) -> Option<Arc<T>> {
+        let current = self.current.read().await;
+        current.as_ref().filter(|(_, fetched)| fetched.elapsed() < max_age).map(|(value, _)| value.clone())
+    }
+
+    /// Keeps a fetched value; after a failed fetch, serves the previous one if any.
+    async fn store(&self, fetched: Result<T, ProviderError>) -> Result<Arc<T>, ProviderError> {
+        match fetched {
             Ok(value) => {
                 let value = Arc::new(value);
                 *self.current.write().await = Some((value.clone(), Instant::now()));
                 Ok(value)
             }
-            Err(error) => match self.current.read().await.as_ref() {
-                Some((stale, _)) => Ok(stale.clone()),
-                None => Err(error),
-            },
+            Err(error) => self.stale_or(error).await,
+        }
+    }
+
+    async fn stale_or(&self, error: ProviderError) -> Result<Arc<T>, ProviderError> {
+        match self.current.read().await.as_ref() {
+            Some((stale, _)) => Ok(stale.clone()),
+            None => Err(error),
         }
     }
 }
@@ -110,26 +108,24 @@ mod tests {
     #[tokio::test]
     async fn the_last_good_value_is_served_when_a_refresh_fails() {
         let cache = Cached::default();
-        cache
-            .get(Duration::ZERO, || async { Ok::<_, ProviderError>(1) })
-            .await
-            .unwrap();
-        let down = ProviderError::Unreachable {
-            endpoint: "jwks",
-            kind: "connect",
-        };
-        let v = cache
-            .get(Duration::ZERO, || async { Err(down.clone()) })
-            .await
-            .unwrap();
+        cache.get(Duration::ZERO, || async { Ok::<_, ProviderError>(1) }).await.unwrap();
+        let down = ProviderError::Unreachable { endpoint: "jwks", kind: "connect" };
+        let v = cache.get(Duration::ZERO, || async { Err(down.clone()) }).await.unwrap();
         assert_eq!(*v, 1);
         let empty: Cached<u8> = Cached::default();
-        assert_eq!(
-            empty
-                .get(Duration::ZERO, || async { Err(down.clone()) })
-                .await
-                .unwrap_err(),
-            down
-        );
+        assert_eq!(empty.get(Duration::ZERO, || async { Err(down.clone()) }).await.unwrap_err(), down);
+    }
+
+    #[tokio::test]
+    async fn forced_refreshes_happen_at_most_once_per_cooldown() {
+        let cache = Cached::default();
+        let calls = AtomicUsize::new(0);
+        let fetch = || async { Ok::<_, ProviderError>(calls.fetch_add(1, Ordering::SeqCst)) };
+        cache.get(Duration::from_secs(60), fetch).await.unwrap();
+        // A forced refresh right after a normal fetch still happens (a key rotation)...
+        assert_eq!(*cache.force_refresh(Duration::from_secs(60), fetch).await.unwrap(), 1);
+        // ...but a second one within the cooldown does not.
+        assert_eq!(*cache.force_refresh(Duration::from_secs(60), fetch).await.unwrap(), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

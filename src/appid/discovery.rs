@@ -45,20 +45,13 @@ pub fn discovery_url(config: &AppIdConfig) -> String {
 /// The issuer must equal `oAuthServerUrl` exactly (OIDC Discovery §4.3), and every
 /// endpoint must be on the provider's own origin: a document that points our client
 /// secret or our trust in signing keys at another host is refused.
-pub fn interpret(
-    doc: DiscoveryDocument,
-    config: &AppIdConfig,
-) -> Result<ProviderMetadata, ProviderError> {
+pub fn interpret(doc: DiscoveryDocument, config: &AppIdConfig) -> Result<ProviderMetadata, ProviderError> {
     if doc.issuer != config.issuer() {
-        return Err(ProviderError::Untrusted(
-            "issuer does not match APPID_OAUTH_SERVER_URL",
-        ));
+        return Err(ProviderError::Untrusted("issuer does not match APPID_OAUTH_SERVER_URL"));
     }
-    let base =
-        Url::parse(config.issuer()).map_err(|_| ProviderError::Untrusted("bad issuer URL"))?;
+    let base = Url::parse(config.issuer()).map_err(|_| ProviderError::Untrusted("bad issuer URL"))?;
     let same_origin = |value: &str| -> Result<Url, ProviderError> {
-        let url =
-            Url::parse(value).map_err(|_| ProviderError::Untrusted("endpoint is not a URL"))?;
+        let url = Url::parse(value).map_err(|_| ProviderError::Untrusted("endpoint is not a URL"))?;
         if url.origin() != base.origin() {
             return Err(ProviderError::Untrusted("endpoint on another origin"));
         }
@@ -72,8 +65,9 @@ pub fn interpret(
     let management_url = match (&config.management_url, doc.management_endpoint.as_deref()) {
         (Some(configured), _) => configured.clone(),
         (None, Some(listed)) => same_origin(listed)?,
-        (None, None) => derive_management_url(&base)
-            .ok_or(ProviderError::Untrusted("no management endpoint"))?,
+        (None, None) => {
+            derive_management_url(&base).ok_or(ProviderError::Untrusted("no management endpoint"))?
+        }
     };
     Ok(ProviderMetadata {
         authorization_endpoint: same_origin(&doc.authorization_endpoint)?,
@@ -81,20 +75,14 @@ pub fn interpret(
         jwks_uri: same_origin(&doc.jwks_uri)?,
         introspection_endpoint: introspection,
         management_url,
-        pkce_s256: doc
-            .code_challenge_methods_supported
-            .iter()
-            .any(|m| m == "S256"),
+        pkce_s256: doc.code_challenge_methods_supported.iter().any(|m| m == "S256"),
     })
 }
 
 /// `…/oauth/v4/{tenant}` → `…/management/v4/{tenant}`: only that path segment changes
 /// (a blind string replace would also rewrite host names such as `appid-oauth.…`).
 pub fn derive_management_url(oauth_server_url: &Url) -> Option<Url> {
-    let segments: Vec<&str> = oauth_server_url
-        .path_segments()?
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments: Vec<&str> = oauth_server_url.path_segments()?.filter(|s| !s.is_empty()).collect();
     let [prefix @ .., "oauth", "v4", tenant] = segments.as_slice() else {
         return None;
     };

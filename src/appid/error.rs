@@ -7,26 +7,16 @@
 pub enum ProviderError {
     /// No answer: connection refused, DNS, TLS or timeout.
     #[error("{endpoint}: no answer ({kind})")]
-    Unreachable {
-        endpoint: &'static str,
-        kind: &'static str,
-    },
+    Unreachable { endpoint: &'static str, kind: &'static str },
     /// A status other than 2xx; `error` is the OAuth `error` code when the body had one.
     #[error("{endpoint}: HTTP {status}{}", error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
-    Status {
-        endpoint: &'static str,
-        status: u16,
-        error: Option<String>,
-    },
+    Status { endpoint: &'static str, status: u16, error: Option<String> },
     /// The body was larger than we accept from that endpoint.
     #[error("{endpoint}: response too large")]
     TooLarge { endpoint: &'static str },
     /// The body was not the JSON we expect.
     #[error("{endpoint}: malformed response ({what})")]
-    Malformed {
-        endpoint: &'static str,
-        what: &'static str,
-    },
+    Malformed { endpoint: &'static str, what: &'static str },
     /// The discovery document names another issuer or points elsewhere.
     #[error("discovery: {0}")]
     Untrusted(&'static str),

@@ -24,10 +24,7 @@ pub struct EmulatorInUse {
 #[rocket::async_trait]
 impl Fairing for AppIdFairing {
     fn info(&self) -> Info {
-        Info {
-            name: "App ID configuration",
-            kind: Kind::Ignite | Kind::Liftoff,
-        }
+        Info { name: "App ID configuration", kind: Kind::Ignite | Kind::Liftoff }
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> rocket::fairing::Result {
@@ -37,10 +34,7 @@ impl Fairing for AppIdFairing {
             Err(e) if e.missing() => RawSettings::default(),
             Err(e) => {
                 let key = e.path.join(".");
-                tracing::error!(
-                    "App ID configuration: the setting `{key}` has the wrong type ({})",
-                    e.kind
-                );
+                tracing::error!("App ID configuration: the setting `{key}` has the wrong type ({})", e.kind);
                 return Err(rocket);
             }
         };
@@ -58,7 +52,8 @@ impl Fairing for AppIdFairing {
             None if profile == "debug" => tracing::warn!(
                 "SESSION_SECRET_KEY is not set: using a random key, so sessions end when the process stops"
             ),
-            None => problems.push("SESSION_SECRET_KEY", "is missing (generate one with `openssl rand -base64 64`)"),
+            None => problems
+                .push("SESSION_SECRET_KEY", "is missing (generate one with `openssl rand -base64 64`)"),
         }
 
         let emulator = if raw.emulator && raw.oauth_server_url.is_none() {
@@ -134,18 +129,14 @@ async fn start_emulator(
 ) -> Result<EmulatorInUse, String> {
     let figment = rocket.figment();
     let port: u16 = figment.extract_inner("port").unwrap_or(8000);
-    let address: std::net::IpAddr = figment
-        .extract_inner("address")
-        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let address: std::net::IpAddr =
+        figment.extract_inner("address").unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let host = if address.is_unspecified() || address.is_loopback() {
         "127.0.0.1".to_string()
     } else {
         address.to_string()
     };
-    let redirect_uri = raw
-        .redirect_uri
-        .clone()
-        .unwrap_or_else(|| format!("http://{host}:{port}/afterauth"));
+    let redirect_uri = raw.redirect_uri.clone().unwrap_or_else(|| format!("http://{host}:{port}/afterauth"));
     if profile != "debug" {
         tracing::warn!("!!! APPID_EMULATOR is on in the `{profile}` profile: the development identity provider will sign users in. Never do this in production. !!!");
     }
@@ -164,16 +155,10 @@ async fn start_emulator(
     raw.ibm_cloud_apikey = Some(settings.api_key.clone());
     raw.iam_url = Some(running.iam_token_url.clone());
     raw.redirect_uri = Some(redirect_uri);
-    Ok(EmulatorInUse {
-        base_url: running.base_url.clone(),
-    })
+    Ok(EmulatorInUse { base_url: running.base_url.clone() })
 }
 
 #[cfg(not(feature = "emulator"))]
-async fn start_emulator(
-    _: &Rocket<Build>,
-    _: &mut RawSettings,
-    _: &str,
-) -> Result<EmulatorInUse, String> {
+async fn start_emulator(_: &Rocket<Build>, _: &mut RawSettings, _: &str) -> Result<EmulatorInUse, String> {
     Err("is missing (this build has no embedded emulator)".to_string())
 }

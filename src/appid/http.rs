@@ -52,8 +52,7 @@ impl Http {
         auth: Auth<'_>,
     ) -> Result<T, ProviderError> {
         let request = authenticate(self.client.get(url), auth);
-        self.send_json(endpoint, request, self.timeouts.request, SMALL_BODY)
-            .await
+        self.send_json(endpoint, request, self.timeouts.request, SMALL_BODY).await
     }
 
     /// POST a form and read a JSON answer.
@@ -66,11 +65,8 @@ impl Http {
         slow: bool,
     ) -> Result<T, ProviderError> {
         let request = authenticate(self.client.post(url), auth).form(form);
-        let (timeout, limit) = if slow {
-            (self.timeouts.token, TOKEN_BODY)
-        } else {
-            (self.timeouts.request, SMALL_BODY)
-        };
+        let (timeout, limit) =
+            if slow { (self.timeouts.token, TOKEN_BODY) } else { (self.timeouts.request, SMALL_BODY) };
         self.send_json(endpoint, request, timeout, limit).await
     }
 
@@ -82,12 +78,7 @@ impl Http {
         limit: usize,
     ) -> Result<T, ProviderError> {
         let started = Instant::now();
-        let result = send(
-            endpoint,
-            request.header(ACCEPT, "application/json").timeout(timeout),
-            limit,
-        )
-        .await;
+        let result = send(endpoint, request.header(ACCEPT, "application/json").timeout(timeout), limit).await;
         let elapsed_ms = started.elapsed().as_millis();
         match &result {
             Ok(_) => tracing::debug!(endpoint, elapsed_ms, "provider call ok"),
@@ -110,10 +101,7 @@ async fn send<T: DeserializeOwned>(
     request: RequestBuilder,
     limit: usize,
 ) -> Result<T, ProviderError> {
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| unreachable(endpoint, &e))?;
+    let mut response = request.send().await.map_err(|e| unreachable(endpoint, &e))?;
     let status = response.status();
     let is_json = response
         .headers()
@@ -121,18 +109,11 @@ async fn send<T: DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.to_ascii_lowercase().contains("json"))
         .unwrap_or(true);
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
+    if response.content_length().is_some_and(|len| len > limit as u64) {
         return Err(ProviderError::TooLarge { endpoint });
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| unreachable(endpoint, &e))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(endpoint, &e))? {
         if body.len() + chunk.len() > limit {
             return Err(ProviderError::TooLarge { endpoint });
         }
@@ -146,15 +127,9 @@ async fn send<T: DeserializeOwned>(
         });
     }
     if !is_json {
-        return Err(ProviderError::Malformed {
-            endpoint,
-            what: "not JSON",
-        });
+        return Err(ProviderError::Malformed { endpoint, what: "not JSON" });
     }
-    serde_json::from_slice(&body).map_err(|_| ProviderError::Malformed {
-        endpoint,
-        what: "unexpected JSON",
-    })
+    serde_json::from_slice(&body).map_err(|_| ProviderError::Malformed { endpoint, what: "unexpected JSON" })
 }
 
 fn unreachable(endpoint: &'static str, error: &reqwest::Error) -> ProviderError {
@@ -178,9 +153,8 @@ fn oauth_error_code(body: &[u8]) -> Option<String> {
         error: Option<String>,
     }
     let code = serde_json::from_slice::<ErrorBody>(body).ok()?.error?;
-    let safe = !code.is_empty()
-        && code.len() <= 64
-        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    let safe =
+        !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
     safe.then_some(code)
 }
 

@@ -22,13 +22,7 @@ pub async fn is_active(
 ) -> Result<bool, ProviderError> {
     let auth = Auth::Basic(&config.client_id, config.client_secret.expose());
     let answer: Introspection = http
-        .post_form(
-            "introspect",
-            metadata.introspection_endpoint.as_str(),
-            auth,
-            &[("token", token)],
-            false,
-        )
+        .post_form("introspect", metadata.introspection_endpoint.as_str(), auth, &[("token", token)], false)
         .await?;
     Ok(answer.active)
 }

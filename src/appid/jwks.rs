@@ -21,9 +21,7 @@ pub struct KeySet {
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySet")
-            .field("kids", &self.by_kid.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("KeySet").field("kids", &self.by_kid.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -49,10 +47,7 @@ impl KeySet {
     /// Reads a JWKS document. Keys that are not RSA signing keys for RS256 are skipped
     /// (never used as HMAC secrets, RFC 8725 §3.1); too many keys make the set malformed.
     pub fn parse(body: serde_json::Value) -> Result<KeySet, ProviderError> {
-        let malformed = |what| ProviderError::Malformed {
-            endpoint: "publickeys",
-            what,
-        };
+        let malformed = |what| ProviderError::Malformed { endpoint: "publickeys", what };
         let set: JwkSet = serde_json::from_value(body).map_err(|_| malformed("not a JWK set"))?;
         if set.keys.len() > MAX_KEYS {
             return Err(malformed("too many keys"));
@@ -159,7 +154,10 @@ mod tests {
     fn a_leading_zero_in_the_modulus_is_accepted() {
         let mut n = vec![0u8];
         n.extend(std::iter::repeat_n(0xC9, 256));
-        let set = KeySet::parse(json!({"keys": [{"kty": "RSA", "kid": "z", "n": URL_SAFE_NO_PAD.encode(n), "e": "AQAB"}]})).unwrap();
+        let set = KeySet::parse(
+            json!({"keys": [{"kty": "RSA", "kid": "z", "n": URL_SAFE_NO_PAD.encode(n), "e": "AQAB"}]}),
+        )
+        .unwrap();
         assert_eq!(set.len(), 1);
     }
 

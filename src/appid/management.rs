@@ -41,35 +41,19 @@ struct RoleEntry {
 
 impl IamTokenCache {
     /// A valid IAM token: the cached one, or a new one when it is near expiry or `renew`.
-    async fn token(
-        &self,
-        http: &Http,
-        config: &AppIdConfig,
-        renew: bool,
-    ) -> Result<Secret, ProviderError> {
+    async fn token(&self, http: &Http, config: &AppIdConfig, renew: bool) -> Result<Secret, ProviderError> {
         let mut current = self.current.lock().await;
         if let Some((token, renew_at)) = current.as_ref() {
             if !renew && Instant::now() < *renew_at {
                 return Ok(token.clone());
             }
         }
-        let form = [
-            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
-            ("apikey", config.api_key.expose()),
-        ];
-        let answer: IamAnswer = http
-            .post_form(
-                "iam_token",
-                config.iam_url.as_str(),
-                Auth::None,
-                &form,
-                false,
-            )
-            .await?;
+        let form =
+            [("grant_type", "urn:ibm:params:oauth:grant-type:apikey"), ("apikey", config.api_key.expose())];
+        let answer: IamAnswer =
+            http.post_form("iam_token", config.iam_url.as_str(), Auth::None, &form, false).await?;
         let lifetime = match (answer.expiration, answer.expires_in) {
-            (Some(at), _) => {
-                Duration::from_secs(u64::try_from(at - crate::clock::now()).unwrap_or(0))
-            }
+            (Some(at), _) => Duration::from_secs(u64::try_from(at - crate::clock::now()).unwrap_or(0)),
             (None, Some(secs)) => Duration::from_secs(secs),
             (None, None) => Duration::from_secs(600),
         };
@@ -90,10 +74,7 @@ impl IamTokenCache {
     ) -> Result<Vec<String>, ProviderError> {
         // The subject was checked when its token was verified; check again, it goes into a URL.
         if !is_safe_segment(sub) {
-            return Err(ProviderError::Malformed {
-                endpoint: "management_roles",
-                what: "unsafe subject",
-            });
+            return Err(ProviderError::Malformed { endpoint: "management_roles", what: "unsafe subject" });
         }
         let mut url = management_url.clone();
         url.path_segments_mut()
@@ -103,13 +84,8 @@ impl IamTokenCache {
         let mut renew = false;
         loop {
             let token = self.token(http, config, renew).await?;
-            let result: Result<RolesAnswer, _> = http
-                .get_json(
-                    "management_roles",
-                    url.as_str(),
-                    Auth::Bearer(token.expose()),
-                )
-                .await;
+            let result: Result<RolesAnswer, _> =
+                http.get_json("management_roles", url.as_str(), Auth::Bearer(token.expose())).await;
             match result {
                 Ok(answer) => return roles_of(answer),
                 Err(ProviderError::Status { status: 401, .. }) if !renew => renew = true,
@@ -122,17 +98,10 @@ impl IamTokenCache {
 
 fn roles_of(answer: RolesAnswer) -> Result<Vec<String>, ProviderError> {
     if answer.roles.len() > MAX_ROLES {
-        return Err(ProviderError::Malformed {
-            endpoint: "management_roles",
-            what: "too many roles",
-        });
+        return Err(ProviderError::Malformed { endpoint: "management_roles", what: "too many roles" });
     }
-    let mut names: Vec<String> = answer
-        .roles
-        .into_iter()
-        .map(|r| r.name)
-        .filter(|n| !n.is_empty() && n.len() <= 100)
-        .collect();
+    let mut names: Vec<String> =
+        answer.roles.into_iter().map(|r| r.name).filter(|n| !n.is_empty() && n.len() <= 100).collect();
     names.sort();
     names.dedup();
     Ok(names)

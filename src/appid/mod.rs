@@ -88,10 +88,7 @@ impl AppIdClient {
 
     async fn fetch_keys(&self) -> Result<KeySet, ProviderError> {
         let metadata = self.metadata().await?;
-        let body = self
-            .http
-            .get_json("publickeys", metadata.jwks_uri.as_str(), Auth::None)
-            .await?;
+        let body = self.http.get_json("publickeys", metadata.jwks_uri.as_str(), Auth::None).await?;
         KeySet::parse(body)
     }
 
@@ -101,10 +98,7 @@ impl AppIdClient {
         let kid = verify::key_id(token)?;
         let keys = self.keys.get(JWKS_TTL, || self.fetch_keys()).await?;
         if keys.find(kid.as_deref()).is_err() {
-            return Ok(self
-                .keys
-                .refresh_unless_younger(JWKS_REFETCH_COOLDOWN, || self.fetch_keys())
-                .await?);
+            return Ok(self.keys.force_refresh(JWKS_REFETCH_COOLDOWN, || self.fetch_keys()).await?);
         }
         Ok(keys)
     }
@@ -122,12 +116,7 @@ impl AppIdClient {
     /// Verifies an id_token from the token endpoint against our keys and the login's nonce.
     pub async fn verify_id_token(&self, token: &str, nonce: &str) -> Result<IdClaims, VerifyError> {
         let keys = self.keys_for(token).await?;
-        Ok(verify::verify_id_token(
-            token,
-            &keys,
-            &self.expected(),
-            nonce,
-        )?)
+        Ok(verify::verify_id_token(token, &keys, &self.expected(), nonce)?)
     }
 
     /// Verifies an access token locally (signature, issuer, audience, tenant, expiry).
@@ -155,9 +144,7 @@ impl AppIdClient {
     /// The user's App ID role names from the management API.
     pub async fn user_roles(&self, sub: &str) -> Result<Vec<String>, ProviderError> {
         let metadata = self.metadata().await?;
-        self.iam
-            .user_roles(&self.http, &self.config, &metadata.management_url, sub)
-            .await
+        self.iam.user_roles(&self.http, &self.config, &metadata.management_url, sub).await
     }
 
     /// Fetches discovery and keys ahead of the first login, so it is not slowed down.

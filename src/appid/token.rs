@@ -44,13 +44,9 @@ pub async fn exchange_code(
         form.push(("code_verifier", verifier));
     }
     let auth = Auth::Basic(&config.client_id, config.client_secret.expose());
-    let response: TokenResponse = http
-        .post_form("token", metadata.token_endpoint.as_str(), auth, &form, true)
-        .await?;
-    let malformed = |what| ProviderError::Malformed {
-        endpoint: "token",
-        what,
-    };
+    let response: TokenResponse =
+        http.post_form("token", metadata.token_endpoint.as_str(), auth, &form, true).await?;
+    let malformed = |what| ProviderError::Malformed { endpoint: "token", what };
     if !response.token_type.eq_ignore_ascii_case("bearer") {
         return Err(malformed("token_type is not Bearer"));
     }

@@ -103,11 +103,7 @@ pub fn verify_id_token(
         return Err(TokenError::AudienceMismatch);
     }
     // Steps 4-5: if there is an authorized party, it must be us.
-    if claims
-        .azp
-        .as_deref()
-        .is_some_and(|azp| azp != expected.client_id)
-    {
+    if claims.azp.as_deref().is_some_and(|azp| azp != expected.client_id) {
         return Err(TokenError::AzpMismatch);
     }
     check_tenant(claims.tenant.as_deref(), expected)?;
@@ -155,9 +151,7 @@ fn header(token: &str) -> Result<Header, TokenError> {
     if segments.len() != 3 || segments.iter().any(|s| !s.bytes().all(is_base64url)) {
         return Err(TokenError::Malformed);
     }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segments[0])
-        .map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD.decode(segments[0]).map_err(|_| TokenError::Malformed)?;
     let header: Header = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
     // RFC 8725 §3.1: the algorithm is ours to choose, never the token's.
     if header.alg != "RS256" {
@@ -166,18 +160,10 @@ fn header(token: &str) -> Result<Header, TokenError> {
     if header.crit.is_some() {
         return Err(TokenError::CritHeader);
     }
-    if header
-        .typ
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
-    {
+    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
         return Err(TokenError::TypNotAllowed);
     }
-    if header
-        .ver
-        .as_ref()
-        .is_some_and(|v| v != &serde_json::json!(4))
-    {
+    if header.ver.as_ref().is_some_and(|v| v != &serde_json::json!(4)) {
         return Err(TokenError::VersionNotSupported);
     }
     Ok(header)
@@ -216,11 +202,7 @@ fn verify_signed<T: DeserializeOwned>(
             _ => TokenError::Malformed,
         }
     })?;
-    let exp = data
-        .claims
-        .get("exp")
-        .and_then(serde_json::Value::as_i64)
-        .ok_or(TokenError::Malformed)?;
+    let exp = data.claims.get("exp").and_then(serde_json::Value::as_i64).ok_or(TokenError::Malformed)?;
     if exp + (expected.leeway_secs as i64) < expected.now {
         return Err(TokenError::Expired);
     }

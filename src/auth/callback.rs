@@ -49,10 +49,7 @@ impl CallbackQuery {
             *slot = Some(value.into_owned()).filter(|v| !v.is_empty());
         }
         if query.code.as_ref().is_some_and(|c| c.len() > MAX_CODE_LEN)
-            || query
-                .state
-                .as_ref()
-                .is_some_and(|s| s.len() > MAX_STATE_LEN)
+            || query.state.as_ref().is_some_and(|s| s.len() > MAX_STATE_LEN)
         {
             return Err("param_too_long");
         }
@@ -101,11 +98,7 @@ async fn complete(
             "server_error",
             "temporarily_unavailable",
         ];
-        let code = known
-            .iter()
-            .find(|k| *k == error)
-            .copied()
-            .unwrap_or("other");
+        let code = known.iter().find(|k| *k == error).copied().unwrap_or("other");
         tracing::info!(event = "provider_refused_login", error = code);
         return Err(Refusal("provider_error", ErrorPage::SignInCancelled));
     }
@@ -113,25 +106,18 @@ async fn complete(
         return Err(Refusal("transaction_expired", ErrorPage::SignInExpired));
     }
     // RFC 9207: if the provider names itself, it must be ours.
-    if query
-        .iss
-        .as_deref()
-        .is_some_and(|iss| iss != appid.config().issuer())
-    {
+    if query.iss.as_deref().is_some_and(|iss| iss != appid.config().issuer()) {
         return Err(failed("iss_mismatch"));
     }
     let code = query.code.as_deref().ok_or(failed("code_missing"))?;
 
-    let tokens = appid
-        .exchange_code(code, login.verifier.as_deref())
-        .await
-        .map_err(|e| {
-            if e.is_invalid_grant() {
-                Refusal("invalid_grant", ErrorPage::SignInExpired)
-            } else {
-                unavailable(e)
-            }
-        })?;
+    let tokens = appid.exchange_code(code, login.verifier.as_deref()).await.map_err(|e| {
+        if e.is_invalid_grant() {
+            Refusal("invalid_grant", ErrorPage::SignInExpired)
+        } else {
+            unavailable(e)
+        }
+    })?;
     // OIDC Core §3.1.3.7 and RFC 9700 §4.5.3.2: no token is used before the id_token,
     // with our nonce, has been verified.
     let id = appid
@@ -148,9 +134,7 @@ async fn complete(
     let roles = appid.user_roles(&id.sub).await.map_err(unavailable)?;
 
     let config = appid.config();
-    let expires_at = access
-        .exp
-        .min(crate::clock::now() + config.session_max_age_secs as i64);
+    let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
     let session = Session::new(
         id.sub.clone(),
         id.name.clone(),
@@ -175,11 +159,7 @@ fn unavailable(error: ProviderError) -> Refusal {
 fn verify_refusal(error: VerifyError, which: &'static str) -> Refusal {
     match error {
         VerifyError::Token(error) => {
-            tracing::warn!(
-                event = "token_refused",
-                token = which,
-                reason = error.reason()
-            );
+            tracing::warn!(event = "token_refused", token = which, reason = error.reason());
             Refusal(error.reason(), ErrorPage::SignInFailed)
         }
         VerifyError::Provider(error) => unavailable(error),
@@ -192,14 +172,8 @@ mod tests {
 
     #[test]
     fn repeated_parameters_are_refused() {
-        assert_eq!(
-            CallbackQuery::parse(Some("code=a&state=b&state=c")).unwrap_err(),
-            "duplicate_param"
-        );
-        assert_eq!(
-            CallbackQuery::parse(Some("code=a&code=b&state=c")).unwrap_err(),
-            "duplicate_param"
-        );
+        assert_eq!(CallbackQuery::parse(Some("code=a&state=b&state=c")).unwrap_err(), "duplicate_param");
+        assert_eq!(CallbackQuery::parse(Some("code=a&code=b&state=c")).unwrap_err(), "duplicate_param");
     }
 
     #[test]
@@ -212,9 +186,6 @@ mod tests {
     #[test]
     fn overlong_values_are_refused() {
         let long = format!("code={}&state=s", "a".repeat(MAX_CODE_LEN + 1));
-        assert_eq!(
-            CallbackQuery::parse(Some(&long)).unwrap_err(),
-            "param_too_long"
-        );
+        assert_eq!(CallbackQuery::parse(Some(&long)).unwrap_err(), "param_too_long");
     }
 }

@@ -31,10 +31,7 @@ pub struct Viewer {
 
 impl From<&Session> for Viewer {
     fn from(session: &Session) -> Self {
-        Viewer {
-            name: session.name.clone(),
-            email: session.email.clone(),
-        }
+        Viewer { name: session.name.clone(), email: session.email.clone() }
     }
 }
 

@@ -41,11 +41,7 @@ pub fn pkce_challenge(verifier: &str) -> String {
 
 /// Starts a login that returns to `return_to`: stores the transaction in a cookie and
 /// gives the provider URL to send the browser to.
-pub async fn begin(
-    appid: &AppId,
-    jar: &CookieJar<'_>,
-    return_to: String,
-) -> Result<Url, ProviderError> {
+pub async fn begin(appid: &AppId, jar: &CookieJar<'_>, return_to: String) -> Result<Url, ProviderError> {
     let metadata = appid.metadata().await?;
     let config = appid.config();
     let use_pkce = match config.pkce {
@@ -61,16 +57,9 @@ pub async fn begin(
         created_at: crate::clock::now(),
     };
     let url = authorization_url(appid, &metadata, &login);
-    let value = serde_json::to_string(&login).map_err(|_| ProviderError::Malformed {
-        endpoint: "login",
-        what: "state",
-    })?;
-    jar.add_private(cookies::build(
-        cookies::LOGIN,
-        value,
-        config.secure_cookies(),
-        LOGIN_TTL_SECS,
-    ));
+    let value = serde_json::to_string(&login)
+        .map_err(|_| ProviderError::Malformed { endpoint: "login", what: "state" })?;
+    jar.add_private(cookies::build(cookies::LOGIN, value, config.secure_cookies(), LOGIN_TTL_SECS));
     Ok(url)
 }
 

@@ -24,12 +24,9 @@ impl<'r> FromRequest<'r> for SameOrigin {
         };
         let ours = appid.config().redirect_uri.origin().ascii_serialization();
         let headers = request.headers();
-        let origin_ok = headers
-            .get_one("Origin")
-            .is_none_or(|origin| origin == ours);
-        let fetch_ok = headers
-            .get_one("Sec-Fetch-Site")
-            .is_none_or(|site| site == "same-origin" || site == "none");
+        let origin_ok = headers.get_one("Origin").is_none_or(|origin| origin == ours);
+        let fetch_ok =
+            headers.get_one("Sec-Fetch-Site").is_none_or(|site| site == "same-origin" || site == "none");
         if origin_ok && fetch_ok {
             Outcome::Success(SameOrigin)
         } else {

@@ -63,10 +63,7 @@ pub fn is_safe(candidate: &str) -> bool {
         return false;
     }
     // Visible ASCII only, no backslash (browsers read `\` as `/`), nothing raw in the query.
-    if candidate
-        .bytes()
-        .any(|b| b <= b' ' || b == 0x7f || b == b'\\')
-    {
+    if candidate.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') {
         return false;
     }
     let (path, _query) = candidate.split_once('?').unwrap_or((candidate, ""));
@@ -98,9 +95,7 @@ fn is_plain_local_path(path: &str) -> bool {
             return false;
         }
     }
-    path[1..]
-        .split('/')
-        .all(|segment| !matches!(segment.trim(), "." | ".."))
+    path[1..].split('/').all(|segment| !matches!(segment.trim(), "." | ".."))
 }
 
 #[cfg(test)]
@@ -109,12 +104,7 @@ mod tests {
 
     #[test]
     fn ordinary_paths_and_queries_are_kept() {
-        for ok in [
-            "/",
-            "/auth_route",
-            "/auth_route?next=https://evil.example",
-            "/a/b%20c?x=1&y=%2F",
-        ] {
+        for ok in ["/", "/auth_route", "/auth_route?next=https://evil.example", "/a/b%20c?x=1&y=%2F"] {
             assert!(is_safe(ok), "{ok}");
         }
     }

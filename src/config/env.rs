@@ -17,17 +17,13 @@ const FLASK_NAMES: &[(&str, &str)] = &[
 pub fn figment() -> Figment {
     let mut figment = rocket::Config::figment()
         .merge(Env::prefixed("APPID_").map(|key| format!("appid.{key}").into()))
-        .merge(
-            Env::raw()
-                .only(&FLASK_NAMES.iter().map(|(env, _)| *env).collect::<Vec<_>>())
-                .map(|key| {
-                    FLASK_NAMES
-                        .iter()
-                        .find(|(env, _)| key.as_str().eq_ignore_ascii_case(env))
-                        .map(|(_, target)| (*target).into())
-                        .unwrap_or_else(|| key.into())
-                }),
-        );
+        .merge(Env::raw().only(&FLASK_NAMES.iter().map(|(env, _)| *env).collect::<Vec<_>>()).map(|key| {
+            FLASK_NAMES
+                .iter()
+                .find(|(env, _)| key.as_str().eq_ignore_ascii_case(env))
+                .map(|(_, target)| (*target).into())
+                .unwrap_or_else(|| key.into())
+        }));
     // Code Engine injects PORT; Rocket only knows ROCKET_PORT. A PORT that is set
     // but not a number is left for Rocket to reject with its own clear message.
     if let Some(port) = Env::var("PORT") {

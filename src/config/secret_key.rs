@@ -33,8 +33,7 @@ pub fn derive_secret_key(value: &str) -> Result<Vec<u8>, SecretKeyError> {
     // which must all read each other's cookies.
     let hkdf = Hkdf::<Sha256>::new(Some(b"rocket-appid session key v1"), value.as_bytes());
     let mut key = vec![0u8; 64];
-    hkdf.expand(b"rocket secret_key", &mut key)
-        .map_err(|_| SecretKeyError::TooShort)?;
+    hkdf.expand(b"rocket secret_key", &mut key).map_err(|_| SecretKeyError::TooShort)?;
     Ok(key)
 }
 
@@ -57,10 +56,7 @@ mod tests {
         let a = derive_secret_key(phrase).unwrap();
         assert_eq!(a.len(), 64);
         assert_eq!(a, derive_secret_key(phrase).unwrap());
-        assert_ne!(
-            a,
-            derive_secret_key("correct horse battery staple, and then some MORE").unwrap()
-        );
+        assert_ne!(a, derive_secret_key("correct horse battery staple, and then some MORE").unwrap());
     }
 
     #[test]

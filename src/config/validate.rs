@@ -24,10 +24,7 @@ pub struct ConfigProblems(pub Vec<Problem>);
 impl ConfigProblems {
     /// Records a problem.
     pub fn push(&mut self, name: &'static str, what: impl Into<String>) {
-        self.0.push(Problem {
-            name,
-            what: what.into(),
-        });
+        self.0.push(Problem { name, what: what.into() });
     }
 
     /// The names of the settings with problems.
@@ -38,15 +35,14 @@ impl ConfigProblems {
 
 impl fmt::Display for ConfigProblems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "App ID configuration is incomplete or invalid ({} problem(s)):",
-            self.0.len()
-        )?;
+        writeln!(f, "App ID configuration is incomplete or invalid ({} problem(s)):", self.0.len())?;
         for p in &self.0 {
             writeln!(f, "  - {}: {}", p.name, p.what)?;
         }
-        write!(f, "Set them as environment variables or under [<profile>.appid] in Rocket.toml (see README.md).")
+        write!(
+            f,
+            "Set them as environment variables or under [<profile>.appid] in Rocket.toml (see README.md)."
+        )
     }
 }
 
@@ -104,12 +100,8 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
     let client_secret = required(&raw.client_secret, "APPID_CLIENT_SECRET", &mut problems);
     let api_key = required(&raw.ibm_cloud_apikey, "IBM_CLOUD_APIKEY", &mut problems);
 
-    let oauth = required(
-        &raw.oauth_server_url,
-        "APPID_OAUTH_SERVER_URL",
-        &mut problems,
-    )
-    .and_then(|v| outbound_url(&v, "APPID_OAUTH_SERVER_URL", &mut problems));
+    let oauth = required(&raw.oauth_server_url, "APPID_OAUTH_SERVER_URL", &mut problems)
+        .and_then(|v| outbound_url(&v, "APPID_OAUTH_SERVER_URL", &mut problems));
     let tenant_id = oauth.as_ref().and_then(|url| match tenant_of(url) {
         Some(t) => Some(t),
         None => {
@@ -144,57 +136,38 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
         problems.push("APPID_CLOCK_LEEWAY_SECS", "must be at most 300 seconds");
     }
     if !(60..=7 * 24 * 3600).contains(&raw.session_max_age_secs) {
-        problems.push(
-            "APPID_SESSION_MAX_AGE_SECS",
-            "must be between 60 seconds and 7 days",
-        );
+        problems.push("APPID_SESSION_MAX_AGE_SECS", "must be between 60 seconds and 7 days");
     }
 
-    match (
-        client_id,
-        client_secret,
-        api_key,
-        oauth,
-        tenant_id,
-        redirect_uri,
-        iam_url,
-    ) {
-        (
-            Some(client_id),
-            Some(secret),
-            Some(key),
-            Some(oauth),
-            Some(tenant),
-            Some(redirect),
-            Some(iam),
-        ) if problems.0.is_empty() => Ok(AppIdConfig {
-            client_id,
-            client_secret: Secret::new(secret),
-            oauth_server_url: oauth.as_str().trim_end_matches('/').to_string(),
-            tenant_id: tenant,
-            redirect_uri: redirect,
-            api_key: Secret::new(key),
-            iam_url: iam,
-            management_url,
-            pkce: raw.pkce,
-            introspection: raw.introspection,
-            timeouts: Timeouts {
-                connect: Duration::from_secs(raw.connect_timeout_secs),
-                request: Duration::from_secs(raw.request_timeout_secs),
-                token: Duration::from_secs(raw.token_timeout_secs),
-            },
-            clock_leeway_secs: raw.clock_leeway_secs,
-            session_max_age_secs: raw.session_max_age_secs,
-        }),
+    match (client_id, client_secret, api_key, oauth, tenant_id, redirect_uri, iam_url) {
+        (Some(client_id), Some(secret), Some(key), Some(oauth), Some(tenant), Some(redirect), Some(iam))
+            if problems.0.is_empty() =>
+        {
+            Ok(AppIdConfig {
+                client_id,
+                client_secret: Secret::new(secret),
+                oauth_server_url: oauth.as_str().trim_end_matches('/').to_string(),
+                tenant_id: tenant,
+                redirect_uri: redirect,
+                api_key: Secret::new(key),
+                iam_url: iam,
+                management_url,
+                pkce: raw.pkce,
+                introspection: raw.introspection,
+                timeouts: Timeouts {
+                    connect: Duration::from_secs(raw.connect_timeout_secs),
+                    request: Duration::from_secs(raw.request_timeout_secs),
+                    token: Duration::from_secs(raw.token_timeout_secs),
+                },
+                clock_leeway_secs: raw.clock_leeway_secs,
+                session_max_age_secs: raw.session_max_age_secs,
+            })
+        }
         _ => Err(problems),
     }
 }
 
-fn required(
-    value: &Option<String>,
-    name: &'static str,
-    problems: &mut ConfigProblems,
-) -> Option<String> {
+fn required(value: &Option<String>, name: &'static str, problems: &mut ConfigProblems) -> Option<String> {
     match value.as_deref().map(str::trim) {
         Some(v) if !v.is_empty() => Some(v.to_string()),
         _ => {
@@ -226,10 +199,7 @@ fn outbound_url(value: &str, name: &'static str, problems: &mut ConfigProblems) 
         _ => false,
     };
     if !ok {
-        problems.push(
-            name,
-            "must be an https URL (http is allowed only for 127.0.0.1, localhost or [::1])",
-        );
+        problems.push(name, "must be an https URL (http is allowed only for 127.0.0.1, localhost or [::1])");
         return None;
     }
     if !url.username().is_empty()
@@ -247,10 +217,7 @@ fn outbound_url(value: &str, name: &'static str, problems: &mut ConfigProblems) 
 fn redirect_url(value: &str, problems: &mut ConfigProblems) -> Option<Url> {
     let url = outbound_url(value, "APPID_REDIRECT_URI", problems)?;
     if url.path() != "/afterauth" {
-        problems.push(
-            "APPID_REDIRECT_URI",
-            "must be the full URL of this app's /afterauth route",
-        );
+        problems.push("APPID_REDIRECT_URI", "must be the full URL of this app's /afterauth route");
         return None;
     }
     Some(url)
@@ -271,8 +238,7 @@ pub fn is_safe_segment(s: &str) -> bool {
         && s.len() <= 255
         && s != "."
         && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 #[cfg(test)]
@@ -295,19 +261,13 @@ mod tests {
     fn a_complete_configuration_is_accepted() {
         let config = validate(&complete()).unwrap();
         assert_eq!(config.tenant_id, "tenant-1");
-        assert_eq!(
-            config.issuer(),
-            "https://us-south.appid.cloud.ibm.com/oauth/v4/tenant-1"
-        );
+        assert_eq!(config.issuer(), "https://us-south.appid.cloud.ibm.com/oauth/v4/tenant-1");
         assert!(config.secure_cookies());
     }
 
     #[test]
     fn every_missing_setting_is_named_in_one_report() {
-        let raw = RawSettings {
-            iam_url: None,
-            ..RawSettings::default()
-        };
+        let raw = RawSettings { iam_url: None, ..RawSettings::default() };
         let problems = validate(&raw).unwrap_err();
         assert_eq!(
             problems.names(),
@@ -326,10 +286,7 @@ mod tests {
     fn plain_http_is_refused_except_for_loopback_hosts() {
         let mut raw = complete();
         raw.oauth_server_url = Some("http://appid.example.com/oauth/v4/t".into());
-        assert_eq!(
-            validate(&raw).unwrap_err().names(),
-            vec!["APPID_OAUTH_SERVER_URL"]
-        );
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_OAUTH_SERVER_URL"]);
         raw.oauth_server_url = Some("http://127.0.0.1:9000/oauth/v4/t".into());
         raw.redirect_uri = Some("http://localhost:8000/afterauth".into());
         let config = validate(&raw).unwrap();
@@ -351,9 +308,6 @@ mod tests {
     fn the_oauth_server_url_must_name_a_tenant() {
         let mut raw = complete();
         raw.oauth_server_url = Some("https://us-south.appid.cloud.ibm.com/oauth/v4/".into());
-        assert_eq!(
-            validate(&raw).unwrap_err().names(),
-            vec!["APPID_OAUTH_SERVER_URL"]
-        );
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_OAUTH_SERVER_URL"]);
     }
 }

@@ -15,15 +15,7 @@ use crate::auth::{login, return_to, AuthError};
 
 /// All catchers, to register at `/`.
 pub fn all() -> Vec<Catcher> {
-    catchers![
-        bad_request,
-        unauthorized,
-        forbidden,
-        not_found,
-        unprocessable,
-        internal,
-        unavailable
-    ]
+    catchers![bad_request, unauthorized, forbidden, not_found, unprocessable, internal, unavailable]
 }
 
 /// What the guard decided for this request, if it ran.
@@ -35,23 +27,16 @@ fn decision<'r>(request: &'r Request<'_>) -> &'r Decision {
 fn is_browser_navigation(request: &Request<'_>) -> bool {
     let method_ok = matches!(request.method(), Method::Get | Method::Head);
     let headers = request.headers();
-    let wants_json = headers
-        .get_one("Accept")
-        .is_some_and(|a| a.contains("json") && !a.contains("html"));
+    let wants_json = headers.get_one("Accept").is_some_and(|a| a.contains("json") && !a.contains("html"));
     let is_xhr = headers.get_one("X-Requested-With").is_some();
     method_ok && !wants_json && !is_xhr
 }
 
 /// Not logged in: a browser GET starts a login that returns here; anything else gets 401.
 #[catch(401)]
-async fn unauthorized(
-    request: &Request<'_>,
-) -> Either<Either<SeeOther, Page>, (Status, Json<Value>)> {
+async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (Status, Json<Value>)> {
     if !is_browser_navigation(request) {
-        return Either::Right((
-            Status::Unauthorized,
-            Json(json!({ "error": "unauthenticated" })),
-        ));
+        return Either::Right((Status::Unauthorized, Json(json!({ "error": "unauthenticated" }))));
     }
     let Some(appid) = request.rocket().state::<AppId>() else {
         return Either::Left(Either::Right(ErrorPage::Internal.page()));
@@ -78,9 +63,9 @@ async fn unauthorized(
 #[catch(403)]
 fn forbidden(request: &Request<'_>) -> Page {
     match decision(request) {
-        Err(AuthError::NoRole(viewer)) => Page::new("unauthorized", json!({ "viewer": viewer }))
-            .with_status(Status::Forbidden)
-            .no_store(),
+        Err(AuthError::NoRole(viewer)) => {
+            Page::new("unauthorized", json!({ "viewer": viewer })).with_status(Status::Forbidden).no_store()
+        }
         _ => ErrorPage::CrossSite.page(),
     }
 }

@@ -16,20 +16,13 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-ac
 #[rocket::async_trait]
 impl Fairing for SecurityHeaders {
     fn info(&self) -> Info {
-        Info {
-            name: "Security headers",
-            kind: Kind::Response,
-        }
+        Info { name: "Security headers", kind: Kind::Response }
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         response.set_raw_header("Content-Security-Policy", CSP);
         response.set_raw_header("Referrer-Policy", "no-referrer");
-        if request
-            .rocket()
-            .state::<AppId>()
-            .is_some_and(|a| a.config().secure_cookies())
-        {
+        if request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies()) {
             response.set_raw_header("Strict-Transport-Security", "max-age=31536000");
         }
     }

@@ -23,13 +23,7 @@ pub struct Page {
 impl Page {
     /// A 200 page.
     pub fn new(template: &'static str, context: Value) -> Self {
-        Page {
-            status: Status::Ok,
-            template,
-            context,
-            no_store: false,
-            retry_after: None,
-        }
+        Page { status: Status::Ok, template, context, no_store: false, retry_after: None }
     }
 
     /// With another status.
@@ -50,13 +44,9 @@ impl<'r> Responder<'r, 'static> for Page {
         let mut context = self.context;
         if let Value::Object(map) = &mut context {
             // Every page's header shows who is signed in, from the session cookie.
-            let secure = request
-                .rocket()
-                .state::<AppId>()
-                .is_some_and(|a| a.config().secure_cookies());
+            let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
             if let Some(session) = Session::read(request.cookies(), secure) {
-                map.entry("viewer")
-                    .or_insert_with(|| json!(Viewer::from(&session)));
+                map.entry("viewer").or_insert_with(|| json!(Viewer::from(&session)));
             }
         }
         let mut response = Template::render(self.template, context).respond_to(request)?;
@@ -134,12 +124,10 @@ impl ErrorPage {
     /// The page to send.
     pub fn page(self) -> Page {
         let (status, title, message) = self.parts();
-        let mut page = Page::new(
-            "error",
-            json!({ "title": title, "message": message, "status": status.code }),
-        )
-        .with_status(status)
-        .no_store();
+        let mut page =
+            Page::new("error", json!({ "title": title, "message": message, "status": status.code }))
+                .with_status(status)
+                .no_store();
         if status == Status::ServiceUnavailable {
             page.retry_after = Some(30);
         }

@@ -29,21 +29,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// The app against an emulator with `config`, with `overrides` merged into `appid`.
 pub async fn spawn_app_with(config: EmulatorConfig, overrides: Value) -> TestApp {
-    let idp = appid_emulator::spawn(config)
-        .await
-        .expect("emulator starts");
-    let client = Client::tracked(rocket_appid::build(app_figment(&idp, overrides)))
-        .await
-        .expect("app ignites");
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    TestApp {
-        client,
-        idp,
-        browser,
-    }
+    // The app's log, shown for failing tests only.
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("rocket_appid=debug").try_init();
+    let idp = appid_emulator::spawn(config).await.expect("emulator starts");
+    let client =
+        Client::tracked(rocket_appid::build(app_figment(&idp, overrides))).await.expect("app ignites");
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { client, idp, browser }
 }
 
 /// Rocket.toml (debug profile) plus settings pointing at `idp`.
@@ -67,27 +59,14 @@ pub fn app_figment(idp: &RunningEmulator, overrides: Value) -> Figment {
 
 /// The `Location` header of a response.
 pub fn location(response: &LocalResponse<'_>) -> String {
-    response
-        .headers()
-        .get_one("Location")
-        .expect("a Location header")
-        .to_string()
+    response.headers().get_one("Location").expect("a Location header").to_string()
 }
 
 impl TestApp {
     /// Visits `path` without a session and returns the provider URL the app redirects to.
     pub async fn begin_login(&self, path: &str) -> Url {
-        let response = self
-            .client
-            .get(path)
-            .header(Header::new("Accept", "text/html"))
-            .dispatch()
-            .await;
-        assert_eq!(
-            response.status(),
-            Status::SeeOther,
-            "visiting {path} should start a login"
-        );
+        let response = self.client.get(path).header(Header::new("Accept", "text/html")).dispatch().await;
+        assert_eq!(response.status(), Status::SeeOther, "visiting {path} should start a login");
         Url::parse(&location(&response)).expect("an absolute provider URL")
     }
 
@@ -99,11 +78,7 @@ impl TestApp {
         let mut action = authorization.clone();
         action.set_query(None);
         let response = self.browser.post(action).form(&form).send().await.unwrap();
-        assert_eq!(
-            response.status().as_u16(),
-            302,
-            "the provider signs {email} in"
-        );
+        assert_eq!(response.status().as_u16(), 302, "the provider signs {email} in");
         let back = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
         assert_eq!(back.path(), "/afterauth");
         format!("{}?{}", back.path(), back.query().unwrap_or(""))
@@ -118,10 +93,6 @@ impl TestApp {
 
     /// GET `path` as a browser would.
     pub async fn get(&self, path: &str) -> LocalResponse<'_> {
-        self.client
-            .get(path.to_string())
-            .header(Header::new("Accept", "text/html"))
-            .dispatch()
-            .await
+        self.client.get(path.to_string()).header(Header::new("Accept", "text/html")).dispatch().await
     }
 }

@@ -2,5 +2,8 @@
 //! emulator (real HTTP on loopback) or a scripted hostile provider (wiremock).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod callback;
 mod common;
+mod guard;
+mod hostile_provider;
 mod login_flow;

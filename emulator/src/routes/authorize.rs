@@ -76,10 +76,7 @@ pub(crate) fn authorize_submit(emu: &State<Emulator>, tenant: &str, params: Body
 fn validate(emu: &Emulator, p: &Params) -> Result<String, Reply> {
     let cfg = emu.config();
     if p.client_id.as_deref() != Some(cfg.client_id.as_str()) {
-        return Err(login_page::error_page(
-            Status::BadRequest,
-            "Unknown or missing client_id.",
-        ));
+        return Err(login_page::error_page(Status::BadRequest, "Unknown or missing client_id."));
     }
     let redirect_uri = match p.redirect_uri.as_deref() {
         Some(uri) if redirect_allowed(emu, uri) => uri.to_owned(),
@@ -98,15 +95,9 @@ fn validate(emu: &Emulator, p: &Params) -> Result<String, Reply> {
         Err(Reply::found(with_query(&redirect_uri, &pairs)))
     };
     if p.response_type.as_deref() != Some("code") {
-        return fail(
-            "unsupported_response_type",
-            "Only response_type=code is supported",
-        );
+        return fail("unsupported_response_type", "Only response_type=code is supported");
     }
-    match (
-        p.code_challenge.as_deref(),
-        p.code_challenge_method.as_deref(),
-    ) {
+    match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
         (None, None) => {}
         (Some(challenge), Some("S256")) if is_pkce_value(challenge) => {}
         (Some(_), Some("S256")) => return fail("invalid_request", "Malformed code_challenge"),
@@ -131,17 +122,12 @@ pub(crate) fn redirect_allowed(emu: &Emulator, uri: &str) -> bool {
     }
     url.username().is_empty()
         && url.password().is_none()
-        && matches!(
-            url.host_str(),
-            Some("127.0.0.1") | Some("localhost") | Some("[::1]")
-        )
+        && matches!(url.host_str(), Some("127.0.0.1") | Some("localhost") | Some("[::1]"))
 }
 
 /// RFC 7636 4.1/4.2: 43-128 unreserved characters.
 pub(crate) fn is_pkce_value(s: &str) -> bool {
-    (43..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// Appends query pairs to `uri`, keeping any query it already has.

@@ -20,16 +20,9 @@ pub(crate) fn iam_token(emu: &State<Emulator>, body: Body) -> Reply {
     emu.count(Endpoint::IamToken);
     let p = body.0.unwrap_or_default();
     if p.grant_type.as_deref() != Some(APIKEY_GRANT) {
-        return iam_error(
-            emu,
-            "BXNIM0103E",
-            "Operation not supported. Grant type not supported",
-        );
+        return iam_error(emu, "BXNIM0103E", "Operation not supported. Grant type not supported");
     }
-    let key_ok = p
-        .apikey
-        .as_deref()
-        .is_some_and(|k| util::ct_eq(k, &emu.config().api_key));
+    let key_ok = p.apikey.as_deref().is_some_and(|k| util::ct_eq(k, &emu.config().api_key));
     if !key_ok {
         return iam_error(emu, "BXNIM0415E", "Provided API key could not be found");
     }
@@ -39,9 +32,7 @@ pub(crate) fn iam_token(emu: &State<Emulator>, body: Body) -> Reply {
         let mut store = emu.store();
         let now = emu.now();
         store.iam_tokens.retain(|_, exp| *exp > now);
-        store
-            .iam_tokens
-            .insert(util::fingerprint(&token), expiration);
+        store.iam_tokens.insert(util::fingerprint(&token), expiration);
     }
     Reply::json(
         Status::Ok,
@@ -76,11 +67,8 @@ pub(crate) fn user_roles(emu: &State<Emulator>, tenant: &str, sub: &str, bearer:
             &json!({"errorCode": "NOT_FOUND", "message": "User not found"}),
         );
     };
-    let roles: Vec<Value> = user
-        .roles
-        .iter()
-        .map(|name| json!({"id": role_id(name), "name": name}))
-        .collect();
+    let roles: Vec<Value> =
+        user.roles.iter().map(|name| json!({"id": role_id(name), "name": name})).collect();
     Reply::json(Status::Ok, &json!({ "roles": roles }))
 }
 
@@ -112,12 +100,10 @@ fn check_management(emu: &Emulator, tenant: &str, bearer: &Bearer) -> Result<(),
         return Err(Reply::not_found());
     }
     let now = emu.now();
-    let valid = bearer.0.as_deref().is_some_and(|t| {
-        emu.store()
-            .iam_tokens
-            .get(&util::fingerprint(t))
-            .is_some_and(|exp| *exp > now)
-    });
+    let valid = bearer
+        .0
+        .as_deref()
+        .is_some_and(|t| emu.store().iam_tokens.get(&util::fingerprint(t)).is_some_and(|exp| *exp > now));
     if valid {
         Ok(())
     } else {

@@ -78,12 +78,7 @@ fn hidden_inputs(p: &Params, redirect_uri: &str) -> String {
     fields
         .iter()
         .filter_map(|(name, value)| {
-            value.map(|v| {
-                format!(
-                    "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                    esc(v)
-                )
-            })
+            value.map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", esc(v)))
         })
         .collect()
 }

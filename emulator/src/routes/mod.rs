@@ -71,11 +71,7 @@ fn home(emu: &State<Emulator>) -> Reply {
             "<li>{} &lt;{}&gt; - roles: {}</li>",
             esc(&u.name),
             esc(&u.email),
-            esc(&if u.roles.is_empty() {
-                "none".to_owned()
-            } else {
-                u.roles.join(", ")
-            })
+            esc(&if u.roles.is_empty() { "none".to_owned() } else { u.roles.join(", ") })
         ));
     }
     let body = format!(

@@ -54,12 +54,7 @@ pub(crate) fn public_keys(emu: &State<Emulator>, tenant: &str) -> Reply {
 
 /// RFC 7662 introspection, answering only `active` as App ID does.
 #[rocket::post("/oauth/v4/<tenant>/introspect", data = "<body>")]
-pub(crate) fn introspect(
-    emu: &State<Emulator>,
-    tenant: &str,
-    auth: BasicAuth,
-    body: Body,
-) -> Reply {
+pub(crate) fn introspect(emu: &State<Emulator>, tenant: &str, auth: BasicAuth, body: Body) -> Reply {
     emu.count(Endpoint::Introspect);
     if !tenant_ok(emu, tenant) {
         return Reply::not_found();
@@ -121,11 +116,7 @@ pub(crate) fn revoke(emu: &State<Emulator>, tenant: &str, auth: BasicAuth, body:
         return Reply::oauth_error(Status::BadRequest, "invalid_request", "token is required");
     };
     let mut store = emu.store();
-    if store
-        .refresh
-        .get(&token)
-        .is_some_and(|g| g.client_id == client_id)
-    {
+    if store.refresh.get(&token).is_some_and(|g| g.client_id == client_id) {
         store.refresh.remove(&token);
     }
     Reply::empty(Status::Ok)

@@ -29,19 +29,15 @@ pub(crate) fn token(emu: &State<Emulator>, tenant: &str, auth: BasicAuth, body: 
         return bad_request("invalid_request", "The request body could not be parsed");
     };
     if p.client_id.as_deref().is_some_and(|id| id != client_id) {
-        return bad_request(
-            "invalid_request",
-            "client_id does not match the credentials",
-        );
+        return bad_request("invalid_request", "client_id does not match the credentials");
     }
     let issued = match p.grant_type.as_deref() {
         Some("authorization_code") => code_grant(emu, &client_id, &p),
         Some("refresh_token") => refresh_grant(emu, &client_id, &p),
         Some("client_credentials") => Ok(tokens::issue_for_client(emu, &client_id)),
-        Some(_) => Err(bad_request(
-            "unsupported_grant_type",
-            "This grant type is not supported by the emulator",
-        )),
+        Some(_) => {
+            Err(bad_request("unsupported_grant_type", "This grant type is not supported by the emulator"))
+        }
         None => Err(bad_request("invalid_request", "grant_type is required")),
     };
     match issued {
@@ -59,39 +55,31 @@ fn invalid_grant(description: &str) -> Reply {
 }
 
 fn code_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Reply> {
-    let code = p
-        .code
-        .as_deref()
-        .ok_or_else(|| bad_request("invalid_request", "code is required"))?;
+    let code = p.code.as_deref().ok_or_else(|| bad_request("invalid_request", "code is required"))?;
     let redirect_uri = p
         .redirect_uri
         .as_deref()
         .ok_or_else(|| bad_request("invalid_request", "redirect_uri is required"))?;
     // Any redemption attempt burns the code (RFC 6749 4.1.2), so a wrong verifier cannot be
     // retried against the same code.
-    let grant =
-        emu.store().codes.remove(code).ok_or_else(|| {
-            invalid_grant("The authorization code is invalid or was already used")
-        })?;
+    let grant = emu
+        .store()
+        .codes
+        .remove(code)
+        .ok_or_else(|| invalid_grant("The authorization code is invalid or was already used"))?;
     if grant.expires_at <= util::unix_now() {
         return Err(invalid_grant("The authorization code has expired"));
     }
     if grant.client_id != client_id {
-        return Err(invalid_grant(
-            "The authorization code was issued to another client",
-        ));
+        return Err(invalid_grant("The authorization code was issued to another client"));
     }
     if grant.redirect_uri != redirect_uri {
-        return Err(invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
+        return Err(invalid_grant("redirect_uri does not match the authorization request"));
     }
     match (&grant.code_challenge, p.code_verifier.as_deref()) {
         (None, None) => {}
         (None, Some(_)) => {
-            return Err(invalid_grant(
-                "code_verifier sent but no code_challenge was registered",
-            ))
+            return Err(invalid_grant("code_verifier sent but no code_challenge was registered"))
         }
         (Some(_), None) => return Err(invalid_grant("code_verifier is required")),
         (Some(challenge), Some(verifier)) => {
@@ -102,35 +90,26 @@ fn code_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Rep
             }
         }
     }
-    Ok(tokens::issue_for_user(
-        emu,
-        &grant.user,
-        client_id,
-        grant.nonce.as_deref(),
-    ))
+    Ok(tokens::issue_for_user(emu, &grant.user, client_id, grant.nonce.as_deref()))
 }
 
 fn refresh_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Reply> {
     if !emu.config().refresh_tokens {
-        return Err(bad_request(
-            "unauthorized_client",
-            "Refresh tokens are not enabled for this tenant",
-        ));
+        return Err(bad_request("unauthorized_client", "Refresh tokens are not enabled for this tenant"));
     }
     let presented = p
         .refresh_token
         .as_deref()
         .ok_or_else(|| bad_request("invalid_request", "refresh_token is required"))?;
     // Rotation: the presented token is consumed whether or not the rest succeeds.
-    let grant =
-        emu.store().refresh.remove(presented).ok_or_else(|| {
-            invalid_grant("The refresh token is invalid, revoked or already used")
-        })?;
+    let grant = emu
+        .store()
+        .refresh
+        .remove(presented)
+        .ok_or_else(|| invalid_grant("The refresh token is invalid, revoked or already used"))?;
     if grant.expires_at <= util::unix_now() || grant.client_id != client_id {
         return Err(invalid_grant("The refresh token is invalid or expired"));
     }
-    let user = emu
-        .user_by_sub(&grant.sub)
-        .ok_or_else(|| invalid_grant("The user no longer exists"))?;
+    let user = emu.user_by_sub(&grant.sub).ok_or_else(|| invalid_grant("The user no longer exists"))?;
     Ok(tokens::issue_for_user(emu, &user, client_id, None))
 }

@@ -12,10 +12,7 @@ pub const REDIRECT: &str = "http://127.0.0.1:8000/afterauth";
 
 /// A client that never follows redirects, like the tests of a real RP.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 pub async fn start() -> RunningEmulator {
@@ -28,10 +25,7 @@ pub async fn start_with(config: EmulatorConfig) -> RunningEmulator {
 
 pub fn basic(emu: &RunningEmulator) -> String {
     let cfg = emu.emulator.config();
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", cfg.client_id, cfg.client_secret))
-    )
+    format!("Basic {}", STANDARD.encode(format!("{}:{}", cfg.client_id, cfg.client_secret)))
 }
 
 /// Authorization parameters for the default client and redirect URI.
@@ -47,11 +41,7 @@ pub fn auth_params(emu: &RunningEmulator) -> Vec<(String, String)> {
 }
 
 /// Loads the login page, then submits it for `email`; returns the redirect Location.
-pub async fn login_location(
-    emu: &RunningEmulator,
-    params: &[(String, String)],
-    email: &str,
-) -> String {
+pub async fn login_location(emu: &RunningEmulator, params: &[(String, String)], email: &str) -> String {
     let c = client();
     let url = format!("{}/authorization", emu.oauth_server_url);
     let page = c.get(with_params(&url, params)).send().await.unwrap();
@@ -67,10 +57,7 @@ pub async fn login_location(
 pub async fn login_code(emu: &RunningEmulator, params: &[(String, String)], email: &str) -> String {
     let location = login_location(emu, params, email).await;
     let url = url::Url::parse(&location).unwrap();
-    url.query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code in redirect")
+    url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("code in redirect")
 }
 
 /// Posts a form to the token endpoint with Basic client auth.
@@ -108,21 +95,14 @@ pub async fn verify(emu: &RunningEmulator, token: &str) -> (Value, Value) {
     let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
     let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     RsaPublicKeyComponents { n: &n, e: &e }
-        .verify(
-            &RSA_PKCS1_2048_8192_SHA256,
-            format!("{}.{}", parts[0], parts[1]).as_bytes(),
-            &sig,
-        )
+        .verify(&RSA_PKCS1_2048_8192_SHA256, format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
         .expect("valid RS256 signature");
     (header, claims)
 }
 
 /// Unix time now.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// `url` with `params` appended as a query string (reqwest's `query` needs an extra feature).

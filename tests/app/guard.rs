@@ -1,0 +1,138 @@
+//! The `AuthorizedUser` guard on requests after login: expiry, key rotation,
+//! introspection, API-style requests.
+
+use std::time::Duration;
+
+use appid_emulator::{EmulatorConfig, Endpoint};
+use rocket::http::{Header, Status};
+use serde_json::json;
+
+use crate::common::*;
+
+#[rocket::async_test]
+async fn b10_an_anonymous_post_gets_401_and_no_login_redirect() {
+    let app = spawn_app().await;
+    let response = app.client.post("/auth_route").dispatch().await;
+    // POST has no route here; the point is that nothing redirects to the provider
+    assert!(response.headers().get_one("Location").is_none());
+    assert!(app.client.cookies().get_private("appid_login").is_none());
+}
+
+#[rocket::async_test]
+async fn b11_an_anonymous_json_request_gets_401_json_not_a_redirect() {
+    let app = spawn_app().await;
+    let response =
+        app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert!(response.headers().get_one("Location").is_none());
+    assert_eq!(response.into_string().await.unwrap(), r#"{"error":"unauthenticated"}"#);
+
+    let xhr = app
+        .client
+        .get("/auth_route")
+        .header(Header::new("X-Requested-With", "XMLHttpRequest"))
+        .dispatch()
+        .await;
+    assert_eq!(xhr.status(), Status::Unauthorized);
+}
+
+#[rocket::async_test]
+async fn steady_state_requests_make_no_provider_calls() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let before = app.idp.emulator.total_calls();
+    for _ in 0..20 {
+        assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    }
+    assert_eq!(app.idp.emulator.total_calls(), before, "tokens are verified locally with cached keys");
+}
+
+#[rocket::async_test]
+async fn an_expired_session_sends_the_browser_to_log_in_again() {
+    let app = spawn_app().await;
+    app.idp.emulator.set_access_token_ttl(1);
+    app.login_as(ALICE, "/auth_route").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    let response = app.get("/auth_route").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(location(&response).starts_with(&app.idp.oauth_server_url));
+}
+
+#[rocket::async_test]
+async fn after_a_key_rotation_tokens_with_the_new_kid_verify_after_one_key_refetch() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let fetched = app.idp.emulator.calls(Endpoint::PublicKeys);
+    app.idp.emulator.rotate_signing_key();
+
+    // The key set is cached (one hour), so the current session stays valid...
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    // ...and a token naming the new key makes the app fetch the keys once more.
+    app.client.post("/logout").dispatch().await;
+    let callback = app.login_as(CAROL, "/auth_route").await;
+    assert_eq!(callback.status(), Status::SeeOther, "{:?}", callback.into_string().await);
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    assert_eq!(app.idp.emulator.calls(Endpoint::PublicKeys), fetched + 1);
+}
+
+#[rocket::async_test]
+async fn with_introspection_always_a_revoked_token_ends_the_session() {
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "introspection": "always" })).await;
+    app.login_as(ALICE, "/auth_route").await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    assert_eq!(app.idp.emulator.calls(Endpoint::Introspect), 1);
+
+    let token = app.client.cookies().get_private("appid_session").unwrap();
+    let token = serde_json::from_str::<serde_json::Value>(token.value()).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.idp.emulator.revoke_access_token(&token);
+    assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn with_introspection_always_an_unreachable_provider_gives_503_not_a_loop() {
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "introspection": "always" })).await;
+    app.login_as(ALICE, "/auth_route").await;
+    app.idp.shutdown.clone().notify();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let response = app.get("/auth_route").await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert_eq!(response.headers().get_one("Retry-After"), Some("30"));
+    assert!(response.into_string().await.unwrap().contains("Identity service unavailable"));
+}
+
+#[rocket::async_test]
+async fn a_garbage_session_cookie_counts_as_no_session() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get("/auth_route")
+        .cookie(rocket::http::Cookie::new(
+            "appid_session",
+            "bm90IGEgcmVhbCBzZXNzaW9uIGNvb2tpZSB2YWx1ZSBhdCBhbGwgYXQgYWxs",
+        ))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn the_session_cookie_is_private_httponly_lax_and_lives_as_long_as_the_token() {
+    let app = spawn_app().await;
+    let callback = app.login_as(ALICE, "/auth_route").await;
+    let set_cookie: Vec<&str> = callback.headers().get("Set-Cookie").collect();
+    let session = set_cookie.iter().find(|c| c.starts_with("appid_session=")).expect("a session cookie");
+    assert!(session.contains("HttpOnly"));
+    assert!(session.contains("SameSite=Lax"));
+    assert!(session.contains("Path=/"));
+    assert!(session.contains("Max-Age=3") && !session.contains("Max-Age=604800"), "{session}");
+    assert!(!session.contains("alice"), "the value is encrypted");
+    assert!(
+        set_cookie.iter().any(|c| c.starts_with("appid_login=") && c.contains("Max-Age=0")),
+        "login state consumed"
+    );
+}
