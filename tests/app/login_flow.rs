@@ -11,31 +11,17 @@ async fn an_anonymous_visit_to_the_protected_page_starts_a_login_with_state_nonc
 
     assert_eq!(
         authorization.path(),
-        format!(
-            "/oauth/v4/{}/authorization",
-            app.idp.emulator.config().tenant_id
-        )
+        format!("/oauth/v4/{}/authorization", app.idp.emulator.config().tenant_id)
     );
-    let param = |name: &str| {
-        authorization
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    assert_eq!(
-        param("client_id").as_deref(),
-        Some(app.idp.emulator.config().client_id.as_str())
-    );
+    let param =
+        |name: &str| authorization.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    assert_eq!(param("client_id").as_deref(), Some(app.idp.emulator.config().client_id.as_str()));
     assert_eq!(param("response_type").as_deref(), Some("code"));
     assert_eq!(param("redirect_uri").as_deref(), Some(REDIRECT_URI));
     assert_eq!(param("scope").as_deref(), Some("openid"));
     assert!(param("state").is_some_and(|s| s.len() >= 43));
     assert!(param("nonce").is_some_and(|s| s.len() >= 43));
-    assert_eq!(
-        param("code_challenge_method").as_deref(),
-        Some("S256"),
-        "the emulator advertises PKCE"
-    );
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"), "the emulator advertises PKCE");
 }
 
 #[rocket::async_test]
@@ -44,17 +30,14 @@ async fn a_user_with_a_role_logs_in_and_sees_the_protected_page() {
     let callback = app.login_as(ALICE, "/auth_route").await;
     assert_eq!(callback.status(), Status::SeeOther);
     assert_eq!(location(&callback), "/auth_route");
-    assert_eq!(
-        callback.headers().get_one("Cache-Control"),
-        Some("no-store")
-    );
+    assert_eq!(callback.headers().get_one("Cache-Control"), Some("no-store"));
 
     let page = app.get("/auth_route").await;
     assert_eq!(page.status(), Status::Ok);
     let body = page.into_string().await.unwrap();
-    assert!(body.contains(
-        "This route requires authentication and authorization - Powered by IBM Cloud App ID!"
-    ));
+    assert!(
+        body.contains("This route requires authentication and authorization - Powered by IBM Cloud App ID!")
+    );
     assert!(body.contains("alice@example.com"));
     assert!(body.contains(">user<"), "roles are shown");
 }
@@ -119,11 +102,7 @@ async fn logout_ends_the_session() {
     let response = app.client.post("/logout").dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/noauth_route");
-    assert_eq!(
-        app.get("/auth_route").await.status(),
-        Status::SeeOther,
-        "back to the provider"
-    );
+    assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther, "back to the provider");
 }
 
 #[rocket::async_test]
@@ -144,27 +123,11 @@ async fn a_logout_posted_from_another_site_is_refused_and_keeps_the_session() {
 async fn a_second_login_gets_a_new_session() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let first = app
-        .client
-        .cookies()
-        .get_private("appid_session")
-        .unwrap()
-        .value()
-        .to_string();
+    let first = app.client.cookies().get_private("appid_session").unwrap().value().to_string();
     app.client.post("/logout").dispatch().await;
     app.login_as(CAROL, "/auth_route").await;
-    let second = app
-        .client
-        .cookies()
-        .get_private("appid_session")
-        .unwrap()
-        .value()
-        .to_string();
-    let sid = |v: &str| {
-        serde_json::from_str::<serde_json::Value>(v).unwrap()["sid"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let second = app.client.cookies().get_private("appid_session").unwrap().value().to_string();
+    let sid =
+        |v: &str| serde_json::from_str::<serde_json::Value>(v).unwrap()["sid"].as_str().unwrap().to_string();
     assert_ne!(sid(&first), sid(&second));
 }
