@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod callback;
+mod config;
 mod common;
 mod guard;
 mod hostile_provider;
