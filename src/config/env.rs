@@ -24,10 +24,13 @@ pub fn figment() -> Figment {
                 .map(|(_, target)| (*target).into())
                 .unwrap_or_else(|| key.into())
         }));
-    // Code Engine injects PORT; Rocket only knows ROCKET_PORT. A PORT that is set
-    // but not a number is left for Rocket to reject with its own clear message.
+    // Code Engine injects PORT; Rocket only knows ROCKET_PORT. It wins over every profile.
+    // A PORT that is not a number is passed on as text for Rocket to reject by name.
     if let Some(port) = Env::var("PORT") {
-        figment = figment.merge(Serialized::default("port", port.trim().to_string()));
+        figment = match port.trim().parse::<u16>() {
+            Ok(number) => figment.merge(Serialized::global("port", number)),
+            Err(_) => figment.merge(Serialized::global("port", port)),
+        };
     }
     figment
 }
