@@ -35,8 +35,9 @@ impl From<&Session> for Viewer {
     }
 }
 
-/// Why the guard refused. `Debug` shows reason codes only, never tokens (Rocket logs it).
-#[derive(Debug, Clone)]
+/// Why the guard refused. `Debug` shows reason codes only, never tokens or personal data
+/// (Rocket logs it when the guard fails).
+#[derive(Clone)]
 pub enum AuthError {
     /// No usable session: the user must log in (again). The reason is for the log.
     NotLoggedIn(&'static str),
@@ -46,6 +47,17 @@ pub enum AuthError {
     Unavailable(ProviderError),
     /// The App ID fairing is not attached.
     NotConfigured,
+}
+
+impl std::fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthError::NotLoggedIn(reason) => write!(f, "NotLoggedIn({reason})"),
+            AuthError::NoRole(_) => f.write_str("NoRole"),
+            AuthError::Unavailable(error) => write!(f, "Unavailable({error})"),
+            AuthError::NotConfigured => f.write_str("NotConfigured"),
+        }
+    }
 }
 
 impl AuthError {
@@ -127,4 +139,15 @@ pub async fn authorize(jar: &CookieJar<'_>, appid: &AppId) -> Decision {
         roles: session.roles,
         expires_at: session.expires_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_form_names_no_person() {
+        let error = AuthError::NoRole(Viewer { name: Some("Bob Example".into()), email: Some("bob@example.com".into()) });
+        assert_eq!(format!("{error:?}"), "NoRole");
+    }
 }
