@@ -10,8 +10,8 @@ use super::session::Session;
 use crate::appid::AppId;
 use crate::web::page::{ErrorPage, Page, SeeOther};
 
-/// Proof that a state-changing request came from one of our own pages: the browser's
-/// `Origin` (when sent) is ours and `Sec-Fetch-Site` (when sent) is not cross-site.
+/// Proof that a state-changing request came from one of our own pages (by the browser's
+/// `Sec-Fetch-Site`, or else its `Origin`).
 pub struct SameOrigin;
 
 #[rocket::async_trait]
@@ -24,10 +24,16 @@ impl<'r> FromRequest<'r> for SameOrigin {
         };
         let ours = appid.config().redirect_uri.origin().ascii_serialization();
         let headers = request.headers();
-        let origin_ok = headers.get_one("Origin").is_none_or(|origin| origin == ours);
-        let fetch_ok =
-            headers.get_one("Sec-Fetch-Site").is_none_or(|site| site == "same-origin" || site == "none");
-        if origin_ok && fetch_ok {
+        // Browsers that send Sec-Fetch-Site are judged by it alone: with our
+        // `Referrer-Policy: no-referrer` they send `Origin: null` even for our own forms.
+        // Older browsers are judged by Origin; clients that send neither are no browser
+        // (a cross-site form post always carries one of the two).
+        let allowed = match (headers.get_one("Sec-Fetch-Site"), headers.get_one("Origin")) {
+            (Some(site), _) => site == "same-origin" || site == "none",
+            (None, Some(origin)) => origin == ours,
+            (None, None) => true,
+        };
+        if allowed {
             Outcome::Success(SameOrigin)
         } else {
             Outcome::Error((Status::Forbidden, ()))

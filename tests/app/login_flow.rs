@@ -131,3 +131,33 @@ async fn a_second_login_gets_a_new_session() {
         |v: &str| serde_json::from_str::<serde_json::Value>(v).unwrap()["sid"].as_str().unwrap().to_string();
     assert_ne!(sid(&first), sid(&second));
 }
+
+#[rocket::async_test]
+async fn logout_from_our_own_page_works_in_a_browser_that_sends_origin_null() {
+    // With `Referrer-Policy: no-referrer`, Chromium sends `Origin: null` on our own form posts.
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let response = app
+        .client
+        .post("/logout")
+        .header(rocket::http::Header::new("Origin", "null"))
+        .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn a_cross_site_logout_is_refused_by_sec_fetch_site() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let response = app
+        .client
+        .post("/logout")
+        .header(rocket::http::Header::new("Sec-Fetch-Site", "cross-site"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+}
