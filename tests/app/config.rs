@@ -15,7 +15,8 @@ fn run_app(vars: &[(&str, &str)]) -> (bool, String) {
         command.env(name, value);
     }
     let output = command.output().expect("the binary runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
 }
 

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod callback;
-mod config;
 mod common;
+mod config;
 mod guard;
 mod hostile_provider;
 mod login_flow;
