@@ -17,6 +17,10 @@ pub enum ProviderError {
     /// The body was not the JSON we expect.
     #[error("{endpoint}: malformed response ({what})")]
     Malformed { endpoint: &'static str, what: &'static str },
+    /// A well-formed answer that lacks what the protocol requires for this login
+    /// (no id_token, a token type other than Bearer): the login fails, the provider is up.
+    #[error("{endpoint}: incomplete answer ({what})")]
+    Incomplete { endpoint: &'static str, what: &'static str },
     /// The discovery document names another issuer or points elsewhere.
     #[error("discovery: {0}")]
     Untrusted(&'static str),
@@ -27,6 +31,11 @@ impl ProviderError {
     /// the user should simply start again.
     pub fn is_invalid_grant(&self) -> bool {
         matches!(self, ProviderError::Status { status: 400, error: Some(e), .. } if e == "invalid_grant")
+    }
+
+    /// True when this login cannot complete although the provider answered properly.
+    pub fn is_incomplete(&self) -> bool {
+        matches!(self, ProviderError::Incomplete { .. })
     }
 }
 

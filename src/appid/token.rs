@@ -46,11 +46,11 @@ pub async fn exchange_code(
     let auth = Auth::Basic(&config.client_id, config.client_secret.expose());
     let response: TokenResponse =
         http.post_form("token", metadata.token_endpoint.as_str(), auth, &form, true).await?;
-    let malformed = |what| ProviderError::Malformed { endpoint: "token", what };
+    let incomplete = |what| ProviderError::Incomplete { endpoint: "token", what };
     if !response.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(malformed("token_type is not Bearer"));
+        return Err(incomplete("token_type is not Bearer"));
     }
-    let id_token = response.id_token.ok_or(malformed("no id_token"))?;
+    let id_token = response.id_token.ok_or(incomplete("no id_token"))?;
     Ok(Tokens {
         access_token: Secret::new(response.access_token),
         id_token: Secret::new(id_token),

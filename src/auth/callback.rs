@@ -114,6 +114,9 @@ async fn complete(
     let tokens = appid.exchange_code(code, login.verifier.as_deref()).await.map_err(|e| {
         if e.is_invalid_grant() {
             Refusal("invalid_grant", ErrorPage::SignInExpired)
+        } else if e.is_incomplete() {
+            tracing::warn!(event = "token_response_refused", %e);
+            failed("token_response_incomplete")
         } else {
             unavailable(e)
         }

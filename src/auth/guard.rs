@@ -147,7 +147,10 @@ mod tests {
 
     #[test]
     fn the_debug_form_names_no_person() {
-        let error = AuthError::NoRole(Viewer { name: Some("Bob Example".into()), email: Some("bob@example.com".into()) });
+        let error = AuthError::NoRole(Viewer {
+            name: Some("Bob Example".into()),
+            email: Some("bob@example.com".into()),
+        });
         assert_eq!(format!("{error:?}"), "NoRole");
     }
 }

@@ -56,7 +56,7 @@ fn invalid_settings_are_named_without_repeating_their_values() {
 #[rocket::async_test]
 async fn a_figment_without_appid_settings_does_not_ignite() {
     let figment = rocket::Config::figment().merge(Serialized::global("appid", json!({ "emulator": false })));
-    let error = Client::tracked(rocket_appid::build(figment)).await.err().expect("ignition fails");
+    let error = Client::tracked(rocket_appid::build(figment)).await.expect_err("ignition fails");
     // `kind()` also marks the error as handled (Rocket panics on unhandled launch errors).
     assert!(matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)));
 }

@@ -1,0 +1,1072 @@
+//! Hostile provider answers (security.md §3.4–3.5): a scripted fake App ID (wiremock) that
+//! says what the emulator never would. Bad tokens give the 400 sign-in page, provider
+//! trouble the 503 page with `Retry-After`; neither ever starts a session.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use appid_emulator::jwt::SigningKey;
+use aws_lc_rs::hmac;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rocket::figment::providers::Serialized;
+use rocket::http::{Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use serde_json::{json, Value};
+use url::Url;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
+
+use crate::common::*;
+
+const TENANT: &str = "tenant-1";
+const CLIENT_ID: &str = "client-1";
+const SUB: &str = "user-1";
+const ROLES_PATH: &str = "/management/v4/tenant-1/users/user-1/roles";
+const TOKEN_PATH: &str = "/oauth/v4/tenant-1/token";
+const JWKS_PATH: &str = "/oauth/v4/tenant-1/publickeys";
+const DISCOVERY_PATH: &str = "/oauth/v4/tenant-1/.well-known/openid-configuration";
+const IAM_PATH: &str = "/identity/token";
+
+/// The title of the refused-callback page.
+const REFUSED: &str = "Sign-in could not be completed";
+/// The title of the provider-trouble page.
+const UNAVAILABLE: &str = "Identity service unavailable";
+
+/// The provider's signing key (one per test run: RSA keygen is slow in debug builds).
+fn key() -> &'static SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| SigningKey::generate(TENANT).unwrap())
+}
+
+/// Another RSA key: an attacker's, or the provider's second key.
+fn other_key() -> &'static SigningKey {
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    KEY.get_or_init(|| SigningKey::generate("attacker").unwrap())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// App ID's v4 JOSE header for `kid`.
+fn header(kid: &str) -> Value {
+    json!({"alg": "RS256", "typ": "JWT", "kid": kid, "ver": 4})
+}
+
+/// A compact JWS with an HMAC-SHA256 tag made with `secret`.
+fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
+    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
+
+/// A token endpoint success body.
+fn token_body(id_token: &str, access_token: &str) -> Value {
+    json!({
+        "access_token": access_token,
+        "id_token": id_token,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": "openid appid_default",
+    })
+}
+
+fn json_answer(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// 500 while `down`, then the normal answer.
+struct Outage {
+    down: Arc<AtomicBool>,
+    normal: ResponseTemplate,
+}
+
+impl Respond for Outage {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        if self.down.load(Ordering::SeqCst) {
+            ResponseTemplate::new(500)
+        } else {
+            self.normal.clone()
+        }
+    }
+}
+
+/// A login the app started: what it sent to the authorization endpoint.
+struct Login {
+    state: String,
+    nonce: String,
+}
+
+/// The scripted provider. Its default answers have a low priority (10), so a test
+/// overrides one by mounting another mock (default priority 5).
+struct Provider {
+    server: MockServer,
+}
+
+impl Provider {
+    /// A well-behaved App ID: discovery, one signing key, IAM, and role `user` for `user-1`.
+    async fn new() -> Provider {
+        let provider = Provider { server: MockServer::start().await };
+        let discovery = provider.discovery();
+        provider.default_answer("GET", DISCOVERY_PATH, json_answer(discovery)).await;
+        provider.default_answer("GET", JWKS_PATH, json_answer(json!({"keys": [key().jwk()]}))).await;
+        let iam = json!({
+            "access_token": "iam-access-token", "refresh_token": "not_supported",
+            "token_type": "Bearer", "expires_in": 3600, "expiration": now() + 3600,
+        });
+        provider.default_answer("POST", IAM_PATH, json_answer(iam)).await;
+        let roles = json!({"roles": [{"id": "role-1", "name": "user"}]});
+        provider.default_answer("GET", ROLES_PATH, json_answer(roles)).await;
+        provider
+    }
+
+    async fn default_answer(&self, verb: &str, at: &str, answer: ResponseTemplate) {
+        Mock::given(method(verb))
+            .and(path(at))
+            .respond_with(answer)
+            .with_priority(10)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Overrides the answer of `verb at` for the rest of the test.
+    async fn answer(&self, verb: &str, at: &str, answer: ResponseTemplate) {
+        Mock::given(method(verb)).and(path(at)).respond_with(answer).mount(&self.server).await;
+    }
+
+    /// Makes `verb at` answer 500 until the returned switch is turned off, then `normal`.
+    /// (Not a scoped mock: wiremock 0.6.5 unmounts the wrong mock when priorities differ.)
+    async fn outage(&self, verb: &str, at: &str, normal: ResponseTemplate) -> Arc<AtomicBool> {
+        let down = Arc::new(AtomicBool::new(true));
+        let responder = Outage { down: down.clone(), normal };
+        Mock::given(method(verb)).and(path(at)).respond_with(responder).mount(&self.server).await;
+        down
+    }
+
+    fn issuer(&self) -> String {
+        format!("{}/oauth/v4/{TENANT}", self.server.uri())
+    }
+
+    fn discovery(&self) -> Value {
+        let issuer = self.issuer();
+        json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorization"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": format!("{issuer}/publickeys"),
+            "userinfo_endpoint": format!("{issuer}/userinfo"),
+            "management_endpoint": format!("{}/management/v4/{TENANT}", self.server.uri()),
+            "response_types_supported": ["code"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        })
+    }
+
+    /// The app, configured for this provider with 1 s timeouts.
+    async fn app(&self) -> Client {
+        let figment = rocket::Config::figment().merge(Serialized::global(
+            "appid",
+            json!({
+                "client_id": CLIENT_ID,
+                "client_secret": "client-secret-1",
+                "oauth_server_url": self.issuer(),
+                "redirect_uri": REDIRECT_URI,
+                "ibm_cloud_apikey": "api-key-1",
+                "iam_url": format!("{}{IAM_PATH}", self.server.uri()),
+                "session_secret_key": "a test passphrase that is long enough to be stretched",
+                "token_timeout_secs": 1,
+                "request_timeout_secs": 1,
+            }),
+        ));
+        Client::tracked(rocket_appid::build(figment)).await.unwrap()
+    }
+
+    /// Visits the protected page; returns the login the app started.
+    async fn begin(&self, app: &Client) -> Login {
+        let response = visit(app, "/auth_route").await;
+        assert_eq!(response.status(), Status::SeeOther, "a login starts");
+        let to = Url::parse(&location(&response)).unwrap();
+        assert!(to.as_str().starts_with(&format!("{}/authorization?", self.issuer())));
+        let param =
+            |name: &str| to.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap();
+        Login { state: param("state"), nonce: param("nonce") }
+    }
+
+    /// Starts a login, lets the token endpoint give `answer` (once), and delivers the
+    /// callback with the right state.
+    async fn complete_login<'c>(
+        &self,
+        app: &'c Client,
+        answer: impl FnOnce(&Login) -> ResponseTemplate,
+    ) -> LocalResponse<'c> {
+        let login = self.begin(app).await;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(answer(&login))
+            .up_to_n_times(1)
+            .mount(&self.server)
+            .await;
+        callback(app, &login).await
+    }
+
+    /// Claims of a good id_token for `nonce`.
+    fn id_claims(&self, nonce: &str) -> Value {
+        let now = now();
+        json!({
+            "iss": self.issuer(), "aud": [CLIENT_ID], "exp": now + 3600, "iat": now,
+            "tenant": TENANT, "sub": SUB, "nonce": nonce, "name": "Pat Tester",
+            "email": "pat@example.com", "amr": ["cloud_directory"],
+        })
+    }
+
+    /// Claims of a good access token.
+    fn access_claims(&self) -> Value {
+        let now = now();
+        json!({
+            "iss": self.issuer(), "aud": [CLIENT_ID], "exp": now + 3600, "iat": now,
+            "tenant": TENANT, "sub": SUB, "scope": "openid appid_default",
+        })
+    }
+
+    /// A good access token.
+    fn access_token(&self) -> String {
+        key().sign_claims(&self.access_claims())
+    }
+
+    /// How many requests reached `at`.
+    async fn calls(&self, at: &str) -> usize {
+        self.server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == at).count()
+    }
+}
+
+/// GET `path` as a browser would.
+async fn visit<'c>(app: &'c Client, path: &str) -> LocalResponse<'c> {
+    app.get(path.to_string()).header(Header::new("Accept", "text/html")).dispatch().await
+}
+
+/// The provider's redirect back to the app for `login`.
+async fn callback<'c>(app: &'c Client, login: &Login) -> LocalResponse<'c> {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", "code-1")
+        .append_pair("state", &login.state)
+        .finish();
+    app.get(format!("/afterauth?{query}")).dispatch().await
+}
+
+/// 400, the sign-in page, no session.
+async fn assert_sign_in_failed(app: &Client, response: LocalResponse<'_>) {
+    assert_eq!(response.status(), Status::BadRequest);
+    assert!(response.headers().get_one("Location").is_none());
+    assert!(response.cookies().get("appid_session").is_none());
+    let body = response.into_string().await.unwrap();
+    assert!(body.contains(REFUSED), "the sign-in page: {body}");
+    assert!(app.cookies().get_private("appid_session").is_none());
+}
+
+/// 503, the unavailable page with `Retry-After`, no session.
+async fn assert_unavailable(app: &Client, response: LocalResponse<'_>) {
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(response.headers().get_one("Location").is_none());
+    assert!(response.headers().get_one("Retry-After").is_some());
+    assert!(response.cookies().get("appid_session").is_none());
+    let body = response.into_string().await.unwrap();
+    assert!(body.contains(UNAVAILABLE), "the unavailable page: {body}");
+    assert!(app.cookies().get_private("appid_session").is_none());
+}
+
+/// Asserts a login whose id_token is made by `id_token` is refused with the sign-in page,
+/// and that nothing was asked of the management API.
+async fn assert_id_token_refused(id_token: impl FnOnce(&Provider, &Login) -> String) {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            json_answer(token_body(&id_token(&provider, login), &provider.access_token()))
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(TOKEN_PATH).await, 1);
+    assert_eq!(provider.calls(ROLES_PATH).await, 0, "no token was used");
+    assert_eq!(provider.calls(IAM_PATH).await, 0);
+}
+
+/// Asserts a login whose id_token has these claims (good ones changed by `change`) is refused.
+async fn assert_id_claims_refused(change: impl FnOnce(&Provider, &mut Value)) {
+    assert_id_token_refused(|provider, login| {
+        let mut claims = provider.id_claims(&login.nonce);
+        change(provider, &mut claims);
+        key().sign_claims(&claims)
+    })
+    .await;
+}
+
+/// Asserts a login whose id_token has these claims is accepted.
+async fn assert_id_claims_accepted(change: impl FnOnce(&Provider, &mut Value)) {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut claims = provider.id_claims(&login.nonce);
+            change(&provider, &mut claims);
+            json_answer(token_body(&key().sign_claims(&claims), &provider.access_token()))
+        })
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route");
+    assert!(app.cookies().get_private("appid_session").is_some());
+}
+
+/// Asserts a login whose token endpoint answers `answer` gives the 503 page.
+async fn assert_token_answer_unavailable(answer: ResponseTemplate) {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider.complete_login(&app, |_| answer).await;
+    assert_unavailable(&app, response).await;
+    assert_eq!(provider.calls(TOKEN_PATH).await, 1, "never retried");
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn a_well_behaved_fake_provider_logs_the_user_in() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            json_answer(token_body(
+                &key().sign_claims(&provider.id_claims(&login.nonce)),
+                &provider.access_token(),
+            ))
+        })
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route");
+
+    let page = visit(&app, "/auth_route").await;
+    assert_eq!(page.status(), Status::Ok);
+    let body = page.into_string().await.unwrap();
+    assert!(body.contains("pat@example.com") && body.contains(">user<"));
+    let token_request = &provider
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == TOKEN_PATH)
+        .unwrap();
+    assert!(token_request
+        .headers
+        .get("authorization")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("Basic ")));
+}
+
+#[rocket::async_test]
+async fn b41_an_id_token_with_alg_none_is_refused() {
+    assert_id_token_refused(|provider, login| {
+        let header = json!({"alg": "none", "typ": "JWT"});
+        let claims = provider.id_claims(&login.nonce);
+        format!("{}.{}.", b64(header.to_string()), b64(claims.to_string()))
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b42_an_hs256_id_token_maced_with_the_rsa_modulus_is_refused() {
+    assert_id_token_refused(|provider, login| {
+        let n = URL_SAFE_NO_PAD.decode(key().jwk()["n"].as_str().unwrap()).unwrap();
+        let header = json!({"alg": "HS256", "typ": "JWT", "kid": key().kid(), "ver": 4});
+        hs256(&n, &header, &provider.id_claims(&login.nonce))
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b42_an_hs256_id_token_maced_with_the_published_jwk_is_refused() {
+    assert_id_token_refused(|provider, login| {
+        let jwk = key().jwk().to_string();
+        let header = json!({"alg": "HS256", "typ": "JWT", "kid": key().kid(), "ver": 4});
+        hs256(jwk.as_bytes(), &header, &provider.id_claims(&login.nonce))
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b43_an_id_token_signed_by_another_key_with_the_real_kid_is_refused() {
+    assert_id_token_refused(|provider, login| {
+        other_key().sign(&header(key().kid()), &provider.id_claims(&login.nonce))
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b45_an_unknown_kid_is_refused_and_the_keys_are_fetched_at_most_twice() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    for attempt in 0..3 {
+        let response = provider
+            .complete_login(&app, |login| {
+                let kid = format!("appId-{TENANT}-unknown-{attempt}");
+                let id = other_key().sign(&header(&kid), &provider.id_claims(&login.nonce));
+                json_answer(token_body(&id, &provider.access_token()))
+            })
+            .await;
+        assert_sign_in_failed(&app, response).await;
+    }
+    assert!(provider.calls(JWKS_PATH).await <= 2, "no stream of refetches");
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b46_an_id_token_without_kid_is_refused_when_the_jwks_has_two_keys() {
+    let provider = Provider::new().await;
+    provider.answer("GET", JWKS_PATH, json_answer(json!({"keys": [key().jwk(), other_key().jwk()]}))).await;
+    let app = provider.app().await;
+    let no_kid = json!({"alg": "RS256", "typ": "JWT", "ver": 4});
+    let response = provider
+        .complete_login(&app, |login| {
+            let id = key().sign(&no_kid, &provider.id_claims(&login.nonce));
+            let access = key().sign(&no_kid, &provider.access_claims());
+            json_answer(token_body(&id, &access))
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b46_tokens_without_kid_are_accepted_when_the_jwks_has_one_key() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let no_kid = json!({"alg": "RS256", "typ": "JWT", "ver": 4});
+    let response = provider
+        .complete_login(&app, |login| {
+            let id = key().sign(&no_kid, &provider.id_claims(&login.nonce));
+            let access = key().sign(&no_kid, &provider.access_claims());
+            json_answer(token_body(&id, &access))
+        })
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(app.cookies().get_private("appid_session").is_some());
+}
+
+#[rocket::async_test]
+async fn b49_an_id_token_for_another_client_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["aud"] = json!(["other-client"])).await;
+}
+
+#[rocket::async_test]
+async fn b49_an_id_token_with_an_extra_audience_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["aud"] = json!([CLIENT_ID, "other-client"])).await;
+}
+
+#[rocket::async_test]
+async fn b49_an_id_token_without_audience_is_refused() {
+    assert_id_claims_refused(|_, claims| {
+        claims.as_object_mut().unwrap().remove("aud");
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b50_an_id_token_authorized_for_another_party_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["azp"] = json!("other-client")).await;
+}
+
+#[rocket::async_test]
+async fn b51_an_id_token_from_another_tenant_is_refused() {
+    assert_id_claims_refused(|provider, claims| {
+        claims["iss"] = json!(format!("{}/oauth/v4/tenant-2", provider.server.uri()));
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b51_an_issuer_with_a_trailing_slash_is_refused() {
+    assert_id_claims_refused(|provider, claims| {
+        claims["iss"] = json!(format!("{}/", provider.issuer()));
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b51_a_token_for_another_tenant_claim_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["tenant"] = json!("tenant-2")).await;
+}
+
+#[rocket::async_test]
+async fn b52_an_id_token_expired_61_seconds_ago_is_refused() {
+    assert_id_claims_refused(|_, claims| {
+        claims["iat"] = json!(now() - 300);
+        claims["exp"] = json!(now() - 61);
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b52_an_id_token_expired_59_seconds_ago_is_accepted_within_the_leeway() {
+    assert_id_claims_accepted(|_, claims| {
+        claims["iat"] = json!(now() - 300);
+        claims["exp"] = json!(now() - 59);
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b53_an_id_token_issued_an_hour_in_the_future_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["iat"] = json!(now() + 3600)).await;
+}
+
+#[rocket::async_test]
+async fn b53_an_id_token_issued_two_hours_ago_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["iat"] = json!(now() - 7200)).await;
+}
+
+#[rocket::async_test]
+async fn b53_an_id_token_not_valid_for_another_hour_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["nbf"] = json!(now() + 3600)).await;
+}
+
+#[rocket::async_test]
+async fn b54_an_id_token_without_nonce_is_refused() {
+    assert_id_claims_refused(|_, claims| {
+        claims.as_object_mut().unwrap().remove("nonce");
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b55_an_id_token_with_the_nonce_of_another_login_is_refused() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let earlier = provider.begin(&app).await;
+    let response = provider
+        .complete_login(&app, |login| {
+            assert_ne!(login.nonce, earlier.nonce);
+            let id = key().sign_claims(&provider.id_claims(&earlier.nonce));
+            json_answer(token_body(&id, &provider.access_token()))
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b55_an_id_token_with_a_prefix_of_our_nonce_is_refused() {
+    assert_id_claims_refused(|_, claims| {
+        let nonce = claims["nonce"].as_str().unwrap().to_string();
+        claims["nonce"] = json!(nonce[..nonce.len() - 1]);
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b55_an_id_token_with_our_nonce_in_another_case_is_refused() {
+    assert_id_claims_refused(|_, claims| {
+        let nonce = claims["nonce"].as_str().unwrap();
+        let flipped: String = nonce
+            .chars()
+            .map(|c| if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .collect();
+        claims["nonce"] = json!(flipped);
+    })
+    .await;
+}
+
+/// Asserts a login whose tokens both name `sub` is refused before any management call.
+async fn assert_subject_refused(sub: &str) {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut id = provider.id_claims(&login.nonce);
+            id["sub"] = json!(sub);
+            let mut access = provider.access_claims();
+            access["sub"] = json!(sub);
+            json_answer(token_body(&key().sign_claims(&id), &key().sign_claims(&access)))
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    let management = provider
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().starts_with("/management/") || r.url.path() == IAM_PATH)
+        .count();
+    assert_eq!(management, 0, "sub {sub:?} never reaches a URL");
+}
+
+#[rocket::async_test]
+async fn b56_a_subject_climbing_out_of_the_users_path_is_refused_before_the_management_api() {
+    assert_subject_refused("../../applications").await;
+}
+
+#[rocket::async_test]
+async fn b56_a_subject_with_a_slash_an_encoded_slash_or_a_nul_is_refused() {
+    for sub in ["a/b", "a%2Fb", "..", "a\0b"] {
+        assert_subject_refused(sub).await;
+    }
+}
+
+#[rocket::async_test]
+async fn b56_an_empty_or_256_character_subject_is_refused() {
+    assert_subject_refused("").await;
+    assert_subject_refused(&"a".repeat(256)).await;
+}
+
+#[rocket::async_test]
+async fn b57_an_id_token_with_a_critical_header_is_refused() {
+    assert_id_token_refused(|provider, login| {
+        let mut header = header(key().kid());
+        header["crit"] = json!(["exp"]);
+        key().sign(&header, &provider.id_claims(&login.nonce))
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b58_an_access_token_typed_id_token_is_refused() {
+    assert_id_token_refused(|provider, login| {
+        let mut header = header(key().kid());
+        header["typ"] = json!("at+jwt");
+        key().sign(&header, &provider.id_claims(&login.nonce))
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b58_a_five_segment_jwe_is_refused() {
+    assert_id_token_refused(|_, _| {
+        let header = json!({"alg": "RSA-OAEP", "enc": "A256GCM", "kid": key().kid()});
+        format!("{}.AAAA.BBBB.CCCC.DDDD", b64(header.to_string()))
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b60_an_id_token_with_padded_base64_is_refused() {
+    assert_id_token_refused(|provider, login| {
+        let token = key().sign_claims(&provider.id_claims(&login.nonce));
+        let (header, rest) = token.split_once('.').unwrap();
+        format!("{header}==.{rest}")
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b62_a_20_kb_id_token_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["padding"] = json!("x".repeat(20 * 1024))).await;
+}
+
+#[rocket::async_test]
+async fn b63_a_token_response_without_id_token_is_refused_as_a_failed_sign_in() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |_| {
+            json_answer(json!({
+                "access_token": provider.access_token(), "token_type": "Bearer", "expires_in": 3600,
+            }))
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b63_a_mac_token_type_is_refused_as_a_failed_sign_in() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut body =
+                token_body(&key().sign_claims(&provider.id_claims(&login.nonce)), &provider.access_token());
+            body["token_type"] = json!("mac");
+            json_answer(body)
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b63_an_incomplete_token_response_starts_no_session_and_uses_no_token() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let no_id_token = json!({
+        "access_token": provider.access_token(), "token_type": "Bearer", "expires_in": 3600,
+    });
+    let response = provider.complete_login(&app, |_| json_answer(no_id_token)).await;
+    assert!(response.status().code >= 400, "{}", response.status());
+    assert!(response.headers().get_one("Location").is_none());
+    assert!(response.cookies().get("appid_session").is_none());
+
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut body =
+                token_body(&key().sign_claims(&provider.id_claims(&login.nonce)), &provider.access_token());
+            body["token_type"] = json!("mac");
+            json_answer(body)
+        })
+        .await;
+    assert!(response.status().code >= 400, "{}", response.status());
+    assert!(response.headers().get_one("Location").is_none());
+    assert!(response.cookies().get("appid_session").is_none());
+
+    assert!(app.cookies().get_private("appid_session").is_none());
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+    assert_eq!(provider.calls(IAM_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b64_an_access_token_for_another_subject_is_refused() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut access = provider.access_claims();
+            access["sub"] = json!("user-2");
+            json_answer(token_body(
+                &key().sign_claims(&provider.id_claims(&login.nonce)),
+                &key().sign_claims(&access),
+            ))
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b65_invalid_grant_gives_the_start_again_page_without_a_retry() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |_| {
+            ResponseTemplate::new(400).set_body_json(json!({
+                "error": "invalid_grant", "error_description": "<b>code expired</b>",
+            }))
+        })
+        .await;
+    assert_eq!(response.status(), Status::BadRequest);
+    let body = response.into_string().await.unwrap();
+    assert!(body.contains(REFUSED));
+    assert!(body.contains("took too long or was already used"));
+    assert!(!body.contains("code expired"), "no provider text on the page");
+    assert_eq!(provider.calls(TOKEN_PATH).await, 1, "never retried");
+    assert!(app.cookies().get_private("appid_session").is_none());
+}
+
+#[rocket::async_test]
+async fn b66_invalid_client_is_provider_trouble() {
+    assert_token_answer_unavailable(
+        ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client"})),
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn b67_an_html_token_answer_is_provider_trouble() {
+    assert_token_answer_unavailable(
+        ResponseTemplate::new(200).set_body_raw("<html><body>Welcome</body></html>", "text/html"),
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn b67_an_empty_token_answer_is_provider_trouble() {
+    assert_token_answer_unavailable(
+        ResponseTemplate::new(200).insert_header("content-type", "application/json"),
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn b67_a_truncated_json_token_answer_is_provider_trouble() {
+    assert_token_answer_unavailable(
+        ResponseTemplate::new(200).set_body_raw(r#"{"access_token":"abc","id_tok"#, "application/json"),
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn b68_a_2_mb_token_answer_is_provider_trouble() {
+    let mut body = br#"{"access_token":""#.to_vec();
+    body.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+    body.extend(br#"","token_type":"Bearer"}"#);
+    assert_token_answer_unavailable(ResponseTemplate::new(200).set_body_raw(body, "application/json")).await;
+}
+
+#[rocket::async_test]
+async fn b69_a_token_endpoint_redirect_is_not_followed() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(json_answer(json!({"access_token": "x", "token_type": "Bearer"})))
+        .mount(&elsewhere)
+        .await;
+    assert_token_answer_unavailable(
+        ResponseTemplate::new(302).insert_header("Location", format!("{}/token", elsewhere.uri())),
+    )
+    .await;
+    assert_eq!(elsewhere.received_requests().await.unwrap().len(), 0, "the other host is never contacted");
+}
+
+#[rocket::async_test]
+async fn b70_a_token_endpoint_that_hangs_gives_503_within_the_timeout() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let login = provider.begin(&app).await;
+    let good = token_body(&key().sign_claims(&provider.id_claims(&login.nonce)), &provider.access_token());
+    provider.answer("POST", TOKEN_PATH, json_answer(good).set_delay(Duration::from_secs(5))).await;
+    let started = Instant::now();
+    let response = callback(&app, &login).await;
+    let elapsed = started.elapsed();
+    assert_unavailable(&app, response).await;
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+}
+
+#[rocket::async_test]
+async fn discovery_naming_another_issuer_stops_logins_with_503() {
+    let provider = Provider::new().await;
+    let mut discovery = provider.discovery();
+    discovery["issuer"] = json!("https://evil.example/oauth/v4/tenant-1");
+    provider.answer("GET", DISCOVERY_PATH, json_answer(discovery)).await;
+    let app = provider.app().await;
+
+    let response = visit(&app, "/auth_route").await;
+    assert_unavailable(&app, response).await;
+    assert!(app.cookies().get_private("appid_login").is_none());
+}
+
+#[rocket::async_test]
+async fn discovery_pointing_the_token_endpoint_at_another_host_stops_logins_with_503() {
+    let provider = Provider::new().await;
+    let elsewhere = MockServer::start().await;
+    let mut discovery = provider.discovery();
+    discovery["token_endpoint"] = json!(format!("{}/token", elsewhere.uri()));
+    provider.answer("GET", DISCOVERY_PATH, json_answer(discovery)).await;
+    let app = provider.app().await;
+
+    let response = visit(&app, "/auth_route").await;
+    assert_unavailable(&app, response).await;
+    assert_eq!(elsewhere.received_requests().await.unwrap().len(), 0);
+}
+
+#[rocket::async_test]
+async fn discovery_down_gives_503_and_the_next_visit_after_recovery_starts_a_login() {
+    let provider = Provider::new().await;
+    let outage = provider.outage("GET", DISCOVERY_PATH, json_answer(provider.discovery())).await;
+    let app = provider.app().await;
+
+    let response = visit(&app, "/auth_route").await;
+    assert_unavailable(&app, response).await;
+
+    outage.store(false, Ordering::SeqCst);
+    let response = visit(&app, "/auth_route").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(location(&response).starts_with(&format!("{}/authorization?", provider.issuer())));
+}
+
+#[rocket::async_test]
+async fn b71_jwks_down_at_first_use_gives_503_and_a_later_login_succeeds() {
+    let provider = Provider::new().await;
+    let outage = provider.outage("GET", JWKS_PATH, json_answer(json!({"keys": [key().jwk()]}))).await;
+    let app = provider.app().await;
+    let good = |login: &Login| {
+        json_answer(token_body(
+            &key().sign_claims(&provider.id_claims(&login.nonce)),
+            &provider.access_token(),
+        ))
+    };
+
+    let response = provider.complete_login(&app, good).await;
+    assert_unavailable(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+
+    outage.store(false, Ordering::SeqCst);
+    let response = provider.complete_login(&app, good).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(visit(&app, "/auth_route").await.status(), Status::Ok);
+}
+
+/// Logs in against `provider` with good tokens; returns the callback's response.
+async fn good_login<'c>(provider: &Provider, app: &'c Client) -> LocalResponse<'c> {
+    provider
+        .complete_login(app, |login| {
+            json_answer(token_body(
+                &key().sign_claims(&provider.id_claims(&login.nonce)),
+                &provider.access_token(),
+            ))
+        })
+        .await
+}
+
+#[rocket::async_test]
+async fn b83_a_management_403_is_provider_trouble_not_a_role() {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, ResponseTemplate::new(403)).await;
+    let app = provider.app().await;
+    let response = good_login(&provider, &app).await;
+    assert_unavailable(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 1);
+}
+
+#[rocket::async_test]
+async fn b84_a_management_404_means_no_role_and_the_unauthorized_page() {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, ResponseTemplate::new(404)).await;
+    let app = provider.app().await;
+    let response = good_login(&provider, &app).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route");
+
+    let page = visit(&app, "/auth_route").await;
+    assert_eq!(page.status(), Status::Forbidden);
+    assert!(page.headers().get_one("Location").is_none());
+    let body = page.into_string().await.unwrap();
+    assert!(body.contains("Unauthorized") && body.contains("Pat Tester"));
+}
+
+#[rocket::async_test]
+async fn b82_a_management_401_twice_renews_the_iam_token_once_then_gives_503() {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, ResponseTemplate::new(401)).await;
+    let app = provider.app().await;
+    let response = good_login(&provider, &app).await;
+    assert_unavailable(&app, response).await;
+    assert_eq!(provider.calls(IAM_PATH).await, 2, "one token, one renewal");
+    assert_eq!(provider.calls(ROLES_PATH).await, 2, "one retry");
+}
+
+#[rocket::async_test]
+async fn b89_roles_that_are_not_a_list_are_provider_trouble() {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, json_answer(json!({"roles": "x"}))).await;
+    let app = provider.app().await;
+    let response = good_login(&provider, &app).await;
+    assert_unavailable(&app, response).await;
+}
+
+#[rocket::async_test]
+async fn b48_keys_named_in_the_token_header_are_never_fetched_or_used() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(json_answer(json!({"keys": [other_key().jwk()]})))
+        .mount(&elsewhere)
+        .await;
+    let jku = format!("{}/jwks.json", elsewhere.uri());
+    assert_id_token_refused(|provider, login| {
+        let header = json!({
+            "alg": "RS256", "typ": "JWT", "ver": 4, "kid": other_key().kid(),
+            "jku": jku, "x5u": jku, "jwk": other_key().jwk(),
+        });
+        other_key().sign(&header, &provider.id_claims(&login.nonce))
+    })
+    .await;
+    assert_eq!(elsewhere.received_requests().await.unwrap().len(), 0);
+}
+
+#[rocket::async_test]
+async fn b72_a_published_encryption_key_or_hmac_secret_never_verifies_a_token() {
+    let provider = Provider::new().await;
+    let mut encryption = other_key().jwk();
+    encryption["kid"] = json!("enc-1");
+    encryption["use"] = json!("enc");
+    let mut other_alg = other_key().jwk();
+    other_alg["kid"] = json!("rs512-1");
+    other_alg["alg"] = json!("RS512");
+    let secret = json!({"kty": "oct", "kid": "hmac-1", "k": b64("secret")});
+    provider
+        .answer("GET", JWKS_PATH, json_answer(json!({"keys": [key().jwk(), encryption, other_alg, secret]})))
+        .await;
+    let app = provider.app().await;
+    for kid in ["enc-1", "rs512-1"] {
+        let response = provider
+            .complete_login(&app, |login| {
+                let id = other_key().sign(&header(kid), &provider.id_claims(&login.nonce));
+                json_answer(token_body(&id, &provider.access_token()))
+            })
+            .await;
+        assert_sign_in_failed(&app, response).await;
+    }
+    let response = provider
+        .complete_login(&app, |login| {
+            let header = json!({"alg": "HS256", "typ": "JWT", "kid": "hmac-1", "ver": 4});
+            let id = hs256(b"secret", &header, &provider.id_claims(&login.nonce));
+            json_answer(token_body(&id, &provider.access_token()))
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b73_a_jwks_with_25_keys_is_refused_as_provider_trouble() {
+    let provider = Provider::new().await;
+    let keys: Vec<Value> = (0..25)
+        .map(|i| {
+            let mut jwk = key().jwk();
+            if i > 0 {
+                jwk["kid"] = json!(format!("extra-{i}"));
+            }
+            jwk
+        })
+        .collect();
+    provider.answer("GET", JWKS_PATH, json_answer(json!({ "keys": keys }))).await;
+    let app = provider.app().await;
+    let response = good_login(&provider, &app).await;
+    assert_unavailable(&app, response).await;
+}
+
+/// Asserts a login whose roles lookup answers `answer` gives the 503 page.
+async fn assert_roles_answer_unavailable(answer: ResponseTemplate) {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, answer).await;
+    let app = provider.app().await;
+    let response = good_login(&provider, &app).await;
+    assert_unavailable(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 1, "no retry storm");
+}
+
+#[rocket::async_test]
+async fn b85_a_management_429_is_provider_trouble() {
+    assert_roles_answer_unavailable(ResponseTemplate::new(429).insert_header("Retry-After", "5")).await;
+}
+
+#[rocket::async_test]
+async fn b86_a_management_500_is_provider_trouble() {
+    assert_roles_answer_unavailable(ResponseTemplate::new(500)).await;
+}
+
+#[rocket::async_test]
+async fn b86_a_management_html_answer_is_provider_trouble() {
+    assert_roles_answer_unavailable(
+        ResponseTemplate::new(200).set_body_raw("<html>login</html>", "text/html"),
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn b86_a_management_api_that_hangs_gives_503_within_the_timeout() {
+    let started = Instant::now();
+    assert_roles_answer_unavailable(
+        json_answer(json!({"roles": [{"name": "user"}]})).set_delay(Duration::from_secs(5)),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+}
+
+#[rocket::async_test]
+async fn b87_an_empty_role_list_gives_the_unauthorized_page() {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, json_answer(json!({"roles": []}))).await;
+    let app = provider.app().await;
+    assert_eq!(good_login(&provider, &app).await.status(), Status::SeeOther);
+    let page = visit(&app, "/auth_route").await;
+    assert_eq!(page.status(), Status::Forbidden);
+    assert!(page.into_string().await.unwrap().contains("Unauthorized"));
+}
