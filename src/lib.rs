@@ -38,6 +38,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                 web::pages::auth_route,
                 web::pages::noauth_route,
                 web::pages::health,
+                web::pages::ready,
                 auth::callback::afterauth,
                 auth::logout::logout,
             ],

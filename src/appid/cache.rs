@@ -58,6 +58,11 @@ impl<T> Cached<T> {
         self.store(fetch().await).await
     }
 
+    /// The current value, however old, without fetching.
+    pub async fn peek(&self) -> Option<Arc<T>> {
+        self.current.read().await.as_ref().map(|(value, _)| value.clone())
+    }
+
     async fn fresh(&self, max_age: Duration) -> Option<Arc<T>> {
         let current = self.current.read().await;
         current.as_ref().filter(|(_, fetched)| fetched.elapsed() < max_age).map(|(value, _)| value.clone())

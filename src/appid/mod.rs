@@ -147,6 +147,19 @@ impl AppIdClient {
         self.iam.user_roles(&self.http, &self.config, &metadata.management_url, sub).await
     }
 
+    /// Readiness without network traffic: `Err(reason)` until discovery and signing keys
+    /// have been fetched once (they are then served from cache, even while App ID is down).
+    pub async fn readiness(&self) -> Result<(), &'static str> {
+        if self.metadata.peek().await.is_none() {
+            return Err("discovery_not_loaded");
+        }
+        match self.keys.peek().await {
+            Some(keys) if !keys.is_empty() => Ok(()),
+            Some(_) => Err("no_usable_signing_keys"),
+            None => Err("signing_keys_not_loaded"),
+        }
+    }
+
     /// Fetches discovery and keys ahead of the first login, so it is not slowed down.
     pub async fn warm_up(&self) {
         match self.keys.get(JWKS_TTL, || self.fetch_keys()).await {

@@ -1,9 +1,13 @@
 //! The app's own pages: the Flask pattern's routes and texts.
 
+use rocket::http::Status;
 use rocket::response::Redirect;
+use rocket::serde::json::Json;
+use rocket::State;
 use serde_json::json;
 
 use super::page::Page;
+use crate::appid::AppId;
 use crate::auth::AuthorizedUser;
 
 /// `/` sends everyone to the protected page (as the Flask pattern does).
@@ -28,4 +32,14 @@ pub fn noauth_route() -> Page {
 #[rocket::get("/health")]
 pub fn health() -> &'static str {
     "ok"
+}
+
+/// Readiness: configuration loaded, provider discovery and signing keys available
+/// (fetched or from cache); 503 with a reason code otherwise. Never calls the provider.
+#[rocket::get("/ready")]
+pub async fn ready(appid: &State<AppId>) -> (Status, Json<serde_json::Value>) {
+    match appid.readiness().await {
+        Ok(()) => (Status::Ok, Json(json!({ "status": "ready" }))),
+        Err(reason) => (Status::ServiceUnavailable, Json(json!({ "status": "not_ready", "reason": reason }))),
+    }
 }

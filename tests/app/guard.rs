@@ -136,3 +136,35 @@ async fn the_session_cookie_is_private_httponly_lax_and_lives_as_long_as_the_tok
         "login state consumed"
     );
 }
+
+#[rocket::async_test]
+async fn readiness_reports_ready_once_keys_are_loaded_and_stays_ready_when_the_provider_goes_down() {
+    let app = spawn_app().await;
+    // The warm-up after liftoff loads discovery and keys in the background.
+    let mut status = Status::ServiceUnavailable;
+    for _ in 0..50 {
+        status = app.client.get("/ready").dispatch().await.status();
+        if status == Status::Ok {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, Status::Ok);
+    app.idp.shutdown.clone().notify();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.client.get("/ready").dispatch().await.status(), Status::Ok, "served from cache");
+}
+
+#[rocket::async_test]
+async fn readiness_is_503_with_a_reason_while_the_provider_was_never_reached() {
+    let app = spawn_app().await;
+    app.idp.shutdown.clone().notify();
+    // A fresh app whose provider is already gone.
+    let figment = app_figment(&app.idp, json!({}));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = rocket::local::asynchronous::Client::tracked(rocket_appid::build(figment)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let response = client.get("/ready").dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(response.into_string().await.unwrap().contains("discovery_not_loaded"));
+}
