@@ -113,10 +113,29 @@ impl Fairing for AppIdFairing {
                 emulator.base_url
             );
         }
-        // Warm the provider metadata and keys in the background: launch never waits for them.
+        // Fetch provider metadata and keys in the background, now and then every hour, so
+        // no request waits for them; launch never does either.
         if let Some(appid) = rocket.state::<AppId>() {
             let appid = appid.clone();
-            rocket::tokio::spawn(async move { appid.warm_up().await });
+            let mut shutdown = rocket.shutdown();
+            rocket::tokio::spawn(async move {
+                loop {
+                    let next = match appid.refresh_keys().await {
+                        Ok(keys) => {
+                            tracing::info!(event = "provider_keys_loaded", keys);
+                            super::JWKS_REFRESH_INTERVAL
+                        }
+                        Err(error) => {
+                            tracing::warn!(event = "provider_not_ready", %error, "retrying in 30 s");
+                            std::time::Duration::from_secs(30)
+                        }
+                    };
+                    rocket::tokio::select! {
+                        _ = rocket::tokio::time::sleep(next) => {}
+                        _ = &mut shutdown => break,
+                    }
+                }
+            });
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The App ID client: configuration, provider metadata, keys, and the calls the web layer
-//! needs. Plain async Rust; only [`fairing`] knows about Rocket.
+//! The App ID client: configuration, provider metadata, keys, caches, and the calls the
+//! web layer needs. Plain async Rust; only [`fairing`] knows about Rocket.
 
 mod cache;
 pub mod discovery;
@@ -10,6 +10,7 @@ mod introspect;
 pub mod jwks;
 mod management;
 mod token;
+mod ttl_cache;
 pub mod verify;
 
 use std::sync::Arc;
@@ -24,16 +25,25 @@ use cache::Cached;
 use http::{Auth, Http};
 use jwks::KeySet;
 use management::IamTokenCache;
+use sha2::{Digest, Sha256};
+use ttl_cache::TtlCache;
 use verify::Expected;
 
-use crate::config::AppIdConfig;
+use crate::config::{AppIdConfig, IntrospectionPolicy};
 
 /// Provider metadata is fetched again after this long.
 const DISCOVERY_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Signing keys are fetched again after this long.
-const JWKS_TTL: Duration = Duration::from_secs(3600);
+/// The background task fetches the signing keys this often.
+pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+/// On the request path, keys older than this are fetched again (only if the background
+/// refresh has stopped working).
+const JWKS_MAX_AGE: Duration = Duration::from_secs(6 * 3600);
 /// An unknown `kid` triggers at most one key refetch in this period.
 const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
+/// A verified access token is remembered this long (its `exp` is still checked on every use).
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+/// Most tokens, introspection answers and users remembered at once.
+const CACHE_CAPACITY: usize = 10_000;
 
 /// A ready App ID client, managed by Rocket as state; cheap to clone (shared inside).
 #[derive(Clone)]
@@ -56,6 +66,9 @@ impl AppId {
             metadata: Cached::default(),
             keys: Cached::default(),
             iam: IamTokenCache::default(),
+            verified: TtlCache::new(CACHE_CAPACITY),
+            introspections: TtlCache::new(CACHE_CAPACITY),
+            roles: TtlCache::new(CACHE_CAPACITY),
         })))
     }
 }
@@ -67,6 +80,17 @@ pub struct AppIdClient {
     metadata: Cached<ProviderMetadata>,
     keys: Cached<KeySet>,
     iam: IamTokenCache,
+    /// Access tokens whose signature and claims were verified, by SHA-256 of the token.
+    verified: TtlCache<[u8; 32], AccessClaims>,
+    /// `/introspect` answers, by SHA-256 of the token.
+    introspections: TtlCache<[u8; 32], bool>,
+    /// Role names by subject.
+    roles: TtlCache<String, Vec<String>>,
+}
+
+/// SHA-256 of a token: the cache key (tokens themselves are never kept as keys).
+fn token_key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 impl AppIdClient {
@@ -89,14 +113,17 @@ impl AppIdClient {
     async fn fetch_keys(&self) -> Result<KeySet, ProviderError> {
         let metadata = self.metadata().await?;
         let body = self.http.get_json("publickeys", metadata.jwks_uri.as_str(), Auth::None).await?;
-        KeySet::parse(body)
+        let keys = KeySet::parse(body)?;
+        // A key may have been withdrawn: tokens are verified again against the new set.
+        self.verified.clear();
+        Ok(keys)
     }
 
     /// The signing keys that can verify `token`: the cached set, refetched once (rate
     /// limited) when the token names a key the set does not have (key rotation).
     async fn keys_for(&self, token: &str) -> Result<Arc<KeySet>, VerifyError> {
         let kid = verify::key_id(token)?;
-        let keys = self.keys.get(JWKS_TTL, || self.fetch_keys()).await?;
+        let keys = self.keys.get(JWKS_MAX_AGE, || self.fetch_keys()).await?;
         if keys.find(kid.as_deref()).is_err() {
             return Ok(self.keys.force_refresh(JWKS_REFETCH_COOLDOWN, || self.fetch_keys()).await?);
         }
@@ -120,9 +147,34 @@ impl AppIdClient {
     }
 
     /// Verifies an access token locally (signature, issuer, audience, tenant, expiry).
+    /// A token verified before is not verified again; its expiry is checked every time.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        let keys = self.keys_for(token).await?;
-        Ok(verify::verify_access_token(token, &keys, &self.expected())?)
+        let claims = self
+            .verified
+            .get_or_fetch(token_key(token), VERIFIED_TTL, || async {
+                let keys = self.keys_for(token).await?;
+                Ok::<_, VerifyError>(verify::verify_access_token(token, &keys, &self.expected())?)
+            })
+            .await?;
+        if claims.exp + (self.config.clock_leeway_secs as i64) < crate::clock::now() {
+            return Err(TokenError::Expired.into());
+        }
+        Ok(claims)
+    }
+
+    /// Whether the access token is still active, by the configured policy: `never` asks
+    /// nobody, `cached` asks `/introspect` at most once per token per TTL (never past the
+    /// token's expiry), `always` asks on every call.
+    pub async fn is_active(&self, token: &str, exp: i64) -> Result<bool, ProviderError> {
+        match self.config.introspection {
+            IntrospectionPolicy::Never => Ok(true),
+            IntrospectionPolicy::Always => self.introspect(token).await,
+            IntrospectionPolicy::Cached => {
+                let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
+                let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
+                self.introspections.get_or_fetch(token_key(token), ttl, || self.introspect(token)).await
+            }
+        }
     }
 
     /// Exchanges an authorization code at the token endpoint.
@@ -135,16 +187,28 @@ impl AppIdClient {
         token::exchange_code(&self.http, &self.config, &metadata, code, code_verifier).await
     }
 
-    /// Asks `/introspect` whether an access token is still active.
+    /// Asks `/introspect` whether an access token is still active (no cache).
     pub async fn introspect(&self, token: &str) -> Result<bool, ProviderError> {
         let metadata = self.metadata().await?;
         introspect::is_active(&self.http, &self.config, &metadata, token).await
     }
 
-    /// The user's App ID role names from the management API.
+    /// The user's App ID role names from the management API (no cache).
     pub async fn user_roles(&self, sub: &str) -> Result<Vec<String>, ProviderError> {
         let metadata = self.metadata().await?;
         self.iam.user_roles(&self.http, &self.config, &metadata.management_url, sub).await
+    }
+
+    /// The user's roles, at most `roles_ttl_secs` old (so a role removed in App ID stops
+    /// working within that time), fetched once per user per TTL.
+    pub async fn roles(&self, sub: &str) -> Result<Vec<String>, ProviderError> {
+        let ttl = Duration::from_secs(self.config.roles_ttl_secs);
+        self.roles.get_or_fetch(sub.to_string(), ttl, || self.user_roles(sub)).await
+    }
+
+    /// Remembers roles just read at login, so the first protected page needs no call.
+    pub fn remember_roles(&self, sub: &str, roles: Vec<String>) {
+        self.roles.insert(sub.to_string(), roles, Duration::from_secs(self.config.roles_ttl_secs));
     }
 
     /// Readiness without network traffic: `Err(reason)` until discovery and signing keys
@@ -160,13 +224,9 @@ impl AppIdClient {
         }
     }
 
-    /// Fetches discovery and keys ahead of the first login, so it is not slowed down.
-    pub async fn warm_up(&self) {
-        match self.keys.get(JWKS_TTL, || self.fetch_keys()).await {
-            Ok(keys) => tracing::info!(event = "provider_ready", keys = keys.len()),
-            Err(error) => {
-                tracing::warn!(event = "provider_not_ready", %error, "will retry on first use")
-            }
-        }
+    /// Fetches discovery and keys now (at launch, then every [`JWKS_REFRESH_INTERVAL`] from
+    /// a background task), so no request waits for them. Failures keep the last good keys.
+    pub async fn refresh_keys(&self) -> Result<usize, ProviderError> {
+        Ok(self.keys.get(Duration::ZERO, || self.fetch_keys()).await?.len())
     }
 }

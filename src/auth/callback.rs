@@ -138,11 +138,12 @@ async fn complete(
 
     let config = appid.config();
     let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
+    let role_count = roles.len();
+    appid.remember_roles(&id.sub, roles);
     let session = Session::new(
         id.sub.clone(),
         id.name.clone(),
         id.email.clone(),
-        roles,
         tokens.access_token.expose().to_string(),
         expires_at,
     );
@@ -150,7 +151,7 @@ async fn complete(
     session
         .write(jar, config.secure_cookies())
         .map_err(|_| Refusal("session_too_large", ErrorPage::SessionTooLarge))?;
-    tracing::info!(event = "login_success", sub = %id.sub, roles = session.roles.len());
+    tracing::info!(event = "login_success", sub = %id.sub, roles = role_count);
     Ok(login.return_to)
 }
 

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::session::Session;
 use crate::appid::{AppId, ProviderError, VerifyError};
-use crate::config::IntrospectionPolicy;
 
 /// A logged-in user with at least one role.
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +101,8 @@ impl Sentinel for AuthorizedUser {
     }
 }
 
-/// The guard's logic, apart from Rocket: session → token → (introspection) → roles.
+/// The guard's logic, apart from Rocket: session → access token (verified locally, cached)
+/// → introspection (by policy) → roles (cached with bounded staleness).
 pub async fn authorize(jar: &CookieJar<'_>, appid: &AppId) -> Decision {
     let secure = appid.config().secure_cookies();
     let session = Session::read(jar, secure).ok_or(AuthError::NotLoggedIn("no_session"))?;
@@ -118,17 +118,16 @@ pub async fn authorize(jar: &CookieJar<'_>, appid: &AppId) -> Decision {
         tracing::warn!(event = "session_refused", reason = "sub_mismatch");
         return Err(AuthError::NotLoggedIn("sub_mismatch"));
     }
-    if appid.config().introspection == IntrospectionPolicy::Always {
-        match appid.introspect(&session.access_token).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::info!(event = "session_refused", reason = "token_inactive");
-                return Err(AuthError::NotLoggedIn("token_inactive"));
-            }
-            Err(error) => return Err(AuthError::Unavailable(error)),
+    match appid.is_active(&session.access_token, claims.exp).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(event = "session_refused", reason = "token_inactive");
+            return Err(AuthError::NotLoggedIn("token_inactive"));
         }
+        Err(error) => return Err(AuthError::Unavailable(error)),
     }
-    if session.roles.is_empty() {
+    let roles = appid.roles(&session.sub).await.map_err(AuthError::Unavailable)?;
+    if roles.is_empty() {
         tracing::info!(event = "access_denied", sub = %session.sub, reason = "no_role");
         return Err(AuthError::NoRole(Viewer::from(&session)));
     }
@@ -136,7 +135,7 @@ pub async fn authorize(jar: &CookieJar<'_>, appid: &AppId) -> Decision {
         sub: session.sub,
         name: session.name,
         email: session.email,
-        roles: session.roles,
+        roles,
         expires_at: session.expires_at,
     })
 }

@@ -1,5 +1,6 @@
 //! The session: who is logged in, kept in one private (AES-256-GCM) cookie.
-//! It holds only what the guard needs: not the id_token, not the refresh token.
+//! It holds only what the guard needs: not the id_token, not the refresh token, not the
+//! roles (those are cached per user with bounded staleness, see `AppId::roles`).
 
 use rocket::http::CookieJar;
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::cookies;
 
 /// Bumped when the layout changes: older cookies then count as absent.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Browsers keep cookies of at most 4096 bytes (name + value); we stay below with margin.
 pub const MAX_COOKIE_BYTES: usize = 4000;
 
@@ -20,7 +21,6 @@ pub struct Session {
     pub sub: String,
     pub name: Option<String>,
     pub email: Option<String>,
-    pub roles: Vec<String>,
     pub access_token: String,
     /// Seconds since the epoch when the session ends (checked by the server, not only the browser).
     pub expires_at: i64,
@@ -37,7 +37,6 @@ impl Session {
         sub: String,
         name: Option<String>,
         email: Option<String>,
-        roles: Vec<String>,
         access_token: String,
         expires_at: i64,
     ) -> Self {
@@ -47,7 +46,6 @@ impl Session {
             sub,
             name,
             email,
-            roles,
             access_token,
             expires_at,
             created_at: crate::clock::now(),

@@ -16,13 +16,17 @@ pub enum PkceMode {
     Never,
 }
 
-/// When the guard asks the provider's `/introspect` endpoint about the session's access token.
+/// When the guard asks the provider's `/introspect` endpoint about the session's access
+/// token (it is always verified locally: signature, issuer, audience, tenant, expiry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum IntrospectionPolicy {
-    /// Verify the token locally only (signature, issuer, audience, tenant, expiry).
-    #[default]
+    /// Never: local verification only.
     Never,
+    /// At most once per token per `introspection_ttl_secs`: a revoked token is refused
+    /// within that time.
+    #[default]
+    Cached,
     /// Also introspect on every protected request (the Flask pattern's behaviour).
     Always,
 }
@@ -46,6 +50,10 @@ pub struct RawSettings {
     pub emulator_port: u16,
     pub pkce: PkceMode,
     pub introspection: IntrospectionPolicy,
+    /// How long an introspection answer is trusted (policy `cached`).
+    pub introspection_ttl_secs: u64,
+    /// How stale a user's roles may be (a role removed in App ID stops working within this).
+    pub roles_ttl_secs: u64,
     pub connect_timeout_secs: u64,
     pub request_timeout_secs: u64,
     pub token_timeout_secs: u64,
@@ -69,6 +77,8 @@ impl Default for RawSettings {
             emulator_port: 0,
             pkce: PkceMode::default(),
             introspection: IntrospectionPolicy::default(),
+            introspection_ttl_secs: 60,
+            roles_ttl_secs: 300,
             connect_timeout_secs: 3,
             request_timeout_secs: 5,
             token_timeout_secs: 10,

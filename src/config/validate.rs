@@ -70,6 +70,8 @@ pub struct AppIdConfig {
     pub management_url: Option<Url>,
     pub pkce: PkceMode,
     pub introspection: IntrospectionPolicy,
+    pub introspection_ttl_secs: u64,
+    pub roles_ttl_secs: u64,
     pub timeouts: Timeouts,
     pub clock_leeway_secs: u64,
     pub session_max_age_secs: u64,
@@ -132,6 +134,12 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
             problems.push(name, "must be between 1 and 120 seconds");
         }
     }
+    if !(1..=3600).contains(&raw.introspection_ttl_secs) {
+        problems.push("APPID_INTROSPECTION_TTL_SECS", "must be between 1 and 3600 seconds");
+    }
+    if !(1..=86_400).contains(&raw.roles_ttl_secs) {
+        problems.push("APPID_ROLES_TTL_SECS", "must be between 1 and 86400 seconds");
+    }
     if raw.clock_leeway_secs > 300 {
         problems.push("APPID_CLOCK_LEEWAY_SECS", "must be at most 300 seconds");
     }
@@ -154,6 +162,8 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 management_url,
                 pkce: raw.pkce,
                 introspection: raw.introspection,
+                introspection_ttl_secs: raw.introspection_ttl_secs,
+                roles_ttl_secs: raw.roles_ttl_secs,
                 timeouts: Timeouts {
                     connect: Duration::from_secs(raw.connect_timeout_secs),
                     request: Duration::from_secs(raw.request_timeout_secs),

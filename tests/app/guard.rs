@@ -37,17 +37,6 @@ async fn b11_an_anonymous_json_request_gets_401_json_not_a_redirect() {
 }
 
 #[rocket::async_test]
-async fn steady_state_requests_make_no_provider_calls() {
-    let app = spawn_app().await;
-    app.login_as(ALICE, "/auth_route").await;
-    let before = app.idp.emulator.total_calls();
-    for _ in 0..20 {
-        assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
-    }
-    assert_eq!(app.idp.emulator.total_calls(), before, "tokens are verified locally with cached keys");
-}
-
-#[rocket::async_test]
 async fn an_expired_session_sends_the_browser_to_log_in_again() {
     let app = spawn_app().await;
     app.idp.emulator.set_access_token_ttl(1);
@@ -61,7 +50,8 @@ async fn an_expired_session_sends_the_browser_to_log_in_again() {
 
 #[rocket::async_test]
 async fn after_a_key_rotation_tokens_with_the_new_kid_verify_after_one_key_refetch() {
-    let app = spawn_app().await;
+    // Local verification only: the emulator's own introspection refuses tokens of a dropped key.
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "introspection": "never" })).await;
     app.login_as(ALICE, "/auth_route").await;
     let fetched = app.idp.emulator.calls(Endpoint::PublicKeys);
     app.idp.emulator.rotate_signing_key();
@@ -83,12 +73,7 @@ async fn with_introspection_always_a_revoked_token_ends_the_session() {
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
     assert_eq!(app.idp.emulator.calls(Endpoint::Introspect), 1);
 
-    let token = app.client.cookies().get_private("appid_session").unwrap();
-    let token = serde_json::from_str::<serde_json::Value>(token.value()).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.idp.emulator.revoke_access_token(&token);
+    app.idp.emulator.revoke_access_token(&session_access_token(&app));
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
 }
 
@@ -167,4 +152,85 @@ async fn readiness_is_503_with_a_reason_while_the_provider_was_never_reached() {
     let response = client.get("/ready").dispatch().await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
     assert!(response.into_string().await.unwrap().contains("discovery_not_loaded"));
+}
+
+#[rocket::async_test]
+async fn with_introspection_never_steady_state_requests_make_no_provider_calls() {
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "introspection": "never" })).await;
+    app.login_as(ALICE, "/auth_route").await;
+    let before = app.idp.emulator.total_calls();
+    for _ in 0..50 {
+        assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    }
+    assert_eq!(app.idp.emulator.total_calls(), before, "tokens are verified locally with cached keys");
+}
+
+#[rocket::async_test]
+async fn with_introspection_cached_a_token_is_introspected_once_per_ttl() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let before = app.idp.emulator.total_calls();
+    for _ in 0..50 {
+        assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    }
+    assert_eq!(app.idp.emulator.calls(Endpoint::Introspect), 1);
+    assert_eq!(app.idp.emulator.total_calls(), before + 1, "and nothing else");
+}
+
+#[rocket::async_test]
+async fn with_introspection_cached_a_revoked_token_is_refused_once_the_ttl_has_passed() {
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "introspection_ttl_secs": 1 })).await;
+    app.login_as(ALICE, "/auth_route").await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    app.idp.emulator.revoke_access_token(&session_access_token(&app));
+
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "the cached answer stands within the TTL");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther, "refused after the TTL");
+}
+
+#[rocket::async_test]
+async fn concurrent_requests_of_one_session_share_one_introspection() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let requests = (0..20).map(|_| app.get("/auth_route"));
+    for response in rocket::futures::future::join_all(requests).await {
+        assert_eq!(response.status(), Status::Ok);
+    }
+    assert_eq!(app.idp.emulator.calls(Endpoint::Introspect), 1);
+}
+
+#[rocket::async_test]
+async fn a_removed_role_stops_working_once_the_roles_ttl_has_passed() {
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "roles_ttl_secs": 1 })).await;
+    app.login_as(ALICE, "/auth_route").await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    let alice = app.idp.emulator.user_by_email(ALICE).unwrap();
+    app.idp.emulator.set_user_roles(&alice.sub, vec![]);
+
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "roles are cached within the TTL");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Forbidden);
+    assert_eq!(app.idp.emulator.calls(Endpoint::ManagementRoles), 2, "one at login, one after the TTL");
+}
+
+#[rocket::async_test]
+async fn with_cached_keys_sessions_keep_working_while_the_provider_is_down() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    app.idp.shutdown.clone().notify();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    }
+}
+
+/// The access token inside the test browser's session cookie.
+fn session_access_token(app: &TestApp) -> String {
+    let cookie = app.client.cookies().get_private("appid_session").unwrap();
+    serde_json::from_str::<serde_json::Value>(cookie.value()).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -180,6 +180,8 @@ impl Provider {
                 "iam_url": format!("{}{IAM_PATH}", self.server.uri()),
                 "session_secret_key": "a test passphrase that is long enough to be stretched",
                 "token_timeout_secs": 1,
+                // These tests are about token responses; introspection has its own tests.
+                "introspection": "never",
                 "request_timeout_secs": 1,
             }),
         ));
