@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::guards::BasicAuth;
 use crate::reply::Reply;
-use crate::state::Emulator;
+use crate::state::{Emulator, Endpoint};
 use crate::util::{self, escape_html as esc};
 
 mod authorize;
@@ -19,6 +19,7 @@ mod token;
 pub(crate) fn routes() -> Vec<Route> {
     rocket::routes![
         home,
+        call_counts,
         oidc::discovery,
         authorize::authorize_page,
         authorize::authorize_submit,
@@ -60,6 +61,15 @@ pub(crate) fn authenticate_client(emu: &Emulator, auth: &BasicAuth) -> Result<St
         .header("WWW-Authenticate", "Basic realm=\"appid-emulator\"")
         .no_store()),
     }
+}
+
+/// `GET /_emulator/calls`: how many requests each endpoint received (for benchmarks that
+/// count provider calls from outside the process). Not part of App ID's API.
+#[rocket::get("/_emulator/calls")]
+fn call_counts(emu: &State<Emulator>) -> Reply {
+    let counts: serde_json::Map<String, serde_json::Value> =
+        Endpoint::ALL.iter().map(|e| (format!("{e:?}"), json!(emu.calls(*e)))).collect();
+    Reply::json(Status::Ok, &json!({ "total": emu.total_calls(), "endpoints": counts }))
 }
 
 /// `GET /`: what this server is and how to point an app at it.
