@@ -2,7 +2,7 @@
 //! a valid access token (checked locally, and by introspection when configured) and at
 //! least one App ID role.
 
-use rocket::http::{CookieJar, Status};
+use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::Serialize;
@@ -83,7 +83,10 @@ impl<'r> FromRequest<'r> for AuthorizedUser {
         let decision: &Decision = request
             .local_cache_async(async {
                 match request.rocket().state::<AppId>() {
-                    Some(appid) => authorize(request.cookies(), appid).await,
+                    Some(appid) => {
+                        let session = Session::of_request(request, appid.config().secure_cookies());
+                        authorize(session, appid).await
+                    }
                     None => Err(AuthError::NotConfigured),
                 }
             })
@@ -103,9 +106,8 @@ impl Sentinel for AuthorizedUser {
 
 /// The guard's logic, apart from Rocket: session → access token (verified locally, cached)
 /// → introspection (by policy) → roles (cached with bounded staleness).
-pub async fn authorize(jar: &CookieJar<'_>, appid: &AppId) -> Decision {
-    let secure = appid.config().secure_cookies();
-    let session = Session::read(jar, secure).ok_or(AuthError::NotLoggedIn("no_session"))?;
+pub async fn authorize(session: Option<&Session>, appid: &AppId) -> Decision {
+    let session = session.ok_or(AuthError::NotLoggedIn("no_session"))?;
     let claims = match appid.verify_access_token(&session.access_token).await {
         Ok(claims) => claims,
         Err(VerifyError::Token(error)) => {
@@ -129,12 +131,12 @@ pub async fn authorize(jar: &CookieJar<'_>, appid: &AppId) -> Decision {
     let roles = appid.roles(&session.sub).await.map_err(AuthError::Unavailable)?;
     if roles.is_empty() {
         tracing::info!(event = "access_denied", sub = %session.sub, reason = "no_role");
-        return Err(AuthError::NoRole(Viewer::from(&session)));
+        return Err(AuthError::NoRole(Viewer::from(session)));
     }
     Ok(AuthorizedUser {
-        sub: session.sub,
-        name: session.name,
-        email: session.email,
+        sub: session.sub.clone(),
+        name: session.name.clone(),
+        email: session.email.clone(),
         roles,
         expires_at: session.expires_at,
     })

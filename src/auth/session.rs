@@ -3,6 +3,7 @@
 //! roles (those are cached per user with bounded staleness, see `AppId::roles`).
 
 use rocket::http::CookieJar;
+use rocket::Request;
 use serde::{Deserialize, Serialize};
 
 use super::cookies;
@@ -26,6 +27,9 @@ pub struct Session {
     pub expires_at: i64,
     pub created_at: i64,
 }
+
+/// The request-local copy of the session (a distinct type for Rocket's request cache).
+struct RequestSession(Option<Session>);
 
 /// The session would not fit in a cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +62,12 @@ impl Session {
         let cookie = jar.get_private(&cookies::name(cookies::SESSION, secure))?;
         let session: Session = serde_json::from_str(cookie.value()).ok()?;
         (session.v == VERSION && session.expires_at > crate::clock::now()).then_some(session)
+    }
+
+    /// The session of this request, decrypted once per request however many guards and
+    /// responders ask (the guard and the page header both need it).
+    pub fn of_request<'r>(request: &'r Request<'_>, secure: bool) -> Option<&'r Session> {
+        request.local_cache(|| RequestSession(Session::read(request.cookies(), secure))).0.as_ref()
     }
 
     /// Stores the session, refusing one the browser would silently drop.

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Load benchmark of rocket-appid against the App ID emulator (both release binaries).
+
+For each introspection policy (never, cached) it starts the app, measures the time from
+process start to the first successful request, logs alice in, and runs wrk against the
+open route and the protected route of the same server in the same run (interleaved),
+counting the provider calls the emulator received during the protected runs. Then it
+measures RSS under 256 connections. Prints a table and writes target/bench/results.json.
+
+Usage: bench/bench.py [TARGET_DIR] [--quick]
+"""
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+from smoke import browser, fetch, free_port, wait_for  # noqa: E402
+
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+TARGET = ARGS[0] if ARGS else "target/release"
+QUICK = "--quick" in sys.argv
+DURATION = 3 if QUICK else 8
+ROUNDS = 1 if QUICK else 2
+TENANT = "8794b41b-4705-4381-a96e-46dfabf3f249"
+
+
+def calls(idp):
+    with urllib.request.urlopen(f"http://127.0.0.1:{idp}/_emulator/calls", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def wrk(url, cookie, connections, duration):
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Cookie: {cookie}", url],
+        capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+            "non_2xx": int(bad.group(1)) if bad else 0, "socket_errors": errors.group(1) if errors else None}
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def login(app, email):
+    opener = browser()
+    status, headers, _ = fetch(opener, app + "/auth_route")
+    authorization = urllib.parse.urlsplit(headers["Location"])
+    form = dict(urllib.parse.parse_qsl(authorization.query))
+    form["login_hint"] = email
+    _, headers, _ = fetch(opener, urllib.parse.urlunsplit(authorization._replace(query="")), data=form)
+    status, _, _ = fetch(opener, headers["Location"])
+    assert status == 303, status
+    jar = opener.handlers[[type(h).__name__ for h in opener.handlers].index("HTTPCookieProcessor")].cookiejar
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def run_policy(policy, idp_port, env_base):
+    port = free_port()
+    app = f"http://127.0.0.1:{port}"
+    env = dict(env_base, PORT=str(port), APPID_REDIRECT_URI=f"{app}/afterauth", APPID_INTROSPECTION=policy)
+    started = time.perf_counter()
+    server = subprocess.Popen([f"{TARGET}/rocket-appid"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:  # time to the first successful request, polling every millisecond
+            try:
+                with urllib.request.urlopen(app + "/noauth_route", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.001)
+        start_ms = (time.perf_counter() - started) * 1000
+        cookie = login(app, "alice@example.com")
+        wrk(app + "/auth_route", cookie, 64, 1)  # warm-up
+        runs = {"open": [], "protected": []}
+        provider_calls = 0
+        for _ in range(ROUNDS):
+            runs["open"].append(wrk(app + "/noauth_route", cookie, 64, DURATION))
+            before = calls(idp_port)["total"]
+            runs["protected"].append(wrk(app + "/auth_route", cookie, 64, DURATION))
+            provider_calls += calls(idp_port)["total"] - before
+        protected_requests = sum(r["rps"] for r in runs["protected"]) * DURATION
+        peak = [0]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], rss_kb(server.pid)[0])
+                time.sleep(0.05)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        load256 = wrk(app + "/auth_route", cookie, 256, DURATION)
+        stop.set()
+        sampler.join()
+        _, hwm = rss_kb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    mean = lambda key, xs: sum(x[key] for x in xs) / len(xs)  # noqa: E731
+    return {
+        "policy": policy, "start_to_first_request_ms": round(start_ms, 1),
+        "open_rps": round(mean("rps", runs["open"])), "protected_rps": round(mean("rps", runs["protected"])),
+        "ratio": round(mean("rps", runs["protected"]) / mean("rps", runs["open"]), 3),
+        "open_p50": runs["open"][-1]["p50"], "open_p99": runs["open"][-1]["p99"],
+        "protected_p50": runs["protected"][-1]["p50"], "protected_p99": runs["protected"][-1]["p99"],
+        "protected_requests": round(protected_requests), "provider_calls": provider_calls,
+        "provider_calls_per_1000": round(1000 * provider_calls / max(protected_requests, 1), 4),
+        "non_2xx": sum(r["non_2xx"] for r in runs["open"] + runs["protected"]) + load256["non_2xx"],
+        "rps_256": round(load256["rps"]), "peak_rss_mb_256": round(peak[0] / 1024, 1), "vmhwm_mb": round(hwm / 1024, 1),
+    }
+
+
+def main():
+    idp_port = free_port()
+    secret, api_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    idp_env = dict(os.environ, EMULATOR_PORT=str(idp_port), EMULATOR_CLIENT_ID="bench-client",
+                   EMULATOR_CLIENT_SECRET=secret, EMULATOR_API_KEY=api_key)
+    idp = subprocess.Popen([f"{TARGET}/appid-emulator"], env=idp_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env_base = {k: v for k, v in os.environ.items() if not k.startswith(("APPID_", "ROCKET_", "RUST_LOG"))}
+    env_base.update({
+        "ROCKET_PROFILE": "release", "ROCKET_ADDRESS": "127.0.0.1", "RUST_LOG": "warn",
+        "APPID_CLIENT_ID": "bench-client", "APPID_CLIENT_SECRET": secret, "IBM_CLOUD_APIKEY": api_key,
+        "APPID_OAUTH_SERVER_URL": f"http://127.0.0.1:{idp_port}/oauth/v4/{TENANT}",
+        "IBM_CLOUD_IAM_URL": f"http://127.0.0.1:{idp_port}/identity/token",
+        "SESSION_SECRET_KEY": secrets.token_urlsafe(48),
+    })
+    try:
+        assert wait_for(f"http://127.0.0.1:{idp_port}/"), "emulator did not start"
+        results = [run_policy(policy, idp_port, env_base) for policy in ("never", "cached")]
+    finally:
+        idp.terminate()
+        idp.wait(timeout=10)
+    os.makedirs("target/bench", exist_ok=True)
+    with open("target/bench/results.json", "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
+                   "duration_s": DURATION, "rounds": ROUNDS, "results": results}, f, indent=2)
+    print(f"wrk: 2 threads, 64 connections, {DURATION} s per run, {ROUNDS} interleaved round(s); same server, same run")
+    print("| introspection | open req/s | protected req/s | ratio | open p50/p99 | protected p50/p99 "
+          "| provider calls / 1,000 protected | RSS @256 conn | start → first request |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['policy']} | {r['open_rps']} | {r['protected_rps']} | {r['ratio']} | {r['open_p50']} / {r['open_p99']} "
+              f"| {r['protected_p50']} / {r['protected_p99']} | {r['provider_calls_per_1000']} ({r['provider_calls']} calls, "
+              f"{r['protected_requests']} requests) | {r['peak_rss_mb_256']} MB | {r['start_to_first_request_ms']} ms |")
+    bad = sum(r["non_2xx"] for r in results)
+    if bad:
+        print(f"WARNING: {bad} responses were not 2xx/3xx: the figures are not valid")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
