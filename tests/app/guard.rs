@@ -234,3 +234,33 @@ fn session_access_token(app: &TestApp) -> String {
         .unwrap()
         .to_string()
 }
+
+#[rocket::async_test]
+async fn a_storm_of_tokens_with_unknown_key_ids_causes_at_most_one_key_fetch() {
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "introspection": "never" })).await;
+    // A real login first, so the app has its keys.
+    app.login_as(ALICE, "/auth_route").await;
+    let fetched = app.idp.emulator.calls(Endpoint::PublicKeys);
+
+    let attacker = appid_emulator::jwt::SigningKey::generate("x").unwrap();
+    let config = app.idp.emulator.config();
+    let now = app.idp.emulator.now();
+    for i in 0..50 {
+        let token = attacker.sign(
+            &json!({ "alg": "RS256", "typ": "JWT", "kid": format!("made-up-{i}"), "ver": 4 }),
+            &json!({ "iss": app.idp.oauth_server_url, "aud": [config.client_id], "sub": "someone",
+                     "tenant": config.tenant_id, "exp": now + 600, "iat": now }),
+        );
+        let session = json!({ "v": 2, "sid": format!("s{i}"), "sub": "someone", "name": null, "email": null,
+                              "access_token": token, "expires_at": now + 600, "created_at": now });
+        let response = app
+            .client
+            .get("/auth_route")
+            .private_cookie(rocket::http::Cookie::new("appid_session", session.to_string()))
+            .header(Header::new("Accept", "text/html"))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::SeeOther, "a forged session is no session");
+    }
+    assert_eq!(app.idp.emulator.calls(Endpoint::PublicKeys), fetched + 1, "one fetch per cooldown");
+}
