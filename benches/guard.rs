@@ -7,66 +7,11 @@
 
 use std::time::Duration;
 
-use appid_emulator::{EmulatorConfig, RunningEmulator};
 use criterion::{criterion_group, criterion_main, Criterion};
-use rocket::figment::providers::Serialized;
-use rocket::http::{Cookie, Header};
-use rocket::local::blocking::Client;
-use rocket_appid::AuthorizedUser;
 use serde_json::json;
 
-#[rocket::get("/bench/guarded")]
-fn guarded(_user: AuthorizedUser) -> &'static str {
-    "ok"
-}
-
-#[rocket::get("/bench/plain")]
-fn plain() -> &'static str {
-    "ok"
-}
-
-/// The app (introspection `never`) against an emulator, with the bench routes mounted,
-/// and a logged-in session cookie.
-fn app_with_session(runtime: &tokio::runtime::Runtime) -> (Client, Cookie<'static>, RunningEmulator) {
-    let idp = runtime.block_on(appid_emulator::spawn(EmulatorConfig::default())).unwrap();
-    let settings = idp.emulator.config();
-    let figment = rocket::Config::figment().merge(Serialized::global(
-        "appid",
-        json!({
-            "client_id": settings.client_id,
-            "client_secret": settings.client_secret,
-            "oauth_server_url": idp.oauth_server_url,
-            "redirect_uri": "http://127.0.0.1:8000/afterauth",
-            "ibm_cloud_apikey": settings.api_key,
-            "iam_url": idp.iam_token_url,
-            "session_secret_key": "a benchmark passphrase that is long enough to be stretched",
-            "introspection": "never",
-        }),
-    ));
-    let rocket = rocket_appid::build(figment).mount("/", rocket::routes![guarded, plain]);
-    let client = Client::tracked(rocket).unwrap();
-
-    // Log alice in through the emulator, as a browser would.
-    let authorization = {
-        let login = client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch();
-        url::Url::parse(login.headers().get_one("Location").unwrap()).unwrap()
-    };
-    let mut form: Vec<(String, String)> = authorization.query_pairs().into_owned().collect();
-    form.push(("login_hint".into(), "alice@example.com".into()));
-    let mut action = authorization.clone();
-    action.set_query(None);
-    let callback = runtime.block_on(async {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let answer = http.post(action).form(&form).send().await.unwrap();
-        url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap()
-    });
-    let status = client.get(format!("/afterauth?{}", callback.query().unwrap())).dispatch().status();
-    assert_eq!(status.code, 303);
-    let session = client.cookies().get_private("appid_session").unwrap().into_owned();
-    // Warm the caches.
-    assert_eq!(client.get("/bench/guarded").dispatch().status().code, 200);
-    (client, session, idp)
-}
+mod common;
+use common::app_with_session;
 
 fn guard_hot_path(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
