@@ -43,10 +43,14 @@ impl<'r> Responder<'r, 'static> for Page {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let mut context = self.context;
         if let Value::Object(map) = &mut context {
+            // Which page this is (the header marks it) and the time, so templates can say
+            // "in 7 hours" without JavaScript. Display data only.
+            map.entry("page_id").or_insert_with(|| json!(self.template));
+            map.entry("now").or_insert_with(|| json!(crate::clock::now()));
             // Every page's header shows who is signed in, from the session cookie.
             let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
-            if let Some(session) = Session::read(request.cookies(), secure) {
-                map.entry("viewer").or_insert_with(|| json!(Viewer::from(&session)));
+            if let Some(session) = Session::of_request(request, secure) {
+                map.entry("viewer").or_insert_with(|| json!(Viewer::from(session)));
             }
         }
         let mut response = Template::render(self.template, context).respond_to(request)?;
@@ -121,13 +125,23 @@ impl ErrorPage {
         }
     }
 
+    /// Which help and buttons the error page shows under the message.
+    fn kind(self) -> &'static str {
+        match self {
+            ErrorPage::SignInFailed | ErrorPage::SignInCancelled | ErrorPage::SignInExpired => "sign_in",
+            ErrorPage::Unavailable => "unavailable",
+            ErrorPage::NotFound => "not_found",
+            ErrorPage::Internal | ErrorPage::SessionTooLarge => "internal",
+            ErrorPage::LoginRequired | ErrorPage::CrossSite | ErrorPage::BadRequest => "other",
+        }
+    }
+
     /// The page to send.
     pub fn page(self) -> Page {
         let (status, title, message) = self.parts();
-        let mut page =
-            Page::new("error", json!({ "title": title, "message": message, "status": status.code }))
-                .with_status(status)
-                .no_store();
+        let context =
+            json!({ "title": title, "message": message, "status": status.code, "kind": self.kind() });
+        let mut page = Page::new("error", context).with_status(status).no_store();
         if status == Status::ServiceUnavailable {
             page.retry_after = Some(30);
         }
