@@ -7,6 +7,16 @@ use rocket::time::Duration;
 pub const SESSION: &str = "appid_session";
 /// A login in progress (state, nonce, PKCE verifier, return path).
 pub const LOGIN: &str = "appid_login";
+/// Set by logout and removed by the next response: a cookie change *after* the logout
+/// page has replaced the protected one, which makes browsers drop the protected page from
+/// their back/forward cache (Chromium keeps `no-store` pages there until a cookie changes).
+pub const SIGNED_OUT: &str = "appid_signed_out";
+
+/// The `Set-Cookie` value that removes the [`SIGNED_OUT`] marker.
+pub fn signed_out_removal(secure: bool) -> String {
+    let attributes = if secure { "; Secure" } else { "" };
+    format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{attributes}", name(SIGNED_OUT, secure))
+}
 
 /// The cookie's name: with `__Host-` when served over https (the prefix requires `Secure`
 /// and forbids `Domain`, so no sibling host can plant or shadow it).

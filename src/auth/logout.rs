@@ -8,7 +8,7 @@ use rocket::State;
 use super::cookies;
 use super::session::Session;
 use crate::appid::AppId;
-use crate::web::page::{ErrorPage, Page, SeeOther};
+use crate::web::page::{ErrorPage, Page};
 
 /// Proof that a state-changing request came from one of our own pages (by the browser's
 /// `Sec-Fetch-Site`, or else its `Origin`).
@@ -41,16 +41,12 @@ impl<'r> FromRequest<'r> for SameOrigin {
     }
 }
 
-/// Ends the session and shows the open page.
+/// Ends the session and shows a "signed out" page that moves on to the open page.
 #[rocket::post("/logout")]
-pub fn logout(
-    same_origin: Result<SameOrigin, ()>,
-    jar: &CookieJar<'_>,
-    appid: &State<AppId>,
-) -> Result<SeeOther, Page> {
+pub fn logout(same_origin: Result<SameOrigin, ()>, jar: &CookieJar<'_>, appid: &State<AppId>) -> Page {
     if same_origin.is_err() {
         tracing::warn!(event = "logout_refused", reason = "cross_origin");
-        return Err(ErrorPage::CrossSite.page());
+        return ErrorPage::CrossSite.page();
     }
     let secure = appid.config().secure_cookies();
     if let Some(session) = Session::read(jar, secure) {
@@ -58,5 +54,9 @@ pub fn logout(
     }
     Session::clear(jar, secure);
     jar.remove_private(cookies::removal(cookies::LOGIN, secure));
-    Ok(SeeOther::to("/noauth_route".to_string()))
+    // A page rather than a redirect: the protected page must enter the back/forward cache
+    // before the marker cookie is removed by the next response, or Back would restore it.
+    jar.add(cookies::build(cookies::SIGNED_OUT, "1".to_string(), secure, 300));
+    // `viewer: null`: the request still carries the old session, the header must not show it.
+    Page::new("signed_out", serde_json::json!({ "viewer": null })).no_store()
 }

@@ -100,9 +100,32 @@ async fn logout_ends_the_session() {
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 
     let response = app.client.post("/logout").dispatch().await;
-    assert_eq!(response.status(), Status::SeeOther);
-    assert_eq!(location(&response), "/noauth_route");
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
+    let cookies: Vec<String> = response.headers().get("Set-Cookie").map(String::from).collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("appid_session=") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
+    let body = response.into_string().await.unwrap();
+    assert!(body.contains("You are signed out") && !body.contains("Signed in as"));
+    assert!(body.contains(r#"<meta http-equiv="refresh" content="1; url=/noauth_route">"#));
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther, "back to the provider");
+}
+
+#[rocket::async_test]
+async fn the_page_after_logout_removes_the_signed_out_marker() {
+    // The marker's removal is the cookie change that evicts the protected page from
+    // the browser's back/forward cache.
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    app.client.post("/logout").dispatch().await;
+    assert!(app.client.cookies().get("appid_signed_out").is_some());
+    let next = app.get("/noauth_route").await;
+    assert!(next
+        .headers()
+        .get("Set-Cookie")
+        .any(|c| c.starts_with("appid_signed_out=;") && c.contains("Max-Age=0")));
 }
 
 #[rocket::async_test]
@@ -144,7 +167,7 @@ async fn logout_from_our_own_page_works_in_a_browser_that_sends_origin_null() {
         .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
         .dispatch()
         .await;
-    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(response.status(), Status::Ok);
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
 }
 

@@ -122,7 +122,7 @@ pub async fn a_typed_email_signs_in_a_user_without_roles(b: &mut Browser, app: &
 /// Known issue (docs/BROWSER-TESTS.md): Chromium restores the protected page from its
 /// back/forward cache after logout. Set to `false` once logout evicts it; the scenario then
 /// fails if Back shows the page.
-const BFCACHE_RESTORE_AFTER_LOGOUT_IS_KNOWN: bool = true;
+const BFCACHE_RESTORE_AFTER_LOGOUT_IS_KNOWN: bool = false;
 
 /// After logout, the back button does not show the protected page again.
 pub async fn logout_then_back_shows_no_protected_content(b: &mut Browser, app: &App) -> Outcome {
