@@ -16,7 +16,9 @@ const FLASK_NAMES: &[(&str, &str)] = &[
 /// `SESSION_SECRET_KEY`, `IBM_CLOUD_APIKEY`, `IBM_CLOUD_IAM_URL`, and `PORT` (Code Engine).
 pub fn figment() -> Figment {
     let mut figment = rocket::Config::figment()
-        .merge(Env::prefixed("APPID_").map(|key| format!("appid.{key}").into()))
+        // `.global()`: a variable must win over every profile's Rocket.toml value, e.g.
+        // APPID_EMULATOR over `[release.appid] emulator = false`.
+        .merge(Env::prefixed("APPID_").map(|key| format!("appid.{key}").into()).global())
         .merge(Env::raw().only(&FLASK_NAMES.iter().map(|(env, _)| *env).collect::<Vec<_>>()).map(|key| {
             FLASK_NAMES
                 .iter()

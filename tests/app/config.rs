@@ -60,3 +60,42 @@ async fn a_figment_without_appid_settings_does_not_ignite() {
     // `kind()` also marks the error as handled (Rocket panics on unhandled launch errors).
     assert!(matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)));
 }
+
+#[test]
+fn appid_emulator_true_starts_the_emulator_even_in_the_release_profile_and_says_so() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rocket-appid"))
+        .env_clear()
+        .env("ROCKET_PROFILE", "release")
+        .env("ROCKET_ADDRESS", "127.0.0.1")
+        .env("PORT", "0")
+        .env("NO_COLOR", "1")
+        .env("APPID_EMULATOR", "true")
+        .env("SESSION_SECRET_KEY", "a passphrase of more than thirty-two characters")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(line) if line.contains("DEVELOPMENT identity provider") => break,
+            Ok(line) => seen.push(line),
+            Err(_) if child.try_wait().unwrap().is_some() => break,
+            Err(_) => {}
+        }
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(running, "the app should be serving; its output:\n{}", seen.join("\n"));
+    assert!(seen.iter().any(|l| l.contains("APPID_EMULATOR is on in the `release` profile")), "{seen:?}");
+}
