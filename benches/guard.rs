@@ -24,6 +24,13 @@ fn guard_hot_path(c: &mut Criterion) {
     group.bench_function("guarded route (AuthorizedUser)", |b| {
         b.iter(|| client.get("/bench/guarded").private_cookie(session.clone()).dispatch().into_string())
     });
+    // The two pages the load test compares (both with the session cookie, as wrk sends it).
+    group.bench_function("open page /noauth_route", |b| {
+        b.iter(|| client.get("/noauth_route").private_cookie(session.clone()).dispatch().into_string())
+    });
+    group.bench_function("protected page /auth_route", |b| {
+        b.iter(|| client.get("/auth_route").private_cookie(session.clone()).dispatch().into_string())
+    });
     group.finish();
 }
 

@@ -88,8 +88,9 @@ pub struct AppIdClient {
     roles: TtlCache<String, Vec<String>>,
 }
 
-/// SHA-256 of a token: the cache key (tokens themselves are never kept as keys).
-fn token_key(token: &str) -> [u8; 32] {
+/// SHA-256 of a token: the cache key (tokens themselves are never kept as keys). The
+/// session stores it, so the guard need not hash the token on every request.
+pub fn token_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -149,9 +150,18 @@ impl AppIdClient {
     /// Verifies an access token locally (signature, issuer, audience, tenant, expiry).
     /// A token verified before is not verified again; its expiry is checked every time.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        self.verify_access_token_keyed(token, token_key(token)).await
+    }
+
+    /// [`Self::verify_access_token`] with the token's [`token_key`] already known.
+    pub async fn verify_access_token_keyed(
+        &self,
+        token: &str,
+        key: [u8; 32],
+    ) -> Result<AccessClaims, VerifyError> {
         let claims = self
             .verified
-            .get_or_fetch(token_key(token), VERIFIED_TTL, || async {
+            .get_or_fetch(key, VERIFIED_TTL, || async {
                 let keys = self.keys_for(token).await?;
                 Ok::<_, VerifyError>(verify::verify_access_token(token, &keys, &self.expected())?)
             })
@@ -165,14 +175,14 @@ impl AppIdClient {
     /// Whether the access token is still active, by the configured policy: `never` asks
     /// nobody, `cached` asks `/introspect` at most once per token per TTL (never past the
     /// token's expiry), `always` asks on every call.
-    pub async fn is_active(&self, token: &str, exp: i64) -> Result<bool, ProviderError> {
+    pub async fn is_active(&self, token: &str, key: [u8; 32], exp: i64) -> Result<bool, ProviderError> {
         match self.config.introspection {
             IntrospectionPolicy::Never => Ok(true),
             IntrospectionPolicy::Always => self.introspect(token).await,
             IntrospectionPolicy::Cached => {
                 let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
                 let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
-                self.introspections.get_or_fetch(token_key(token), ttl, || self.introspect(token)).await
+                self.introspections.get_or_fetch(key, ttl, || self.introspect(token)).await
             }
         }
     }

@@ -108,7 +108,8 @@ impl Sentinel for AuthorizedUser {
 /// → introspection (by policy) → roles (cached with bounded staleness).
 pub async fn authorize(session: Option<&Session>, appid: &AppId) -> Decision {
     let session = session.ok_or(AuthError::NotLoggedIn("no_session"))?;
-    let claims = match appid.verify_access_token(&session.access_token).await {
+    let key = session.token_key().ok_or(AuthError::NotLoggedIn("no_session"))?;
+    let claims = match appid.verify_access_token_keyed(&session.access_token, key).await {
         Ok(claims) => claims,
         Err(VerifyError::Token(error)) => {
             tracing::info!(event = "session_refused", reason = error.reason());
@@ -120,7 +121,7 @@ pub async fn authorize(session: Option<&Session>, appid: &AppId) -> Decision {
         tracing::warn!(event = "session_refused", reason = "sub_mismatch");
         return Err(AuthError::NotLoggedIn("sub_mismatch"));
     }
-    match appid.is_active(&session.access_token, claims.exp).await {
+    match appid.is_active(&session.access_token, key, claims.exp).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::info!(event = "session_refused", reason = "token_inactive");

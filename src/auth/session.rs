@@ -2,6 +2,8 @@
 //! It holds only what the guard needs: not the id_token, not the refresh token, not the
 //! roles (those are cached per user with bounded staleness, see `AppId::roles`).
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use rocket::http::CookieJar;
 use rocket::Request;
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::cookies;
 
 /// Bumped when the layout changes: older cookies then count as absent.
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// Browsers keep cookies of at most 4096 bytes (name + value); we stay below with margin.
 pub const MAX_COOKIE_BYTES: usize = 4000;
 
@@ -23,6 +25,9 @@ pub struct Session {
     pub name: Option<String>,
     pub email: Option<String>,
     pub access_token: String,
+    /// SHA-256 of the access token, base64url: the guard's cache key, computed once at
+    /// login (the sealed cookie vouches that it belongs to this token).
+    th: String,
     /// Seconds since the epoch when the session ends (checked by the server, not only the browser).
     pub expires_at: i64,
     pub created_at: i64,
@@ -50,10 +55,18 @@ impl Session {
             sub,
             name,
             email,
+            th: URL_SAFE_NO_PAD.encode(crate::appid::token_key(&access_token)),
             access_token,
             expires_at,
             created_at: crate::clock::now(),
         }
+    }
+
+    /// SHA-256 of the access token (see the `th` field).
+    pub fn token_key(&self) -> Option<[u8; 32]> {
+        let mut key = [0u8; 32];
+        let written = URL_SAFE_NO_PAD.decode_slice(&self.th, &mut key).ok()?;
+        (written == 32).then_some(key)
     }
 
     /// The session of this request, if there is a readable, current one.

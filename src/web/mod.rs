@@ -4,3 +4,4 @@ pub mod catchers;
 pub mod headers;
 pub mod page;
 pub mod pages;
+pub mod when;

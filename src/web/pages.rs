@@ -19,7 +19,8 @@ pub fn index() -> Redirect {
 /// Needs login and a role.
 #[rocket::get("/auth_route")]
 pub fn auth_route(user: AuthorizedUser) -> Page {
-    Page::new("protected", json!({ "user": user })).no_store()
+    let session_ends = super::when::When::new(user.expires_at, crate::clock::now());
+    Page::new("protected", json!({ "user": user, "session_ends": session_ends })).no_store()
 }
 
 /// Open to all.

@@ -251,8 +251,12 @@ async fn a_storm_of_tokens_with_unknown_key_ids_causes_at_most_one_key_fetch() {
             &json!({ "iss": app.idp.oauth_server_url, "aud": [config.client_id], "sub": "someone",
                      "tenant": config.tenant_id, "exp": now + 600, "iat": now }),
         );
-        let session = json!({ "v": 2, "sid": format!("s{i}"), "sub": "someone", "name": null, "email": null,
-                              "access_token": token, "expires_at": now + 600, "created_at": now });
+        let th = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            rocket_appid::appid::token_key(&token),
+        );
+        let session = json!({ "v": 3, "sid": format!("s{i}"), "sub": "someone", "name": null, "email": null,
+                              "access_token": token, "th": th, "expires_at": now + 600, "created_at": now });
         let response = app
             .client
             .get("/auth_route")
