@@ -7,7 +7,7 @@ open route and the protected route of the same server in the same run (interleav
 counting the provider calls the emulator received during the protected runs. Then it
 measures RSS under 256 connections. Prints a table and writes target/bench/results.json.
 
-Usage: bench/bench.py [TARGET_DIR] [--quick]
+Usage: bench/bench.py [TARGET_DIR] [--quick] [--pin]
 """
 import json
 import os
@@ -26,6 +26,9 @@ from smoke import browser, fetch, free_port, wait_for  # noqa: E402
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 TARGET = ARGS[0] if ARGS else "target/release"
 QUICK = "--quick" in sys.argv
+# --pin: the server on core 1, wrk on core 0, so the load generator does not steal the
+# server's CPU (on a 2-core machine it otherwise takes about half of it).
+PIN = "--pin" in sys.argv
 DURATION = 3 if QUICK else 8
 ROUNDS = 1 if QUICK else 2
 TENANT = "8794b41b-4705-4381-a96e-46dfabf3f249"
@@ -37,8 +40,10 @@ def calls(idp):
 
 
 def wrk(url, cookie, connections, duration):
+    pin = ["taskset", "-c", "0"] if PIN else []
+    threads = "-t1" if PIN else "-t2"
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Cookie: {cookie}", url],
+        pin + ["wrk", threads, f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Cookie: {cookie}", url],
         capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
@@ -72,7 +77,8 @@ def run_policy(policy, idp_port, env_base):
     app = f"http://127.0.0.1:{port}"
     env = dict(env_base, PORT=str(port), APPID_REDIRECT_URI=f"{app}/afterauth", APPID_INTROSPECTION=policy)
     started = time.perf_counter()
-    server = subprocess.Popen([f"{TARGET}/rocket-appid"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pin = ["taskset", "-c", "1"] if PIN else []
+    server = subprocess.Popen(pin + [f"{TARGET}/rocket-appid"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:  # time to the first successful request, polling every millisecond
             try:
@@ -146,7 +152,8 @@ def main():
     with open("target/bench/results.json", "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
                    "duration_s": DURATION, "rounds": ROUNDS, "results": results}, f, indent=2)
-    print(f"wrk: 2 threads, 64 connections, {DURATION} s per run, {ROUNDS} interleaved round(s); same server, same run")
+    placement = "server on core 1, wrk (1 thread) on core 0" if PIN else "server and wrk (2 threads) share both cores"
+    print(f"wrk: 64 connections, {DURATION} s per run, {ROUNDS} interleaved round(s); same server, same run; {placement}")
     print("| introspection | open req/s | protected req/s | ratio | open p50/p99 | protected p50/p99 "
           "| provider calls / 1,000 protected | RSS @256 conn | start → first request |")
     print("|---|---|---|---|---|---|---|---|---|")
