@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rocket::fairing::{Fairing, Info, Kind};
+use rocket::figment::providers::Serialized;
 use rocket::{Build, Orbit, Rocket};
 
 use super::AppId;
@@ -43,7 +44,8 @@ impl Fairing for AppIdFairing {
 
         match raw.session_secret_key.as_deref().filter(|v| !v.trim().is_empty()) {
             Some(value) => match derive_secret_key(value) {
-                Ok(key) => figment = figment.merge(("secret_key", STANDARD.encode(key))),
+                // Global: SESSION_SECRET_KEY wins over any profile's `secret_key`.
+                Ok(key) => figment = figment.merge(Serialized::global("secret_key", STANDARD.encode(key))),
                 Err(why) => problems.push("SESSION_SECRET_KEY", why.to_string()),
             },
             None if figment
