@@ -8,6 +8,7 @@ pub mod appid;
 pub mod auth;
 mod clock;
 pub mod config;
+pub mod metrics;
 pub mod secret;
 pub mod web;
 
@@ -31,6 +32,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
         .attach(AppIdFairing)
         .attach(Template::fairing())
         .attach(web::headers::SecurityHeaders)
+        .attach(web::request_log::RequestLog)
         .mount(
             "/",
             rocket::routes![
@@ -39,6 +41,7 @@ pub fn build(figment: Figment) -> Rocket<Build> {
                 web::pages::noauth_route,
                 web::pages::health,
                 web::pages::ready,
+                web::pages::metrics,
                 auth::callback::afterauth,
                 auth::logout::logout,
             ],

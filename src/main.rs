@@ -9,7 +9,19 @@ async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         "info,rocket::=warn,_=warn,rocket_dyn_templates=warn,hyper=warn,reqwest=warn".into()
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    // JSON lines outside the debug profile (Code Engine collects stdout), text in debug;
+    // LOG_FORMAT=json|text overrides.
+    let json = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => rocket_appid::config::figment().profile() != "debug",
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
     match rocket_appid::rocket().launch().await {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {

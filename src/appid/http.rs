@@ -79,7 +79,9 @@ impl Http {
     ) -> Result<T, ProviderError> {
         let started = Instant::now();
         let result = send(endpoint, request.header(ACCEPT, "application/json").timeout(timeout), limit).await;
-        let elapsed_ms = started.elapsed().as_millis();
+        let elapsed = started.elapsed();
+        crate::metrics::METRICS.provider_call(endpoint, result.is_ok(), elapsed);
+        let elapsed_ms = elapsed.as_millis();
         match &result {
             Ok(_) => tracing::debug!(endpoint, elapsed_ms, "provider call ok"),
             Err(error) => tracing::warn!(event = "provider_failure", endpoint, elapsed_ms, %error),

@@ -66,9 +66,9 @@ impl AppId {
             metadata: Cached::default(),
             keys: Cached::default(),
             iam: IamTokenCache::default(),
-            verified: TtlCache::new(CACHE_CAPACITY),
-            introspections: TtlCache::new(CACHE_CAPACITY),
-            roles: TtlCache::new(CACHE_CAPACITY),
+            verified: TtlCache::new("verified_tokens", CACHE_CAPACITY),
+            introspections: TtlCache::new("introspection", CACHE_CAPACITY),
+            roles: TtlCache::new("roles", CACHE_CAPACITY),
         })))
     }
 }
@@ -115,6 +115,7 @@ impl AppIdClient {
         let metadata = self.metadata().await?;
         let body = self.http.get_json("publickeys", metadata.jwks_uri.as_str(), Auth::None).await?;
         let keys = KeySet::parse(body)?;
+        crate::metrics::METRICS.jwks_fetched();
         // A key may have been withdrawn: tokens are verified again against the new set.
         self.verified.clear();
         Ok(keys)

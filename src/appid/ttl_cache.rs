@@ -18,12 +18,14 @@ struct Slot<V> {
 pub struct TtlCache<K, V> {
     slots: Mutex<HashMap<K, Arc<Slot<V>>>>,
     capacity: usize,
+    /// The cache's name in the metrics.
+    name: &'static str,
 }
 
 impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
-    /// An empty cache holding at most `capacity` keys.
-    pub fn new(capacity: usize) -> Self {
-        TtlCache { slots: Mutex::new(HashMap::new()), capacity }
+    /// An empty cache holding at most `capacity` keys, named `name` in the metrics.
+    pub fn new(name: &'static str, capacity: usize) -> Self {
+        TtlCache { slots: Mutex::new(HashMap::new()), capacity, name }
     }
 
     /// The cached value for `key`, or the result of `fetch`, kept for `ttl`. Callers that
@@ -34,6 +36,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         Fut: Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key, ttl);
+        crate::metrics::METRICS.cache_lookup(self.name, slot.value.initialized());
         slot.value.get_or_try_init(fetch).await.cloned()
     }
 
@@ -96,7 +99,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_share_one_fetch() {
-        let cache: TtlCache<&str, u32> = TtlCache::new(10);
+        let cache: TtlCache<&str, u32> = TtlCache::new("test", 10);
         let calls = AtomicUsize::new(0);
         let fetch = || async {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -115,7 +118,7 @@ mod tests {
 
     #[tokio::test]
     async fn values_expire_and_failures_are_not_kept() {
-        let cache: TtlCache<&str, u32> = TtlCache::new(10);
+        let cache: TtlCache<&str, u32> = TtlCache::new("test", 10);
         assert_eq!(
             cache.get_or_fetch("k", Duration::from_millis(30), || async { Err::<u32, _>("down") }).await,
             Err("down")
@@ -137,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cache_never_grows_past_its_capacity() {
-        let cache: TtlCache<u32, u32> = TtlCache::new(100);
+        let cache: TtlCache<u32, u32> = TtlCache::new("test", 100);
         for key in 0..1_000 {
             cache.insert(key, key, Duration::from_secs(60));
             assert!(cache.len() <= 100);

@@ -70,6 +70,7 @@ pub async fn afterauth(
     match complete(uri, pending, jar, appid).await {
         Ok(destination) => Ok(SeeOther::to(return_to::safe_or_root(&destination))),
         Err(Refusal(reason, page)) => {
+            crate::metrics::METRICS.login_refused(reason);
             tracing::warn!(event = "login_refused", reason);
             Err(page.page())
         }
@@ -151,6 +152,7 @@ async fn complete(
     session
         .write(jar, config.secure_cookies())
         .map_err(|_| Refusal("session_too_large", ErrorPage::SessionTooLarge))?;
+    crate::metrics::METRICS.login_succeeded();
     tracing::info!(event = "login_success", sub = %id.sub, roles = role_count);
     Ok(login.return_to)
 }

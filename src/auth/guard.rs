@@ -91,6 +91,13 @@ impl<'r> FromRequest<'r> for AuthorizedUser {
                 }
             })
             .await;
+        crate::metrics::METRICS.guard_outcome(match decision {
+            Ok(_) => "ok",
+            Err(AuthError::NotLoggedIn(reason)) => reason,
+            Err(AuthError::NoRole(_)) => "no_role",
+            Err(AuthError::Unavailable(_)) => "unavailable",
+            Err(AuthError::NotConfigured) => "not_configured",
+        });
         match decision {
             Ok(user) => Outcome::Success(user.clone()),
             Err(error) => Outcome::Error((error.status(), error.clone())),

@@ -60,6 +60,10 @@ pub struct RawSettings {
     pub clock_leeway_secs: u64,
     /// How long a session lives at most, whatever the token lifetime (seconds).
     pub session_max_age_secs: u64,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -84,6 +88,8 @@ impl Default for RawSettings {
             token_timeout_secs: 10,
             clock_leeway_secs: 60,
             session_max_age_secs: 8 * 3600,
+            metrics: false,
+            metrics_token: None,
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct AppIdConfig {
     pub timeouts: Timeouts,
     pub clock_leeway_secs: u64,
     pub session_max_age_secs: u64,
+    pub metrics: bool,
+    pub metrics_token: Option<Secret>,
 }
 
 impl AppIdConfig {
@@ -171,6 +173,8 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 },
                 clock_leeway_secs: raw.clock_leeway_secs,
                 session_max_age_secs: raw.session_max_age_secs,
+                metrics: raw.metrics,
+                metrics_token: raw.metrics_token.as_deref().filter(|t| !t.is_empty()).map(Secret::new),
             })
         }
         _ => Err(problems),

@@ -51,7 +51,10 @@ async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (
     }
     let destination = return_to::from_request(request.uri());
     match login::begin(appid, jar, destination).await {
-        Ok(url) => Either::Left(Either::Left(SeeOther::to(url.to_string()))),
+        Ok(url) => {
+            crate::metrics::METRICS.login_started();
+            Either::Left(Either::Left(SeeOther::to(url.to_string())))
+        }
         Err(error) => {
             tracing::warn!(event = "login_unavailable", %error);
             Either::Left(Either::Right(ErrorPage::Unavailable.page()))

@@ -4,4 +4,5 @@ pub mod catchers;
 pub mod headers;
 pub mod page;
 pub mod pages;
+pub mod request_log;
 pub mod when;

@@ -44,3 +44,39 @@ pub async fn ready(appid: &State<AppId>) -> (Status, Json<serde_json::Value>) {
         Err(reason) => (Status::ServiceUnavailable, Json(json!({ "status": "not_ready", "reason": reason }))),
     }
 }
+
+/// Who may read `/metrics`: nobody unless `appid.metrics` is on; then anyone on the
+/// network, or only holders of `APPID_METRICS_TOKEN` when it is set.
+pub struct MetricsAccess;
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for MetricsAccess {
+    type Error = ();
+
+    async fn from_request(request: &'r rocket::Request<'_>) -> rocket::request::Outcome<Self, ()> {
+        use rocket::request::Outcome;
+        use subtle::ConstantTimeEq;
+        let Some(config) = request.rocket().state::<AppId>().map(|a| a.config()) else {
+            return Outcome::Error((Status::NotFound, ()));
+        };
+        if !config.metrics {
+            return Outcome::Error((Status::NotFound, ()));
+        }
+        let Some(token) = &config.metrics_token else { return Outcome::Success(MetricsAccess) };
+        let sent =
+            request.headers().get_one("Authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+        if bool::from(sent.as_bytes().ct_eq(token.expose().as_bytes())) {
+            Outcome::Success(MetricsAccess)
+        } else {
+            // 403, not 401: a 401 would send the scraper to the login page.
+            Outcome::Error((Status::Forbidden, ()))
+        }
+    }
+}
+
+/// Prometheus metrics (see `crate::metrics`).
+#[rocket::get("/metrics")]
+pub fn metrics(_access: MetricsAccess) -> (rocket::http::ContentType, String) {
+    let text = rocket::http::ContentType::new("text", "plain").with_params(("version", "0.0.4"));
+    (text, crate::metrics::METRICS.render())
+}

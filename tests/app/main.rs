@@ -8,3 +8,4 @@ mod config;
 mod guard;
 mod hostile_provider;
 mod login_flow;
+mod observability;

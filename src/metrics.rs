@@ -1,0 +1,137 @@
+//! Process-wide counters in the Prometheus text format, served at `/metrics` when enabled
+//! (`appid.metrics`, off by default; `APPID_METRICS_TOKEN` requires a bearer token).
+//! Labels are fixed reason codes and endpoint names: never user data.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Calls and seconds, by (endpoint, outcome).
+type CallTimes = BTreeMap<(&'static str, &'static str), (u64, f64)>;
+
+/// The counters. One instance per process: [`METRICS`].
+pub struct Metrics {
+    logins_started: AtomicU64,
+    logins_succeeded: AtomicU64,
+    logins_refused: Mutex<BTreeMap<&'static str, u64>>,
+    guard: Mutex<BTreeMap<&'static str, u64>>,
+    provider_calls: Mutex<CallTimes>,
+    /// (cache, hit|miss) → count.
+    cache: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    jwks_fetches: AtomicU64,
+}
+
+/// This process's counters.
+pub static METRICS: Metrics = Metrics {
+    logins_started: AtomicU64::new(0),
+    logins_succeeded: AtomicU64::new(0),
+    logins_refused: Mutex::new(BTreeMap::new()),
+    guard: Mutex::new(BTreeMap::new()),
+    provider_calls: Mutex::new(BTreeMap::new()),
+    cache: Mutex::new(BTreeMap::new()),
+    jwks_fetches: AtomicU64::new(0),
+};
+
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
+    // A poisoned lock still holds valid counts (each update is one insert).
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    *map.entry(key).or_insert(0) += 1;
+}
+
+impl Metrics {
+    /// A browser was sent to the provider to log in.
+    pub fn login_started(&self) {
+        self.logins_started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A callback completed a login.
+    pub fn login_succeeded(&self) {
+        self.logins_succeeded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A callback was refused, with its reason code.
+    pub fn login_refused(&self, reason: &'static str) {
+        bump(&self.logins_refused, reason);
+    }
+
+    /// The guard decided (`ok`, `not_logged_in`, `no_role`, `unavailable`, ...).
+    pub fn guard_outcome(&self, outcome: &'static str) {
+        bump(&self.guard, outcome);
+    }
+
+    /// A call to the provider ended (`ok` or `error`) after `elapsed`.
+    pub fn provider_call(&self, endpoint: &'static str, ok: bool, elapsed: Duration) {
+        let mut map = self.provider_calls.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry((endpoint, if ok { "ok" } else { "error" })).or_insert((0, 0.0));
+        entry.0 += 1;
+        entry.1 += elapsed.as_secs_f64();
+    }
+
+    /// A cache lookup was a hit or a miss.
+    pub fn cache_lookup(&self, cache: &'static str, hit: bool) {
+        bump(&self.cache, (cache, if hit { "hit" } else { "miss" }));
+    }
+
+    /// The signing keys were fetched.
+    pub fn jwks_fetched(&self) {
+        self.jwks_fetches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Everything in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        };
+        counter(
+            &mut out,
+            "rocket_appid_logins_started_total",
+            "Browsers sent to the identity provider to log in.",
+        );
+        let _ = writeln!(
+            out,
+            "rocket_appid_logins_started_total {}",
+            self.logins_started.load(Ordering::Relaxed)
+        );
+        counter(&mut out, "rocket_appid_logins_succeeded_total", "Completed logins.");
+        let _ = writeln!(
+            out,
+            "rocket_appid_logins_succeeded_total {}",
+            self.logins_succeeded.load(Ordering::Relaxed)
+        );
+        counter(&mut out, "rocket_appid_logins_refused_total", "Refused callbacks by reason.");
+        for (reason, n) in self.logins_refused.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "rocket_appid_logins_refused_total{{reason=\"{reason}\"}} {n}");
+        }
+        counter(&mut out, "rocket_appid_guard_decisions_total", "AuthorizedUser guard decisions by outcome.");
+        for (outcome, n) in self.guard.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "rocket_appid_guard_decisions_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        counter(
+            &mut out,
+            "rocket_appid_provider_calls_total",
+            "Calls to the identity provider by endpoint and outcome.",
+        );
+        counter(&mut out, "rocket_appid_provider_call_seconds_total", "Time spent in those calls.");
+        for ((endpoint, outcome), (n, secs)) in
+            self.provider_calls.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
+            let labels = format!("endpoint=\"{endpoint}\",outcome=\"{outcome}\"");
+            let _ = writeln!(out, "rocket_appid_provider_calls_total{{{labels}}} {n}");
+            let _ = writeln!(out, "rocket_appid_provider_call_seconds_total{{{labels}}} {secs:.6}");
+        }
+        counter(&mut out, "rocket_appid_cache_lookups_total", "Cache lookups by cache and result.");
+        for ((cache, result), n) in self.cache.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "rocket_appid_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {n}"
+            );
+        }
+        counter(&mut out, "rocket_appid_jwks_fetches_total", "Fetches of the provider's signing keys.");
+        let _ =
+            writeln!(out, "rocket_appid_jwks_fetches_total {}", self.jwks_fetches.load(Ordering::Relaxed));
+        out
+    }
+}

@@ -1,0 +1,45 @@
+//! One log line per request: request id, method, route (the route's pattern, never the
+//! query, which may hold authorization codes), status and duration.
+
+use std::time::Instant;
+
+use rand::RngCore;
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::{Data, Request, Response};
+
+/// Logs every request and answers with its id in `X-Request-Id`.
+#[derive(Debug, Default)]
+pub struct RequestLog;
+
+struct Started {
+    at: Instant,
+    id: String,
+}
+
+#[rocket::async_trait]
+impl Fairing for RequestLog {
+    fn info(&self) -> Info {
+        Info { name: "Request log", kind: Kind::Request | Kind::Response }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        let mut bytes = [0u8; 8];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let id = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        request.local_cache(|| Started { at: Instant::now(), id });
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let started = request.local_cache(|| Started { at: Instant::now(), id: "-".into() });
+        let route = request.route().map(|r| r.uri.origin.path().as_str()).unwrap_or("-");
+        tracing::info!(
+            event = "request",
+            id = %started.id,
+            method = %request.method(),
+            route,
+            status = response.status().code,
+            duration_us = started.at.elapsed().as_micros() as u64,
+        );
+        response.set_raw_header("X-Request-Id", started.id.clone());
+    }
+}
