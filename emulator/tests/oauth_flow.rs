@@ -12,14 +12,7 @@ use sha2::{Digest as _, Sha256};
 #[tokio::test]
 async fn discovery_has_app_id_shape_and_advertises_s256() {
     let emu = start().await;
-    let doc: Value = client()
-        .get(format!("{}/.well-known/openid-configuration", emu.oauth_server_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = get_json(format!("{}/.well-known/openid-configuration", emu.oauth_server_url)).await;
     assert_eq!(doc["issuer"], emu.oauth_server_url.as_str());
     assert_eq!(doc["token_endpoint"], format!("{}/token", emu.oauth_server_url));
     assert_eq!(doc["jwks_uri"], format!("{}/publickeys", emu.oauth_server_url));

@@ -144,14 +144,7 @@ async fn rotating_the_signing_key_changes_the_kid_and_drops_the_old_key() {
     let before = sign_in(&emu, "alice@example.com").await;
     let old_kid = emu.emulator.signing_key().kid().to_owned();
     emu.emulator.rotate_signing_key();
-    let jwks: Value = client()
-        .get(format!("{}/publickeys", emu.oauth_server_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{}/publickeys", emu.oauth_server_url)).await;
     let kids: Vec<&str> =
         jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(kids.len(), 1);

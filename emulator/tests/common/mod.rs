@@ -71,16 +71,14 @@ pub async fn token_form(emu: &RunningEmulator, form: &[(&str, &str)]) -> reqwest
         .unwrap()
 }
 
+/// GET a JSON document from the emulator.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> Value {
+    client().get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Verifies an RS256 JWT against the emulator's JWKS and returns (header, claims).
 pub async fn verify(emu: &RunningEmulator, token: &str) -> (Value, Value) {
-    let jwks: Value = client()
-        .get(format!("{}/publickeys", emu.oauth_server_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(format!("{}/publickeys", emu.oauth_server_url)).await;
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
