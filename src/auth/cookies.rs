@@ -13,9 +13,9 @@ pub const LOGIN: &str = "appid_login";
 pub const SIGNED_OUT: &str = "appid_signed_out";
 
 /// The `Set-Cookie` value that removes the [`SIGNED_OUT`] marker.
+/// (A response fairing cannot use the cookie jar, so it sends this header itself.)
 pub fn signed_out_removal(secure: bool) -> String {
-    let attributes = if secure { "; Secure" } else { "" };
-    format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{attributes}", name(SIGNED_OUT, secure))
+    build(SIGNED_OUT, String::new(), secure, 0).to_string()
 }
 
 /// The cookie's name: with `__Host-` when served over https (the prefix requires `Secure`

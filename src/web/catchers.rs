@@ -44,7 +44,7 @@ async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (
     let secure = appid.config().secure_cookies();
     let jar = request.cookies();
     // A refused session cookie is removed so the browser stops sending it.
-    if Session::read(jar, secure).is_some()
+    if Session::of_request(request, secure).is_some()
         || matches!(decision(request), Err(AuthError::NotLoggedIn(r)) if *r != "no_session")
     {
         Session::clear(jar, secure);
