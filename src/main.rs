@@ -2,25 +2,44 @@
 
 use std::process::ExitCode;
 
+use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Log targets of Rocket's own records that print the request line (`GET /afterauth?code=…`),
+/// e.g. "No matching routes for POST /afterauth?code=…" at error level, or a salvaged bad
+/// request at warn. Our request log (`event = "request"`) replaces them.
+const REQUEST_LINE_TARGETS: &[&str] = &["rocket::server", "rocket::request"];
+
+/// True for records that may carry a request URI and are therefore never written.
+fn may_print_request_uri(target: &str) -> bool {
+    REQUEST_LINE_TARGETS
+        .iter()
+        .any(|t| target.strip_prefix(t).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
+}
+
 #[rocket::main]
 async fn main() -> ExitCode {
-    // Rocket's own records (it logs every request URL, including /afterauth's code) are
-    // kept at warn unless RUST_LOG says otherwise.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        "info,rocket::=warn,_=warn,rocket_dyn_templates=warn,hyper=warn,reqwest=warn".into()
-    });
+    // Rocket's other records (launch, configuration) are kept at warn unless RUST_LOG says
+    // otherwise. Rocket's `log_level` has no effect here: its logger is not installed
+    // because ours is, so RUST_LOG alone decides.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,rocket::=warn,rocket_dyn_templates=warn,hyper=warn,reqwest=warn".into());
+    // Applied after RUST_LOG, which cannot re-enable these targets: a code or state in a
+    // URL must not reach the log whatever the operator asks for (security.md R-E1).
+    let no_request_lines = filter_fn(|meta| !may_print_request_uri(meta.target()));
     // JSON lines outside the debug profile (Code Engine collects stdout), text in debug;
-    // LOG_FORMAT=json|text overrides.
+    // LOG_FORMAT=json|text overrides. Timestamps are RFC 3339 in UTC.
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("text") => false,
         _ => rocket_appid::config::figment().profile() != "debug",
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let registry = tracing_subscriber::registry().with(no_request_lines).with(filter);
     if json {
-        builder.json().flatten_event(true).init();
+        registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_target(false)).init();
     } else {
-        builder.init();
+        registry.with(tracing_subscriber::fmt::layer().with_target(false)).init();
     }
     match rocket_appid::rocket().launch().await {
         Ok(_) => ExitCode::SUCCESS,
@@ -28,6 +47,21 @@ async fn main() -> ExitCode {
             // The fairing has already listed every configuration problem.
             tracing::error!("rocket-appid could not start: {}", error.pretty_print());
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_print_request_uri;
+
+    #[test]
+    fn rockets_request_line_targets_are_dropped_and_others_kept() {
+        for target in ["rocket::server", "rocket::server::_", "rocket::request::request"] {
+            assert!(may_print_request_uri(target), "{target}");
+        }
+        for target in ["rocket::launch", "rocket::launch::_", "rocket::serverless", "rocket_appid::auth"] {
+            assert!(!may_print_request_uri(target), "{target}");
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct Metrics {
     /// (cache, hit|miss) → count.
     cache: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     jwks_fetches: AtomicU64,
+    /// Session cookies that did not decrypt under our key (forged, tampered, or sealed by
+    /// an instance with another `secret_key`: a rising rate means the keys differ).
+    cookie_undecryptable: AtomicU64,
 }
 
 /// This process's counters.
@@ -32,6 +35,7 @@ pub static METRICS: Metrics = Metrics {
     provider_calls: Mutex::new(BTreeMap::new()),
     cache: Mutex::new(BTreeMap::new()),
     jwks_fetches: AtomicU64::new(0),
+    cookie_undecryptable: AtomicU64::new(0),
 };
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -77,6 +81,16 @@ impl Metrics {
     /// The signing keys were fetched.
     pub fn jwks_fetched(&self) {
         self.jwks_fetches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A session cookie arrived that does not decrypt under our key.
+    pub fn cookie_undecryptable(&self) {
+        self.cookie_undecryptable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many session cookies did not decrypt so far (for tests and health checks).
+    pub fn cookies_undecryptable(&self) -> u64 {
+        self.cookie_undecryptable.load(Ordering::Relaxed)
     }
 
     /// Everything in the Prometheus text exposition format.
@@ -132,6 +146,12 @@ impl Metrics {
         counter(&mut out, "rocket_appid_jwks_fetches_total", "Fetches of the provider's signing keys.");
         let _ =
             writeln!(out, "rocket_appid_jwks_fetches_total {}", self.jwks_fetches.load(Ordering::Relaxed));
+        counter(
+            &mut out,
+            "rocket_appid_cookie_undecryptable_total",
+            "Session cookies that did not decrypt under this instance's key.",
+        );
+        let _ = writeln!(out, "rocket_appid_cookie_undecryptable_total {}", self.cookies_undecryptable());
         out
     }
 }

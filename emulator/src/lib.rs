@@ -10,6 +10,7 @@
 mod config;
 mod env_config;
 mod error;
+mod fault;
 mod guards;
 pub mod jwt;
 mod reply;
@@ -24,5 +25,6 @@ pub use config::{
 };
 pub use env_config::DEFAULT_STANDALONE_PORT;
 pub use error::EmulatorError;
+pub use fault::Fault;
 pub use server::{rocket, run_standalone, spawn, RunningEmulator};
 pub use state::{Emulator, Endpoint};

@@ -58,7 +58,9 @@ fn build(emulator: Emulator, handle_signals: bool) -> Rocket<Build> {
     // is satisfied with a throwaway key, since the emulator sets no cookies.
     let figment = Figment::from(config).merge(("secret_key", hex(&crate::util::random_bytes(32))));
     let recorder = emulator.clone();
+    let faults = crate::fault::Faults(emulator.clone());
     rocket::custom(figment)
+        .attach(faults)
         .manage(emulator)
         .mount("/", crate::routes::routes())
         .register("/", crate::routes::catchers())

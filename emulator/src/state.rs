@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::config::{EmulatorConfig, TestUser};
 use crate::error::EmulatorError;
+use crate::fault::Fault;
 use crate::jwt::SigningKey;
 use crate::util;
 
@@ -77,6 +78,8 @@ pub(crate) struct RefreshGrant {
 /// Mutable state behind one lock; every operation on it is short.
 pub(crate) struct Store {
     pub key: Arc<SigningKey>,
+    /// A retired key still published in the JWKS (a rotation's overlap period).
+    pub previous_key: Option<Arc<SigningKey>>,
     pub users: Vec<TestUser>,
     pub codes: HashMap<String, AuthCode>,
     pub refresh: HashMap<String, RefreshGrant>,
@@ -93,6 +96,7 @@ struct Inner {
     access_ttl: AtomicU64,
     base_url: OnceLock<String>,
     store: Mutex<Store>,
+    faults: Mutex<HashMap<Endpoint, Fault>>,
 }
 
 /// Shared, clonable handle to the running emulator's state (Arc inside): knobs and counters for tests.
@@ -116,6 +120,7 @@ impl Emulator {
         let key = Arc::new(SigningKey::generate(&config.tenant_id)?);
         let store = Store {
             key,
+            previous_key: None,
             users: config.users.clone(),
             codes: HashMap::new(),
             refresh: HashMap::new(),
@@ -134,6 +139,7 @@ impl Emulator {
                 clock_offset: AtomicI64::new(0),
                 base_url,
                 store: Mutex::new(store),
+                faults: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -176,6 +182,61 @@ impl Emulator {
         if let Ok(key) = SigningKey::generate(&self.inner.config.tenant_id) {
             self.store().key = Arc::new(key);
         }
+    }
+
+    /// Like [`Emulator::rotate_signing_key`], but the old key stays in the JWKS (an overlap
+    /// period) until [`Emulator::retire_previous_key`]; tokens are signed with the new one.
+    pub fn rotate_signing_key_with_overlap(&self) {
+        if let Ok(key) = SigningKey::generate(&self.inner.config.tenant_id) {
+            let mut store = self.store();
+            let old = std::mem::replace(&mut store.key, Arc::new(key));
+            store.previous_key = Some(old);
+        }
+    }
+
+    /// Ends the overlap: the previous key disappears from the JWKS.
+    pub fn retire_previous_key(&self) {
+        self.store().previous_key = None;
+    }
+
+    /// The keys published in the JWKS: the current one, then a previous one in overlap.
+    pub fn published_keys(&self) -> Vec<Arc<SigningKey>> {
+        let store = self.store();
+        std::iter::once(Arc::clone(&store.key)).chain(store.previous_key.clone()).collect()
+    }
+
+    /// Makes `endpoint` misbehave (slow, failing, hostile answer) until cleared or until
+    /// the fault's `times` are used up. Replaces a fault already set there.
+    pub fn set_fault(&self, endpoint: Endpoint, fault: Fault) {
+        self.faults().insert(endpoint, fault);
+    }
+
+    /// `endpoint` answers normally again.
+    pub fn clear_fault(&self, endpoint: Endpoint) {
+        self.faults().remove(&endpoint);
+    }
+
+    /// The fault for one request to `endpoint`, counting down its `times`.
+    pub(crate) fn take_fault(&self, endpoint: Endpoint) -> Option<Fault> {
+        let mut faults = self.faults();
+        let fault = faults.get_mut(&endpoint)?;
+        let taken = fault.clone();
+        match &mut fault.times {
+            Some(0) => {
+                faults.remove(&endpoint);
+                return None;
+            }
+            Some(1) => {
+                faults.remove(&endpoint);
+            }
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        Some(taken)
+    }
+
+    fn faults(&self) -> MutexGuard<'_, HashMap<Endpoint, Fault>> {
+        self.inner.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Marks an access token revoked: introspection reports `active:false`, userinfo rejects it.

@@ -116,20 +116,30 @@ impl Fairing for AppIdFairing {
             );
         }
         // Fetch provider metadata and keys in the background, now and then every hour, so
-        // no request waits for them; launch never does either.
+        // no request waits for them; launch never does either. While the provider cannot
+        // be reached, retry with exponential backoff (1 s, 2 s, 4 s … at most 60 s, plus
+        // jitter so a fleet restarted together does not retry in step).
         if let Some(appid) = rocket.state::<AppId>() {
             let appid = appid.clone();
             let mut shutdown = rocket.shutdown();
             rocket::tokio::spawn(async move {
+                let mut failures: u32 = 0;
                 loop {
                     let next = match appid.refresh_keys().await {
                         Ok(keys) => {
                             tracing::info!(event = "provider_keys_loaded", keys);
+                            failures = 0;
                             super::JWKS_REFRESH_INTERVAL
                         }
                         Err(error) => {
-                            tracing::warn!(event = "provider_not_ready", %error, "retrying in 30 s");
-                            std::time::Duration::from_secs(30)
+                            let delay = refresh_backoff(failures);
+                            failures = failures.saturating_add(1);
+                            tracing::warn!(
+                                event = "provider_not_ready",
+                                %error,
+                                retry_in_ms = delay.as_millis() as u64
+                            );
+                            delay
                         }
                     };
                     rocket::tokio::select! {
@@ -140,6 +150,14 @@ impl Fairing for AppIdFairing {
             });
         }
     }
+}
+
+/// The pause before background retry number `failures + 1` of discovery and keys.
+fn refresh_backoff(failures: u32) -> std::time::Duration {
+    use rand::Rng;
+    let base = 1u64 << failures.min(6);
+    let jitter = rand::thread_rng().gen_range(0..250);
+    std::time::Duration::from_secs(base.min(60)) + std::time::Duration::from_millis(jitter)
 }
 
 #[cfg(feature = "emulator")]
@@ -182,4 +200,17 @@ async fn start_emulator(
 #[cfg(not(feature = "emulator"))]
 async fn start_emulator(_: &Rocket<Build>, _: &mut RawSettings, _: &str) -> Result<EmulatorInUse, String> {
     Err("is missing (this build has no embedded emulator)".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn background_retries_back_off_exponentially_up_to_a_minute() {
+        assert!(refresh_backoff(0) >= Duration::from_secs(1) && refresh_backoff(0) < Duration::from_secs(2));
+        assert!(refresh_backoff(2) >= Duration::from_secs(4));
+        assert!(refresh_backoff(30) <= Duration::from_millis(60_250));
+    }
 }

@@ -15,11 +15,18 @@ use crate::secret::Secret;
 const MAX_ROLES: usize = 100;
 /// An IAM token is renewed this long before it expires.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// After IAM refused the API key (revoked, expired: 400/401), it is not asked again for
+/// this long: every request would get the same answer, and each would log it (F10).
+const AUTH_FAILURE_HOLD: Duration = Duration::from_secs(30);
 
 /// The cached IAM token; one fetch at a time.
 #[derive(Debug, Default)]
 pub struct IamTokenCache {
     current: Mutex<Option<(Secret, Instant)>>,
+    /// Until when an IAM refusal of the API key is repeated without asking, and its status.
+    refused: std::sync::Mutex<Option<(Instant, u16)>>,
+    /// When `mgmt_auth_failed` was last logged (at most once per [`AUTH_FAILURE_HOLD`]).
+    last_logged: std::sync::Mutex<Option<Instant>>,
 }
 
 #[derive(Deserialize)]
@@ -48,10 +55,25 @@ impl IamTokenCache {
                 return Ok(token.clone());
             }
         }
+        if let Some((until, status)) = *lock(&self.refused) {
+            if Instant::now() < until {
+                return Err(ProviderError::Status { endpoint: "iam_token", status, error: None });
+            }
+        }
         let form =
             [("grant_type", "urn:ibm:params:oauth:grant-type:apikey"), ("apikey", config.api_key.expose())];
         let answer: IamAnswer =
-            http.post_form("iam_token", config.iam_url.as_str(), Auth::None, &form, false).await?;
+            match http.post_form("iam_token", config.iam_url.as_str(), Auth::None, &form, false).await {
+                Ok(answer) => answer,
+                Err(error @ ProviderError::Status { status: 400 | 401, .. }) => {
+                    if let ProviderError::Status { status, .. } = &error {
+                        *lock(&self.refused) = Some((Instant::now() + AUTH_FAILURE_HOLD, *status));
+                    }
+                    self.auth_failed();
+                    return Err(error);
+                }
+                Err(error) => return Err(error),
+            };
         let lifetime = match (answer.expiration, answer.expires_in) {
             (Some(at), _) => Duration::from_secs(u64::try_from(at - crate::clock::now()).unwrap_or(0)),
             (None, Some(secs)) => Duration::from_secs(secs),
@@ -90,10 +112,35 @@ impl IamTokenCache {
                 Ok(answer) => return roles_of(answer),
                 Err(ProviderError::Status { status: 401, .. }) if !renew => renew = true,
                 Err(ProviderError::Status { status: 404, .. }) => return Ok(Vec::new()),
+                Err(error @ ProviderError::Status { status: 401, .. }) => {
+                    self.auth_failed();
+                    return Err(error);
+                }
                 Err(error) => return Err(error),
             }
         }
     }
+
+    /// Logs that the management API cannot be used with our API key (revoked or expired
+    /// IAM key, or a fresh IAM token refused): an operator must act. Once per
+    /// [`AUTH_FAILURE_HOLD`], so an outage does not flood the log; the key is never logged.
+    fn auth_failed(&self) {
+        let now = Instant::now();
+        let mut last = lock(&self.last_logged);
+        if last.is_none_or(|at| now.duration_since(at) >= AUTH_FAILURE_HOLD) {
+            *last = Some(now);
+            tracing::error!(
+                event = "provider_unavailable",
+                reason = "mgmt_auth_failed",
+                "IAM refused the API key or the management API refused its token: check IBM_CLOUD_APIKEY"
+            );
+        }
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded values are plain copies; a panic elsewhere cannot leave them half-written.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn roles_of(answer: RolesAnswer) -> Result<Vec<String>, ProviderError> {

@@ -1,6 +1,7 @@
 //! The App ID client: configuration, provider metadata, keys, caches, and the calls the
 //! web layer needs. Plain async Rust; only [`fairing`] knows about Rocket.
 
+mod breaker;
 mod cache;
 pub mod discovery;
 pub mod error;
@@ -61,7 +62,12 @@ impl AppId {
     /// A client for a validated configuration; no network traffic until first use.
     pub fn new(config: AppIdConfig) -> Result<Self, reqwest::Error> {
         Ok(AppId(Arc::new(AppIdClient {
-            http: Http::new(config.timeouts)?,
+            http: Http::new(
+                config.timeouts,
+                config.breaker.failures,
+                config.breaker.open_for,
+                config.breaker.max_concurrent,
+            )?,
             config,
             metadata: Cached::default(),
             keys: Cached::default(),
@@ -233,6 +239,13 @@ impl AppIdClient {
             Some(_) => Err("no_usable_signing_keys"),
             None => Err("signing_keys_not_loaded"),
         }
+    }
+
+    /// The provider endpoints whose circuit breaker is open now: calls to them fail at
+    /// once with 503 until a trial call succeeds. Empty when all is well. For `/ready`
+    /// (to report "degraded" while cached keys still serve existing sessions).
+    pub fn degraded_endpoints(&self) -> Vec<&'static str> {
+        self.http.breakers().open_endpoints()
     }
 
     /// Fetches discovery and keys now (at launch, then every [`JWKS_REFRESH_INTERVAL`] from

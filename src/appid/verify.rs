@@ -4,7 +4,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Validation};
-use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -77,6 +79,20 @@ pub struct IdClaims {
     azp: Option<String>,
     #[serde(default)]
     tenant: Option<String>,
+    /// How the user authenticated (App ID: `cloud_directory`, `google`, ...), for the log
+    /// only; kept loose so an odd shape never blocks a login.
+    #[serde(default)]
+    amr: Option<serde_json::Value>,
+}
+
+impl IdClaims {
+    /// The authentication methods as one log-safe string: short lower-case names only,
+    /// anything else left out (the value comes from the provider, not from us).
+    pub fn amr_for_log(&self) -> String {
+        let Some(serde_json::Value::Array(methods)) = &self.amr else { return String::new() };
+        let safe = |m: &&str| m.len() <= 32 && m.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        methods.iter().filter_map(serde_json::Value::as_str).filter(safe).collect::<Vec<_>>().join(",")
+    }
 }
 
 /// Claims of a verified access token that the app uses.
@@ -152,6 +168,11 @@ fn header(token: &str) -> Result<Header, TokenError> {
         return Err(TokenError::Malformed);
     }
     let bytes = URL_SAFE_NO_PAD.decode(segments[0]).map_err(|_| TokenError::Malformed)?;
+    // RFC 7515 §4: header parameter names must be unique; parsers disagree on which of two
+    // `alg`s or `kid`s wins, so a token that has two is refused outright.
+    if !has_unique_keys(&bytes) {
+        return Err(TokenError::Malformed);
+    }
     let header: Header = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
     // RFC 8725 §3.1: the algorithm is ours to choose, never the token's.
     if header.alg != "RS256" {
@@ -169,6 +190,76 @@ fn header(token: &str) -> Result<Header, TokenError> {
     Ok(header)
 }
 
+/// True if `json` is one JSON object (R-T11: header and claims are objects) in which no
+/// object repeats a key, at any depth. (serde_json keeps the last of repeated keys without
+/// a word; serde_json's own nesting limit bounds the recursion.)
+fn has_unique_keys(json: &[u8]) -> bool {
+    if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return false;
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    UniqueKeys.deserialize(&mut deserializer).is_ok() && deserializer.end().is_ok()
+}
+
+/// Walks a JSON value and fails on the first object with a repeated key.
+struct UniqueKeys;
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(UniqueKeys)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(de::Error::custom("duplicate key"));
+            }
+            map.next_value_seed(UniqueKeys)?;
+        }
+        Ok(())
+    }
+}
+
 fn is_base64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
@@ -180,6 +271,13 @@ fn verify_signed<T: DeserializeOwned>(
     expected: &Expected,
 ) -> Result<T, TokenError> {
     let header = header(token)?;
+    // The same for the claims (RFC 7519 §4): which `sub` or `aud` counts must not depend on
+    // the parser. `header` has checked the shape, so the payload is the second segment.
+    let payload = token.split('.').nth(1).ok_or(TokenError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
+    if !has_unique_keys(&payload) {
+        return Err(TokenError::Malformed);
+    }
     let key = keys.find(header.kid.as_deref())?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.leeway = expected.leeway_secs;
@@ -222,5 +320,50 @@ fn check_subject(sub: &str) -> Result<(), TokenError> {
         Ok(())
     } else {
         Err(TokenError::BadSubject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_are_found_at_any_depth() {
+        assert!(has_unique_keys(br#"{"a":1,"b":[{"c":true,"d":null}],"e":{"f":"g"}}"#));
+        assert!(!has_unique_keys(br#"{"sub":"a","sub":"b"}"#));
+        assert!(!has_unique_keys(br#"{"a":{"x":1,"x":2}}"#));
+        assert!(!has_unique_keys(br#"{"a":[{"x":1,"x":2}]}"#));
+        // The same key in sibling objects is fine.
+        assert!(has_unique_keys(br#"{"a":[{"x":1},{"x":2}]}"#));
+        // Escapes are compared after decoding: "\u0073ub" is "sub".
+        assert!(!has_unique_keys(br#"{"sub":"a","\u0073ub":"b"}"#));
+        // Junk and trailing data are refused too.
+        assert!(!has_unique_keys(br#"{"a":1} {"b":2}"#));
+        assert!(!has_unique_keys(b"{"));
+    }
+
+    /// B61: a header or payload that is not a UTF-8 JSON object is refused as malformed,
+    /// before any key is looked up.
+    #[test]
+    fn b61_a_header_or_payload_that_is_not_a_utf8_json_object_is_refused() {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let good_header = br#"{"alg":"RS256","typ":"JWT","kid":"k1","ver":4}"#;
+        let good_claims = br#"{"sub":"a","iss":"i","aud":["c"],"exp":2000000000,"iat":1}"#;
+        let not_objects: [&[u8]; 6] =
+            [b"[]", br#""RS256""#, b"42", b"null", b"\xff\xfe{}", b"{\"alg\":\"RS\xff\"}"];
+        let keys = KeySet::parse(serde_json::json!({ "keys": [] })).unwrap();
+        let expected = Expected { issuer: "i", client_id: "c", tenant: "t", leeway_secs: 60, now: 1 };
+        for bad in not_objects {
+            let bad_header = format!("{}.{}.c2ln", b64(bad), b64(good_claims));
+            assert_eq!(key_id(&bad_header).unwrap_err(), TokenError::Malformed);
+            let bad_claims = format!("{}.{}.c2ln", b64(good_header), b64(bad));
+            assert_eq!(
+                verify_access_token(&bad_claims, &keys, &expected).unwrap_err(),
+                TokenError::Malformed
+            );
+        }
+        // The same token with good parts gets as far as the key lookup.
+        let good = format!("{}.{}.c2ln", b64(good_header), b64(good_claims));
+        assert_eq!(verify_access_token(&good, &keys, &expected).unwrap_err(), TokenError::UnknownKid);
     }
 }

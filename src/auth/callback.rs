@@ -6,7 +6,7 @@ use rocket::http::CookieJar;
 use rocket::State;
 use subtle::ConstantTimeEq;
 
-use super::login::{self, LoginState, LOGIN_TTL_SECS};
+use super::login::{self, LoginState, NoLogin, LOGIN_TTL_SECS};
 use super::return_to;
 use super::session::Session;
 use crate::appid::{AppId, ProviderError, VerifyError};
@@ -24,6 +24,8 @@ struct CallbackQuery {
     state: Option<String>,
     error: Option<String>,
     iss: Option<String>,
+    /// App ID's `flow=sign_up|forgot_password`: a Cloud Directory self-service flow ended.
+    flow: Option<String>,
 }
 
 /// A refused callback: the reason code for the log and the page to show.
@@ -34,15 +36,19 @@ impl CallbackQuery {
     /// RFC 6749 §3.1 says parameters must not repeat, so repeats are refused.
     fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
         let mut query = CallbackQuery::default();
+        // Which names were seen, separately from the values: an empty value counts as
+        // absent, yet `code=&code=x` still repeats `code`.
+        let mut seen = [false; 5];
         for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-            let slot = match key.as_ref() {
-                "code" => &mut query.code,
-                "state" => &mut query.state,
-                "error" => &mut query.error,
-                "iss" => &mut query.iss,
+            let (index, slot) = match key.as_ref() {
+                "code" => (0, &mut query.code),
+                "state" => (1, &mut query.state),
+                "error" => (2, &mut query.error),
+                "iss" => (3, &mut query.iss),
+                "flow" => (4, &mut query.flow),
                 _ => continue,
             };
-            if slot.is_some() {
+            if std::mem::replace(&mut seen[index], true) {
                 return Err("duplicate_param");
             }
             // An empty value counts as absent (RFC 6749 §3.1).
@@ -79,13 +85,32 @@ pub async fn afterauth(
 
 async fn complete(
     uri: &Origin<'_>,
-    pending: Option<LoginState>,
+    pending: Result<LoginState, NoLogin>,
     jar: &CookieJar<'_>,
     appid: &AppId,
 ) -> Result<String, Refusal> {
     let failed = |reason| Refusal(reason, ErrorPage::SignInFailed);
     let query = CallbackQuery::parse(uri.query().map(|q| q.as_str())).map_err(failed)?;
-    let login = pending.ok_or(failed("no_transaction"))?;
+    // After sign-up or a password reset started from its login page, App ID comes back
+    // with `?flow=…` and no code (appid-api.md §2; IBM's SDKs then go to the return path).
+    // Nothing is accepted from such a request, so it is not refused either: the user goes
+    // back where the login started (validated again by the caller), which starts a new one.
+    if query.code.is_none() && query.error.is_none() {
+        let flow = ["sign_up", "forgot_password"].into_iter().find(|f| query.flow.as_deref() == Some(*f));
+        if let Some(flow) = flow {
+            tracing::info!(event = "provider_flow_finished", flow);
+            return Ok(pending.map_or_else(|_| "/".to_string(), |login| login.return_to));
+        }
+    }
+    let login = match pending {
+        Ok(login) => login,
+        Err(NoLogin::Absent) => return Err(failed("no_transaction")),
+        // Most often the key changed while the user was at the provider: "start again"
+        // says what to do.
+        Err(NoLogin::Unreadable) => {
+            return Err(Refusal("transaction_unreadable", ErrorPage::SignInExpired));
+        }
+    };
     // The state must match before anything the provider sent is believed.
     let state = query.state.as_deref().ok_or(failed("state_missing"))?;
     if !bool::from(state.as_bytes().ct_eq(login.state.as_bytes())) {
@@ -153,7 +178,7 @@ async fn complete(
         .write(jar, config.secure_cookies())
         .map_err(|_| Refusal("session_too_large", ErrorPage::SessionTooLarge))?;
     crate::metrics::METRICS.login_succeeded();
-    tracing::info!(event = "login_success", sub = %id.sub, roles = role_count);
+    tracing::info!(event = "login_success", sub = %id.sub, amr = %id.amr_for_log(), roles = role_count);
     Ok(login.return_to)
 }
 
@@ -180,6 +205,16 @@ mod tests {
     fn repeated_parameters_are_refused() {
         assert_eq!(CallbackQuery::parse(Some("code=a&state=b&state=c")).unwrap_err(), "duplicate_param");
         assert_eq!(CallbackQuery::parse(Some("code=a&code=b&state=c")).unwrap_err(), "duplicate_param");
+        // An empty value is absent, but its name still counts.
+        assert_eq!(CallbackQuery::parse(Some("code=&state=s&code=b")).unwrap_err(), "duplicate_param");
+        assert_eq!(CallbackQuery::parse(Some("code=a&state=&state=s")).unwrap_err(), "duplicate_param");
+        assert_eq!(CallbackQuery::parse(Some("code=a&state=s&iss&iss=x")).unwrap_err(), "duplicate_param");
+    }
+
+    #[test]
+    fn app_ids_flow_parameter_is_read_once() {
+        assert_eq!(CallbackQuery::parse(Some("flow=sign_up")).unwrap().flow.as_deref(), Some("sign_up"));
+        assert_eq!(CallbackQuery::parse(Some("flow=sign_up&flow=x")).unwrap_err(), "duplicate_param");
     }
 
     #[test]

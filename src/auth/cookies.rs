@@ -12,6 +12,30 @@ pub const LOGIN: &str = "appid_login";
 /// their back/forward cache (Chromium keeps `no-store` pages there until a cookie changes).
 pub const SIGNED_OUT: &str = "appid_signed_out";
 
+/// Set by a successful callback for a short while: a protected request that carries it
+/// but no session shows "your browser did not keep the sign-in cookie" instead of starting
+/// another login (which would loop). Deliberately without `Secure` and `__Host-`, and tiny,
+/// so it survives where the session cookie was dropped (http in local development, size).
+/// It holds nothing secret; a planted one can only turn a login redirect into that page.
+pub const SIGNED_IN: &str = "appid_signed_in";
+/// How long the [`SIGNED_IN`] marker lives: the round trip from the callback to the page.
+pub const SIGNED_IN_SECS: i64 = 60;
+
+/// The [`SIGNED_IN`] marker cookie.
+pub fn signed_in_marker() -> Cookie<'static> {
+    Cookie::build((SIGNED_IN, "1"))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(Duration::seconds(SIGNED_IN_SECS))
+        .build()
+}
+
+/// The cookie that removes the [`SIGNED_IN`] marker.
+pub fn signed_in_removal() -> Cookie<'static> {
+    Cookie::build(SIGNED_IN).path("/").build()
+}
+
 /// The `Set-Cookie` value that removes the [`SIGNED_OUT`] marker.
 /// (A response fairing cannot use the cookie jar, so it sends this header itself.)
 pub fn signed_out_removal(secure: bool) -> String {

@@ -7,7 +7,8 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde::Serialize;
 
-use super::session::Session;
+use super::cookies;
+use super::session::{Loaded, Session};
 use crate::appid::{AppId, ProviderError, VerifyError};
 
 /// A logged-in user with at least one role.
@@ -84,13 +85,36 @@ impl<'r> FromRequest<'r> for AuthorizedUser {
             .local_cache_async(async {
                 match request.rocket().state::<AppId>() {
                     Some(appid) => {
-                        let session = Session::of_request(request, appid.config().secure_cookies());
-                        authorize(session, appid).await
+                        let secure = appid.config().secure_cookies();
+                        match Session::loaded_of_request(request, secure) {
+                            Loaded::Refused(reason) => {
+                                tracing::info!(event = "session_refused", reason = *reason);
+                                Err(AuthError::NotLoggedIn(reason))
+                            }
+                            loaded => authorize(loaded.valid(), appid).await,
+                        }
                     }
                     None => Err(AuthError::NotConfigured),
                 }
             })
             .await;
+        if decision.is_ok() {
+            if let Some(appid) = request.rocket().state::<AppId>() {
+                let secure = appid.config().secure_cookies();
+                let jar = request.cookies();
+                if let Some(session) = Session::of_request(request, secure) {
+                    // The idle timeout counts from the last use, written back at most
+                    // once a minute.
+                    if session.needs_touch() {
+                        session.touch(jar, secure);
+                    }
+                }
+                // The browser kept the session: the login-loop marker has done its job.
+                if jar.get(cookies::SIGNED_IN).is_some() {
+                    jar.remove(cookies::signed_in_removal());
+                }
+            }
+        }
         crate::metrics::METRICS.guard_outcome(match decision {
             Ok(_) => "ok",
             Err(AuthError::NotLoggedIn(reason)) => reason,
@@ -161,5 +185,36 @@ mod tests {
             email: Some("bob@example.com".into()),
         });
         assert_eq!(format!("{error:?}"), "NoRole");
+    }
+
+    /// R-E5: Rocket logs a failed guard's error with `{:?}`; no variant may carry a token,
+    /// a code, a cookie or a provider body into that line.
+    #[test]
+    fn r_e5_the_debug_form_of_every_guard_error_is_redacted() {
+        let errors = [
+            AuthError::NotLoggedIn("token_inactive"),
+            AuthError::NoRole(Viewer { name: Some("CANARY-name".into()), email: Some("CANARY@x".into()) }),
+            AuthError::Unavailable(ProviderError::Status {
+                endpoint: "introspect",
+                status: 401,
+                error: Some("invalid_token".into()),
+            }),
+            AuthError::Unavailable(ProviderError::Malformed { endpoint: "roles", what: "roles" }),
+            AuthError::Unavailable(ProviderError::Unreachable { endpoint: "jwks", kind: "timeout" }),
+            AuthError::NotConfigured,
+        ];
+        for error in errors {
+            let debug = format!("{error:?}");
+            assert!(!debug.contains("CANARY"), "{debug}");
+            assert!(!debug.contains("eyJ") && !debug.contains("Bearer"), "{debug}");
+            assert!(debug.len() < 80, "a short reason code, not a dump: {debug}");
+        }
+        assert_eq!(
+            format!(
+                "{:?}",
+                AuthError::Unavailable(ProviderError::Unreachable { endpoint: "jwks", kind: "timeout" })
+            ),
+            "Unavailable(jwks: no answer (timeout))"
+        );
     }
 }

@@ -86,13 +86,29 @@ fn authorization_url(appid: &AppId, metadata: &ProviderMetadata, login: &LoginSt
     url
 }
 
+/// Why no pending login came back with the callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoLogin {
+    /// No transaction cookie: a bookmark, another browser, or a callback used twice.
+    Absent,
+    /// A transaction cookie that does not open: sealed with a key this process no longer
+    /// has (a restart with a new `SESSION_SECRET_KEY`), or tampered with.
+    Unreadable,
+}
+
 /// Takes the pending login from its cookie and removes the cookie (a transaction is
 /// used once, whatever the outcome).
-pub fn take(jar: &CookieJar<'_>, secure: bool) -> Option<LoginState> {
+pub fn take(jar: &CookieJar<'_>, secure: bool) -> Result<LoginState, NoLogin> {
     let name = cookies::name(cookies::LOGIN, secure);
-    let cookie = jar.get_private(&name)?;
+    let Some(cookie) = jar.get_private(&name) else {
+        if jar.get(&name).is_none() {
+            return Err(NoLogin::Absent);
+        }
+        jar.remove(cookies::removal(cookies::LOGIN, secure));
+        return Err(NoLogin::Unreadable);
+    };
     jar.remove_private(cookies::removal(cookies::LOGIN, secure));
-    serde_json::from_str(cookie.value()).ok()
+    serde_json::from_str(cookie.value()).map_err(|_| NoLogin::Unreadable)
 }
 
 #[cfg(test)]

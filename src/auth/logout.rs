@@ -3,10 +3,11 @@
 
 use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::{self, Responder};
 use rocket::State;
 
 use super::cookies;
-use super::session::Session;
+use super::session::{self, Session};
 use crate::appid::AppId;
 use crate::web::page::{ErrorPage, Page};
 
@@ -41,22 +42,42 @@ impl<'r> FromRequest<'r> for SameOrigin {
     }
 }
 
+/// A response that also asks the browser to drop every cookie of our origin
+/// (`Clear-Site-Data: "cookies"`, ASVS 7.4.4): a second line of defence besides the
+/// removal `Set-Cookie`s, which only reach the cookies we name.
+pub struct ClearSiteData(Page);
+
+impl<'r> Responder<'r, 'static> for ClearSiteData {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = self.0.respond_to(request)?;
+        response.set_raw_header("Clear-Site-Data", "\"cookies\"");
+        Ok(response)
+    }
+}
+
 /// Ends the session and shows a "signed out" page that moves on to the open page.
 #[rocket::post("/logout")]
-pub fn logout(same_origin: Result<SameOrigin, ()>, jar: &CookieJar<'_>, appid: &State<AppId>) -> Page {
+pub fn logout(
+    same_origin: Result<SameOrigin, ()>,
+    jar: &CookieJar<'_>,
+    appid: &State<AppId>,
+) -> Result<ClearSiteData, Page> {
     if same_origin.is_err() {
         tracing::warn!(event = "logout_refused", reason = "cross_origin");
-        return ErrorPage::CrossSite.page();
+        return Err(ErrorPage::CrossSite.page());
     }
     let secure = appid.config().secure_cookies();
     if let Some(session) = Session::read(jar, secure) {
         tracing::info!(event = "logout", sub = %session.sub);
+        // A copy of this cookie saved before now must not work afterwards (R-L2).
+        session::deny(&session.sid, session.expires_at);
     }
     Session::clear(jar, secure);
     jar.remove_private(cookies::removal(cookies::LOGIN, secure));
+    jar.remove(cookies::signed_in_removal());
     // A page rather than a redirect: the protected page must enter the back/forward cache
     // before the marker cookie is removed by the next response, or Back would restore it.
     jar.add(cookies::build(cookies::SIGNED_OUT, "1".to_string(), secure, 300));
     // `viewer: null`: the request still carries the old session, the header must not show it.
-    Page::new("signed_out", serde_json::json!({ "viewer": null })).no_store()
+    Ok(ClearSiteData(Page::new("signed_out", serde_json::json!({ "viewer": null })).no_store()))
 }

@@ -1,7 +1,9 @@
 //! Where the user goes after login: only a path on this app, never another host.
 //!
-//! One validator serves every entry point ([`from_request`] before storing, [`safe_or_root`]
-//! again before redirecting). It is strict on purpose: anything odd becomes `/`.
+//! One validator, [`is_safe`], serves every entry point: the 401 catcher stores
+//! [`from_request`]'s result in the login transaction, and the callback passes the stored
+//! value through [`safe_or_root`] again and puts exactly the string it returns in
+//! `Location` (security.md R-X1..R-X5). It is strict on purpose: anything odd becomes `/`.
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use rocket::http::uri::Origin;
@@ -75,7 +77,9 @@ pub fn is_safe(candidate: &str) -> bool {
         }
         let decoded = percent_decode_str(&layer).decode_utf8_lossy().into_owned();
         if decoded == layer {
-            return !NEVER.iter().any(|never| layer.eq_ignore_ascii_case(never));
+            // `/afterauth/` and `/logout//` reach the same routes: compare without them.
+            let route = layer.trim_end_matches('/');
+            return !NEVER.iter().any(|never| route.eq_ignore_ascii_case(never));
         }
         layer = decoded;
     }
@@ -84,9 +88,15 @@ pub fn is_safe(candidate: &str) -> bool {
 
 /// One layer of the path: starts with `/`; no backslash (browsers read it as `/`); no
 /// control character; no `/`, whitespace, `/` run (`//`, `/ /`, `/\t/` all become `//host`
-/// in some parser, oauth2-proxy GHSA-j7px-6hwj-hpjg); no `.` or `..` segment.
+/// in some parser, oauth2-proxy GHSA-j7px-6hwj-hpjg); no `.` or `..` segment; beyond
+/// ASCII only letters and digits (look-alikes such as `／` U+FF0F, `＼`, `。` U+3002 and
+/// invisible format characters are punctuation, symbols or controls: a normalising
+/// parser could turn them into `/`, `\` or `.`).
 fn is_plain_local_path(path: &str) -> bool {
-    if !path.starts_with('/') || path.contains('\\') || path.chars().any(char::is_control) {
+    if !path.starts_with('/')
+        || path.contains('\\')
+        || path.chars().any(|c| c.is_control() || (!c.is_ascii() && !c.is_alphanumeric()))
+    {
         return false;
     }
     let chars: Vec<char> = path.chars().collect();
@@ -104,7 +114,13 @@ mod tests {
 
     #[test]
     fn ordinary_paths_and_queries_are_kept() {
-        for ok in ["/", "/auth_route", "/auth_route?next=https://evil.example", "/a/b%20c?x=1&y=%2F"] {
+        for ok in [
+            "/",
+            "/auth_route",
+            "/auth_route?next=https://evil.example",
+            "/a/b%20c?x=1&y=%2F",
+            "/caf%C3%A9/%E6%97%A5%E6%9C%AC",
+        ] {
             assert!(is_safe(ok), "{ok}");
         }
     }
@@ -137,6 +153,13 @@ mod tests {
             "/%61fterauth",
             "/\t/evil.example",
             "/x\u{7f}",
+            "/%EF%BC%8Fevil.example",
+            "/%EF%BC%BCevil.example",
+            "/evil%E3%80%82example",
+            "/%E2%80%AEelpmaxe.live",
+            "/%FF",
+            "/afterauth/",
+            "/logout?x=1",
         ] {
             assert!(!is_safe(bad), "{bad:?}");
             assert_eq!(safe_or_root(bad), "/");

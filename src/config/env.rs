@@ -11,6 +11,25 @@ const FLASK_NAMES: &[(&str, &str)] = &[
     ("IBM_CLOUD_IAM_URL", "appid.iam_url"),
 ];
 
+/// Settings that are text whatever they look like, with the variables that set them.
+/// Figment's `Env` parses values, so a secret that happens to read `12345`, `true` or `[x]`
+/// would become a number, a bool or an array, fail to deserialize as text, and figment's
+/// error message would quote it (security.md R-E1, R-E6). These are re-read as plain strings.
+const TEXT_SETTINGS: &[(&str, &str)] = &[
+    ("APPID_CLIENT_ID", "client_id"),
+    ("APPID_CLIENT_SECRET", "client_secret"),
+    ("APPID_OAUTH_SERVER_URL", "oauth_server_url"),
+    ("APPID_REDIRECT_URI", "redirect_uri"),
+    ("APPID_MANAGEMENT_URL", "management_url"),
+    ("APPID_METRICS_TOKEN", "metrics_token"),
+    ("APPID_SESSION_SECRET_KEY", "session_secret_key"),
+    ("APPID_IBM_CLOUD_APIKEY", "ibm_cloud_apikey"),
+    ("APPID_IAM_URL", "iam_url"),
+    ("SESSION_SECRET_KEY", "session_secret_key"),
+    ("IBM_CLOUD_APIKEY", "ibm_cloud_apikey"),
+    ("IBM_CLOUD_IAM_URL", "iam_url"),
+];
+
 /// Rocket's default figment plus our environment variables:
 /// `APPID_*` → `appid.*` (e.g. `APPID_CLIENT_ID` → `appid.client_id`),
 /// `SESSION_SECRET_KEY`, `IBM_CLOUD_APIKEY`, `IBM_CLOUD_IAM_URL`, and `PORT` (Code Engine).
@@ -26,6 +45,12 @@ pub fn figment() -> Figment {
                 .map(|(_, target)| (*target).into())
                 .unwrap_or_else(|| key.into())
         }));
+    // In the same order as above, so the same variable wins when two name one setting.
+    for (variable, key) in TEXT_SETTINGS {
+        if let Some(value) = Env::var(variable) {
+            figment = figment.merge(Serialized::global(&format!("appid.{key}"), value));
+        }
+    }
     // Code Engine injects PORT; Rocket only knows ROCKET_PORT. It wins over every profile.
     // A PORT that is not a number is passed on as text for Rocket to reject by name.
     if let Some(port) = Env::var("PORT") {

@@ -58,6 +58,13 @@ pub struct RawSettings {
     pub request_timeout_secs: u64,
     pub token_timeout_secs: u64,
     pub clock_leeway_secs: u64,
+    /// Consecutive failures (no answer, 5xx, 429) of one provider endpoint that open its
+    /// circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker answers at once, before one trial call is let through.
+    pub breaker_open_secs: u64,
+    /// Most calls to the provider in flight at once (all endpoints together).
+    pub max_concurrent_calls: usize,
     /// How long a session lives at most, whatever the token lifetime (seconds).
     pub session_max_age_secs: u64,
     /// Serve Prometheus metrics at `/metrics`.
@@ -87,6 +94,9 @@ impl Default for RawSettings {
             request_timeout_secs: 5,
             token_timeout_secs: 10,
             clock_leeway_secs: 60,
+            breaker_failures: 5,
+            breaker_open_secs: 30,
+            max_concurrent_calls: 64,
             session_max_age_secs: 8 * 3600,
             metrics: false,
             metrics_token: None,

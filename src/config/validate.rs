@@ -56,6 +56,17 @@ pub struct Timeouts {
     pub token: Duration,
 }
 
+/// The circuit breaker and concurrency limit in front of the provider.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerSettings {
+    /// Consecutive failures of one endpoint that open its breaker.
+    pub failures: u32,
+    /// How long an open breaker fails calls at once.
+    pub open_for: Duration,
+    /// Most provider calls in flight at once.
+    pub max_concurrent: usize,
+}
+
 /// Validated App ID configuration.
 #[derive(Debug, Clone)]
 pub struct AppIdConfig {
@@ -73,6 +84,7 @@ pub struct AppIdConfig {
     pub introspection_ttl_secs: u64,
     pub roles_ttl_secs: u64,
     pub timeouts: Timeouts,
+    pub breaker: BreakerSettings,
     pub clock_leeway_secs: u64,
     pub session_max_age_secs: u64,
     pub metrics: bool,
@@ -142,6 +154,15 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
     if !(1..=86_400).contains(&raw.roles_ttl_secs) {
         problems.push("APPID_ROLES_TTL_SECS", "must be between 1 and 86400 seconds");
     }
+    if !(1..=100).contains(&raw.breaker_failures) {
+        problems.push("APPID_BREAKER_FAILURES", "must be between 1 and 100");
+    }
+    if !(1..=600).contains(&raw.breaker_open_secs) {
+        problems.push("APPID_BREAKER_OPEN_SECS", "must be between 1 and 600 seconds");
+    }
+    if !(1..=10_000).contains(&raw.max_concurrent_calls) {
+        problems.push("APPID_MAX_CONCURRENT_CALLS", "must be between 1 and 10000");
+    }
     if raw.clock_leeway_secs > 300 {
         problems.push("APPID_CLOCK_LEEWAY_SECS", "must be at most 300 seconds");
     }
@@ -170,6 +191,11 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                     connect: Duration::from_secs(raw.connect_timeout_secs),
                     request: Duration::from_secs(raw.request_timeout_secs),
                     token: Duration::from_secs(raw.token_timeout_secs),
+                },
+                breaker: BreakerSettings {
+                    failures: raw.breaker_failures,
+                    open_for: Duration::from_secs(raw.breaker_open_secs),
+                    max_concurrent: raw.max_concurrent_calls,
                 },
                 clock_leeway_secs: raw.clock_leeway_secs,
                 session_max_age_secs: raw.session_max_age_secs,
@@ -316,6 +342,21 @@ mod tests {
         assert!(report.contains("APPID_REDIRECT_URI"));
         assert!(report.contains("APPID_OAUTH_SERVER_URL"));
         assert!(!report.contains("s3cret"));
+    }
+
+    #[test]
+    fn breaker_settings_have_defaults_and_bounds() {
+        let config = validate(&complete()).unwrap();
+        assert_eq!(config.breaker.failures, 5);
+        assert_eq!(config.breaker.open_for, Duration::from_secs(30));
+        let mut raw = complete();
+        raw.breaker_failures = 0;
+        raw.breaker_open_secs = 0;
+        raw.max_concurrent_calls = 0;
+        assert_eq!(
+            validate(&raw).unwrap_err().names(),
+            vec!["APPID_BREAKER_FAILURES", "APPID_BREAKER_OPEN_SECS", "APPID_MAX_CONCURRENT_CALLS"]
+        );
     }
 
     #[test]

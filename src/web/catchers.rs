@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 
 use super::page::{ErrorPage, Page, SeeOther};
 use crate::appid::AppId;
+use crate::auth::cookies;
 use crate::auth::guard::Decision;
-use crate::auth::session::Session;
+use crate::auth::session::{Loaded, Session};
 use crate::auth::{login, return_to, AuthError};
 
 /// All catchers, to register at `/`.
@@ -43,11 +44,25 @@ async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (
     };
     let secure = appid.config().secure_cookies();
     let jar = request.cookies();
-    // A refused session cookie is removed so the browser stops sending it.
-    if Session::of_request(request, secure).is_some()
+    // A refused session cookie (undecryptable, expired, idle, logged out, token refused) is
+    // removed so the browser stops sending it. Done here: catchers drop the guard's changes.
+    if matches!(Session::loaded_of_request(request, secure), Loaded::Refused(_))
+        || Session::of_request(request, secure).is_some()
         || matches!(decision(request), Err(AuthError::NotLoggedIn(r)) if *r != "no_session")
     {
         Session::clear(jar, secure);
+    }
+    // Login-loop guard (R-C7): this browser completed a login moments ago and still shows
+    // no session, so it did not keep the cookie. Another redirect would loop; say so.
+    // (Only when no session arrived at all, or one sealed with another instance's key.)
+    let kept_nothing = matches!(
+        Session::loaded_of_request(request, secure),
+        Loaded::Absent | Loaded::Refused("undecryptable")
+    );
+    if kept_nothing && jar.get(cookies::SIGNED_IN).is_some() {
+        jar.remove(cookies::signed_in_removal());
+        tracing::warn!(event = "session_cookie_not_kept");
+        return Either::Left(Either::Right(ErrorPage::CookieNotKept.page()));
     }
     let destination = return_to::from_request(request.uri());
     match login::begin(appid, jar, destination).await {

@@ -1,5 +1,6 @@
-//! Security headers on every response (Rocket's Shield adds nosniff, frame options
-//! and permissions policy; this adds the rest).
+//! Security headers on every response (R-H3): CSP without any script, nosniff, frame
+//! denial, no referrer, HSTS behind https, and `Cache-Control: no-store` on everything
+//! but the static assets.
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Request, Response};
@@ -7,7 +8,7 @@ use rocket::{Request, Response};
 use crate::appid::AppId;
 use crate::auth::cookies;
 
-/// Adds Content-Security-Policy, Referrer-Policy and, behind https, HSTS.
+/// Adds the security headers (see the module documentation).
 #[derive(Debug, Default)]
 pub struct SecurityHeaders;
 
@@ -23,6 +24,18 @@ impl Fairing for SecurityHeaders {
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         response.set_raw_header("Content-Security-Policy", CSP);
         response.set_raw_header("Referrer-Policy", "no-referrer");
+        // Rocket's Shield sends these too, but it can be switched off by configuration;
+        // they are part of our contract (R-H3), so they are set here as well.
+        response.set_raw_header("X-Content-Type-Options", "nosniff");
+        response.set_raw_header("X-Frame-Options", "DENY");
+        // Nothing this app generates may be kept by a shared or browser cache: pages show
+        // who is signed in, redirects carry login state, error pages are per request.
+        // Only the static assets (no personal data) may be cached.
+        if response.headers().get_one("Cache-Control").is_none()
+            && !request.uri().path().starts_with("/static/")
+        {
+            response.set_raw_header("Cache-Control", "no-store");
+        }
         let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
         if secure {
             response.set_raw_header("Strict-Transport-Security", "max-age=31536000");

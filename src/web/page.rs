@@ -92,6 +92,7 @@ pub enum ErrorPage {
     SignInCancelled,
     SignInExpired,
     SessionTooLarge,
+    CookieNotKept,
     Unavailable,
     LoginRequired,
     CrossSite,
@@ -105,13 +106,17 @@ impl ErrorPage {
     fn parts(self) -> (Status, &'static str, &'static str) {
         match self {
             ErrorPage::SignInFailed => (Status::BadRequest, "Sign-in could not be completed",
-                "The sign-in could not be completed. This happens when a sign-in link is opened twice, in another browser, or after it was tampered with."),
+                "The sign-in could not be completed. This happens when a sign-in link is opened twice, in another browser, after it was tampered with, or when a newer sign-in was started in another tab or window."),
             ErrorPage::SignInCancelled => (Status::BadRequest, "Sign-in could not be completed",
                 "The sign-in was cancelled or refused by the identity provider."),
             ErrorPage::SignInExpired => (Status::BadRequest, "Sign-in could not be completed",
                 "The sign-in took too long or was already used. Please start again."),
             ErrorPage::SessionTooLarge => (Status::ServiceUnavailable, "Session too large",
                 "Your sign-in produced more data than a browser cookie can hold. Please tell the administrator of this application (the App ID token configuration adds too many claims)."),
+            // A 500-class page (R-C7): the login worked, keeping it failed on this side of
+            // the connection, and another redirect to the provider would only loop.
+            ErrorPage::CookieNotKept => (Status::InternalServerError, "Sign-in cookie not kept",
+                "You signed in, but your browser did not keep the sign-in cookie, so this application cannot see that you are signed in. Sending you to sign in again would only repeat this."),
             ErrorPage::Unavailable => (Status::ServiceUnavailable, "Identity service unavailable",
                 "The identity service is not answering. Please try again in a minute."),
             ErrorPage::LoginRequired => (Status::Unauthorized, "Sign-in required",
@@ -132,6 +137,7 @@ impl ErrorPage {
             ErrorPage::Unavailable => "unavailable",
             ErrorPage::NotFound => "not_found",
             ErrorPage::Internal | ErrorPage::SessionTooLarge => "internal",
+            ErrorPage::CookieNotKept => "cookie",
             ErrorPage::LoginRequired | ErrorPage::CrossSite | ErrorPage::BadRequest => "other",
         }
     }

@@ -18,7 +18,7 @@ const EXPIRED_TEXT: &str = "took too long or was already used";
 const CANCELLED_TEXT: &str = "cancelled or refused by the identity provider";
 
 /// Seconds since the epoch.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
@@ -28,6 +28,8 @@ async fn assert_refused(response: LocalResponse<'_>) -> String {
     assert_eq!(response.status(), Status::BadRequest);
     assert!(response.headers().get_one("Location").is_none(), "a refused callback never redirects");
     assert!(response.cookies().get("appid_session").is_none(), "a refused callback sets no session cookie");
+    assert_eq!(response.content_type(), Some(ContentType::HTML), "UTF-8 HTML, never sniffed");
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
     let body = response.into_string().await.unwrap();
     assert!(body.contains(REFUSED), "the sign-in page: {body}");
     body
@@ -204,6 +206,19 @@ async fn b19_a_duplicated_code_is_refused_without_a_token_call() {
         .get(callback_path(&[("code", &code), ("code", "another-code"), ("state", &state)]))
         .dispatch()
         .await;
+    assert_refused(response).await;
+    assert_eq!(token_calls(&app), 0);
+    assert_not_logged_in(&app).await;
+}
+
+#[rocket::async_test]
+async fn b19_an_empty_code_followed_by_a_real_one_is_still_a_repeat() {
+    // Found by the /afterauth fuzz test: "empty counts as absent" must not hide a repeat.
+    let app = spawn_app().await;
+    let (code, state) = code_and_state(&app, ALICE).await;
+
+    let response =
+        app.client.get(callback_path(&[("code", ""), ("state", &state), ("code", &code)])).dispatch().await;
     assert_refused(response).await;
     assert_eq!(token_calls(&app), 0);
     assert_not_logged_in(&app).await;
@@ -509,4 +524,367 @@ async fn a_stored_return_path_to_another_host_is_replaced_by_root() {
         assert_eq!(response.status(), Status::SeeOther);
         assert_eq!(location(&response), "/", "stored {hostile:?}");
     }
+}
+
+/// The query parameters of the provider URL a login was sent to, in order.
+fn params(authorization: &Url) -> Vec<(String, String)> {
+    authorization.query_pairs().into_owned().collect()
+}
+
+/// The `Set-Cookie` headers of a response.
+fn set_cookies(response: &LocalResponse<'_>) -> Vec<String> {
+    response.headers().get("Set-Cookie").map(str::to_string).collect()
+}
+
+/// True when `set_cookie` removes cookie `name` (empty value, expired).
+fn is_removal(set_cookie: &str, name: &str) -> bool {
+    set_cookie.starts_with(&format!("{name}=;")) && set_cookie.contains("Max-Age=0")
+}
+
+#[rocket::async_test]
+async fn r_a1_a_thousand_logins_get_distinct_random_state_nonce_and_s256_challenge() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use std::collections::HashSet;
+
+    let app = spawn_app().await;
+    let (mut states, mut nonces, mut challenges) = (HashSet::new(), HashSet::new(), HashSet::new());
+    for _ in 0..1000 {
+        let authorization = app.begin_login("/auth_route").await;
+        let p = |name: &str| param(&format!("/x?{}", authorization.query().unwrap()), name);
+        assert_eq!(p("code_challenge_method"), "S256");
+        assert!(URL_SAFE_NO_PAD.decode(p("state")).unwrap().len() >= 16);
+        assert!(URL_SAFE_NO_PAD.decode(p("nonce")).unwrap().len() >= 16);
+        assert_eq!(URL_SAFE_NO_PAD.decode(p("code_challenge")).unwrap().len(), 32, "SHA-256");
+        states.insert(p("state"));
+        nonces.insert(p("nonce"));
+        challenges.insert(p("code_challenge"));
+    }
+    assert_eq!((states.len(), nonces.len(), challenges.len()), (1000, 1000, 1000));
+    assert_eq!(app.idp.emulator.calls(Endpoint::Discovery), 1, "discovery is cached");
+}
+
+#[rocket::async_test]
+async fn r_a1_a_provider_that_does_not_advertise_pkce_still_gets_state_and_nonce() {
+    // App ID documents PKCE only for single-page apps and its discovery document lists no
+    // `code_challenge_methods_supported` (appid-api.md §2): with `pkce = "auto"` no
+    // challenge is sent then, while state and nonce always are.
+    let config = appid_emulator::EmulatorConfig { pkce_advertised: false, ..Default::default() };
+    let app = spawn_app_with(config, json!({})).await;
+    let authorization = app.begin_login("/auth_route").await;
+    let names: Vec<String> = params(&authorization).into_iter().map(|(k, _)| k).collect();
+    assert!(names.contains(&"state".into()) && names.contains(&"nonce".into()));
+    assert!(!names.iter().any(|n| n.starts_with("code_challenge")), "{names:?}");
+    let stored = pending_login(&app);
+    assert_eq!(stored["verifier"], Value::Null);
+    // And the login completes without PKCE.
+    let callback = app.sign_in_at_provider(&authorization, ALICE).await;
+    assert_eq!(app.client.get(callback).dispatch().await.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn r_a2_the_transaction_cookie_is_private_httponly_lax_and_lives_600_seconds() {
+    for (redirect_uri, name) in
+        [(REDIRECT_URI, "appid_login"), ("https://127.0.0.1:8000/afterauth", "__Host-appid_login")]
+    {
+        let app = spawn_app_with(Default::default(), json!({ "redirect_uri": redirect_uri })).await;
+        let response = app.get("/auth_route").await;
+        assert_eq!(response.status(), Status::SeeOther);
+        let authorization = Url::parse(&location(&response)).unwrap();
+        let query = format!("/x?{}", authorization.query().unwrap());
+        let cookies = set_cookies(&response);
+        assert_eq!(cookies.len(), 1, "only the transaction cookie: {cookies:?}");
+        let header = &cookies[0];
+        let attributes: Vec<&str> = header.split("; ").collect();
+        assert!(attributes[0].starts_with(&format!("{name}=")), "{header}");
+        for expected in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+            assert!(attributes.contains(&expected), "{expected} missing in {header}");
+        }
+        assert_eq!(attributes.contains(&"Secure"), redirect_uri.starts_with("https"), "{header}");
+        assert!(!header.contains("Domain"), "{header}");
+        // The value is sealed: none of the three secrets is readable in it.
+        let sealed = response.cookies().get(name).unwrap().value().to_string();
+        let stored: Value =
+            serde_json::from_str(response.cookies().get_private(name).unwrap().value()).unwrap();
+        assert_eq!(stored["state"], param(&query, "state"));
+        for secret in
+            [param(&query, "state"), param(&query, "nonce"), stored["verifier"].as_str().unwrap().into()]
+        {
+            assert!(!sealed.contains(&secret));
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn r_a4_every_callback_outcome_removes_the_transaction_cookie() {
+    let app = spawn_app().await;
+    // Success.
+    let callback = app.login_as(ALICE, "/auth_route").await;
+    assert_eq!(callback.status(), Status::SeeOther);
+    assert!(
+        set_cookies(&callback).iter().any(|c| is_removal(c, "appid_login")),
+        "{:?}",
+        set_cookies(&callback)
+    );
+    drop(callback);
+    // A refusal (wrong state) and a provider refusal of the code (invalid_grant), in a
+    // browser that is not logged in.
+    let app = spawn_app().await;
+    let (code, _) = code_and_state(&app, ALICE).await;
+    let refused = app.client.get(callback_path(&[("code", &code), ("state", "wrong")])).dispatch().await;
+    assert_eq!(refused.status(), Status::BadRequest);
+    assert!(set_cookies(&refused).iter().any(|c| is_removal(c, "appid_login")));
+    drop(refused);
+    let (code, state) = code_and_state(&app, ALICE).await;
+    let bad_code = format!("{code}x");
+    let refused = app.client.get(callback_path(&[("code", &bad_code), ("state", &state)])).dispatch().await;
+    assert_eq!(refused.status(), Status::BadRequest);
+    assert!(set_cookies(&refused).iter().any(|c| is_removal(c, "appid_login")));
+    assert!(app.client.cookies().get_private("appid_login").is_none());
+}
+
+#[rocket::async_test]
+async fn r_a6_host_and_forwarded_headers_never_change_the_redirect_uri() {
+    // The emulator accepts exactly our redirect URI, and the token request only with the
+    // same redirect URI as the authorization request.
+    let config =
+        appid_emulator::EmulatorConfig { redirect_uris: vec![REDIRECT_URI.into()], ..Default::default() };
+    let app = spawn_app_with(config, json!({})).await;
+    let hostile = [
+        Header::new("Host", "evil.example"),
+        Header::new("X-Forwarded-Host", "evil.example"),
+        Header::new("X-Forwarded-Proto", "https"),
+        Header::new("Forwarded", "host=evil.example;proto=https"),
+    ];
+    let mut request = app.client.get("/auth_route").header(Header::new("Accept", "text/html"));
+    for header in hostile.clone() {
+        request = request.header(header);
+    }
+    let start = request.dispatch().await;
+    assert_eq!(start.status(), Status::SeeOther);
+    let authorization = Url::parse(&location(&start)).unwrap();
+    let query = format!("/x?{}", authorization.query().unwrap());
+    assert_eq!(param(&query, "redirect_uri"), REDIRECT_URI);
+    drop(start);
+
+    let callback = app.sign_in_at_provider(&authorization, ALICE).await;
+    let mut request = app.client.get(callback);
+    for header in hostile {
+        request = request.header(header);
+    }
+    let response = request.dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther, "the token request used the same redirect URI");
+    assert_eq!(location(&response), "/auth_route", "and the app sends the user to no other host");
+    assert_eq!(token_calls(&app), 1);
+}
+
+#[rocket::async_test]
+async fn r_a9_a_callback_in_a_browser_without_a_login_is_a_400_page_with_a_way_back() {
+    let app = spawn_app().await;
+    let response = app.client.get("/afterauth?code=x&state=y").dispatch().await;
+    let body = assert_refused(response).await;
+    assert!(body.contains(r#"href="/auth_route""#), "a link to sign in again");
+    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.idp.emulator.calls(Endpoint::Authorization), 0, "no automatic trip to the provider");
+    assert!(app.client.cookies().get_private("appid_login").is_none(), "and no new login started");
+}
+
+#[rocket::async_test]
+async fn r_a11_the_authorization_request_has_exactly_the_code_flow_parameters() {
+    let app = spawn_app().await;
+    let authorization = app.begin_login("/auth_route").await;
+    let mut names: Vec<String> = params(&authorization).into_iter().map(|(k, _)| k).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "client_id",
+            "code_challenge",
+            "code_challenge_method",
+            "nonce",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state"
+        ],
+        "each exactly once; no response_mode, prompt or other extras"
+    );
+    let query = format!("/x?{}", authorization.query().unwrap());
+    assert_eq!(param(&query, "response_type"), "code", "no implicit or hybrid flow");
+    assert_eq!(param(&query, "scope"), "openid");
+    assert_eq!(param(&query, "code_challenge_method"), "S256", "never plain");
+    assert_eq!(param(&query, "client_id"), app.idp.emulator.config().client_id);
+    assert_eq!(
+        authorization.path(),
+        format!("/oauth/v4/{}/authorization", app.idp.emulator.config().tenant_id)
+    );
+}
+
+#[rocket::async_test]
+async fn r_a13_two_tabs_never_loop() {
+    // The newer login finished first: it succeeds; the older tab then gets the 400 page.
+    let app = spawn_app().await;
+    let older = app.begin_login("/auth_route?tab=1").await;
+    let newer = app.begin_login("/auth_route?tab=2").await;
+    let newer_callback = app.sign_in_at_provider(&newer, ALICE).await;
+    let older_callback = app.sign_in_at_provider(&older, ALICE).await;
+    let response = app.client.get(newer_callback).dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route?tab=2");
+    drop(response);
+    let sid = session(&app)["sid"].clone();
+    assert_refused(app.client.get(older_callback).dispatch().await).await;
+    assert_eq!(session(&app)["sid"], sid, "the finished login is kept");
+
+    // The older login finished first: a 400 page (its transaction was replaced), then the
+    // newer one a 400 page too (the transaction is used once). Never a redirect.
+    let app = spawn_app().await;
+    let older = app.begin_login("/auth_route?tab=1").await;
+    let newer = app.begin_login("/auth_route?tab=2").await;
+    let older_callback = app.sign_in_at_provider(&older, ALICE).await;
+    let newer_callback = app.sign_in_at_provider(&newer, ALICE).await;
+    assert_refused(app.client.get(older_callback).dispatch().await).await;
+    assert_refused(app.client.get(newer_callback).dispatch().await).await;
+    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.idp.emulator.calls(Endpoint::Authorization), 2, "only the two logins the user started");
+}
+
+#[rocket::async_test]
+async fn r_x6_the_redirect_after_login_is_a_303_neither_cached_nor_referred() {
+    let app = spawn_app().await;
+    let response = app.login_as(ALICE, "/auth_route?x=1").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route?x=1");
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
+    assert_eq!(response.headers().get_one("Referrer-Policy"), Some("no-referrer"));
+}
+
+/// Collects what a `tracing` formatter writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[rocket::async_test]
+async fn b22_a_state_with_crlf_is_refused_and_logged_as_one_escaped_line() {
+    use tracing::instrument::WithSubscriber;
+    use tracing_subscriber::prelude::*;
+
+    let app = spawn_app().await;
+    let (code, state) = code_and_state(&app, ALICE).await;
+    let injected = format!("{state}\r\nevent=login_success sub=admin\r\n");
+    let path = callback_path(&[("code", &code), ("state", &injected)]);
+    assert!(path.contains("%0D%0A"));
+
+    // The app's own log set-up (src/main.rs): JSON lines in production, text in debug.
+    let (json, text) = (Captured::default(), Captured::default());
+    let filter = "info,rocket::=warn,_=warn,rocket_dyn_templates=warn,hyper=warn,reqwest=warn";
+    let (json_writer, text_writer) = (json.clone(), text.clone());
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_target(false)
+                .with_writer(move || json_writer.clone()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(false)
+                .with_writer(move || text_writer.clone()),
+        )
+        .with(tracing_subscriber::EnvFilter::new(filter));
+    let response = app.client.get(path).dispatch().with_subscriber(subscriber).await;
+    assert_refused(response).await;
+    assert_eq!(token_calls(&app), 0);
+
+    let (json, text) = (json.text(), text.text());
+    let lines: Vec<Value> = json.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let refusals: Vec<&Value> = lines.iter().filter(|l| l["event"] == "login_refused").collect();
+    assert_eq!(refusals.len(), 1, "{json}");
+    assert_eq!(refusals[0]["reason"], "state_mismatch");
+    assert_eq!(text.lines().count(), lines.len(), "one text line per event:\n{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("login_refused")).count(), 1, "{text}");
+    for output in [&json, &text] {
+        assert!(!output.contains('\r'), "a raw CR reached the log");
+        assert!(!output.contains("login_success") && !output.contains("sub=admin"), "{output}");
+        assert!(!output.contains(&state) && !output.contains(&code), "no state or code in the log");
+    }
+    assert_not_logged_in(&app).await;
+}
+
+#[rocket::async_test]
+async fn b26_app_id_does_not_advertise_the_iss_parameter_so_a_callback_without_iss_is_accepted() {
+    // RFC 9207 would make `iss` mandatory once discovery advertises
+    // `authorization_response_iss_parameter_supported`; App ID's discovery does not
+    // (appid-api.md §1), and neither does the emulator. A present `iss` is checked (B25).
+    let app = spawn_app().await;
+    let (code, state) = code_and_state(&app, ALICE).await;
+    let response = app.client.get(callback_path(&[("code", &code), ("state", &state)])).dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route");
+}
+
+#[rocket::async_test]
+async fn app_ids_sign_up_return_without_code_sends_the_user_back_to_start_again() {
+    // App ID ends a Cloud Directory sign-up or password reset with `?flow=…` and no code
+    // (appid-api.md §2). Not a refusal (B14/B15 are about a missing code in a sign-in):
+    // nothing is accepted, the transaction is used up, and the user goes back to the page
+    // the login started from, which starts a new login.
+    let app = spawn_app().await;
+    app.begin_login("/auth_route?x=1").await;
+    let response = app.client.get("/afterauth?flow=sign_up").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route?x=1");
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
+    assert!(response.cookies().get("appid_session").is_none());
+    drop(response);
+    assert!(app.client.cookies().get_private("appid_login").is_none(), "the transaction is used up");
+
+    // Without a transaction: the root; an unknown flow, or one with a code, is a sign-in.
+    let response = app.client.get("/afterauth?flow=forgot_password").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/");
+    drop(response);
+    assert_refused(app.client.get("/afterauth?flow=other").dispatch().await).await;
+    assert_refused(app.client.get("/afterauth?flow=sign_up&code=x").dispatch().await).await;
+    assert_refused(app.client.get("/afterauth?flow=sign_up&flow=sign_up").dispatch().await).await;
+    assert_eq!(token_calls(&app), 0);
+    assert_not_logged_in(&app).await;
+}
+
+#[rocket::async_test]
+async fn r_a12_the_pkce_verifier_is_sent_and_a_wrong_one_is_refused_by_the_provider() {
+    // Whether App ID enforces PKCE for regular web apps is open (security.md §8); the
+    // emulator does, so a verifier that does not match the challenge fails the exchange.
+    let app = spawn_app().await;
+    let (code, state) = code_and_state(&app, ALICE).await;
+    let mut login = pending_login(&app);
+    assert!(login["verifier"].as_str().is_some_and(|v| v.len() >= 43));
+    login["verifier"] = json!("a-verifier-that-does-not-match-the-challenge-0123456789");
+    let response = app
+        .client
+        .get(callback_path(&[("code", &code), ("state", &state)]))
+        .private_cookie(Cookie::new("appid_login", login.to_string()))
+        .dispatch()
+        .await;
+    let body = assert_refused(response).await;
+    assert!(body.contains(EXPIRED_TEXT), "invalid_grant: start again");
+    assert_eq!(token_calls(&app), 1, "exactly one exchange, not retried");
+    assert_not_logged_in(&app).await;
 }

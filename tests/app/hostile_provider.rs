@@ -1072,3 +1072,184 @@ async fn b87_an_empty_role_list_gives_the_unauthorized_page() {
     assert_eq!(page.status(), Status::Forbidden);
     assert!(page.into_string().await.unwrap().contains("Unauthorized"));
 }
+
+// --- Repeated JSON keys, algorithm spellings, hostile key ids, dot floods (R-T2, R-T4, R-T11).
+
+/// The key id of [`raw_key`] in the provider's key set.
+const RAW_KID: &str = "appId-tenant-1-raw";
+
+/// A provider key that signs exact header and claims *text*: the emulator's key signs JSON
+/// values, which cannot hold a repeated key.
+struct RawKey {
+    pair: aws_lc_rs::rsa::KeyPair,
+    jwk: Value,
+}
+
+fn raw_key() -> &'static RawKey {
+    use aws_lc_rs::signature::KeyPair as _;
+    static KEY: OnceLock<RawKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let public = pair.public_key();
+        let jwk = json!({
+            "kty": "RSA", "use": "sig", "kid": RAW_KID,
+            "n": b64(public.modulus().big_endian_without_leading_zero()),
+            "e": b64(public.exponent().big_endian_without_leading_zero()),
+        });
+        RawKey { pair, jwk }
+    })
+}
+
+impl RawKey {
+    /// A compact RS256 JWS over exactly these texts.
+    fn sign(&self, header: &str, claims: &str) -> String {
+        let input = format!("{}.{}", b64(header), b64(claims));
+        let mut signature = vec![0u8; self.pair.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        self.pair
+            .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut signature)
+            .unwrap();
+        format!("{input}.{}", b64(signature))
+    }
+}
+
+/// App ID's header for the raw key, as text.
+fn raw_header() -> String {
+    format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{RAW_KID}","ver":4}}"#)
+}
+
+/// A login whose id_token is signed by the raw key over the texts `make` returns
+/// (header, claims), the provider publishing both keys; asserts a session (`accepted`) or
+/// the sign-in page with no token used.
+async fn raw_id_token_login(accepted: bool, make: impl FnOnce(&Provider, &Login) -> (String, String)) {
+    let provider = Provider::new().await;
+    let keys = json!({"keys": [key().jwk(), raw_key().jwk.clone()]});
+    provider.answer("GET", JWKS_PATH, json_answer(keys)).await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let (header, claims) = make(&provider, login);
+            json_answer(token_body(&raw_key().sign(&header, &claims), &provider.access_token()))
+        })
+        .await;
+    if accepted {
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(location(&response), "/auth_route");
+        assert!(app.cookies().get_private("appid_session").is_some());
+    } else {
+        assert_sign_in_failed(&app, response).await;
+        assert_eq!(provider.calls(TOKEN_PATH).await, 1);
+        assert_eq!(provider.calls(ROLES_PATH).await, 0, "no token was used");
+        assert_eq!(provider.calls(IAM_PATH).await, 0);
+    }
+}
+
+/// `json` (an object's text) with `member` (`"name":value`) inserted first.
+fn with_first_member(json: &str, member: &str) -> String {
+    format!("{{{member},{}", &json[1..])
+}
+
+#[rocket::async_test]
+async fn raw_signed_id_tokens_without_repeated_keys_are_accepted() {
+    // The control for the tests below: the raw key and texts make a good token.
+    raw_id_token_login(true, |provider, login| (raw_header(), provider.id_claims(&login.nonce).to_string()))
+        .await;
+}
+
+#[rocket::async_test]
+async fn b44_an_id_token_with_two_alg_members_is_refused() {
+    raw_id_token_login(false, |provider, login| {
+        (with_first_member(&raw_header(), r#""alg":"none""#), provider.id_claims(&login.nonce).to_string())
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b44_an_alg_other_than_exactly_rs256_is_refused_even_with_a_good_rs256_signature() {
+    for alg in ["rs256", "Rs256", "RS256 ", "RS512", "PS256", "ES256", "HS256"] {
+        assert_id_token_refused(|provider, login| {
+            let mut header = header(key().kid());
+            header["alg"] = json!(alg);
+            key().sign(&header, &provider.id_claims(&login.nonce))
+        })
+        .await;
+    }
+}
+
+#[rocket::async_test]
+async fn b47_an_id_token_with_two_kid_members_is_refused() {
+    // A parser that kept the last `kid` would find the raw key and a good signature.
+    raw_id_token_login(false, |provider, login| {
+        let header = with_first_member(&raw_header(), &format!(r#""kid":"{}""#, key().kid()));
+        (header, provider.id_claims(&login.nonce).to_string())
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b47_a_repeated_unknown_header_member_is_refused() {
+    raw_id_token_login(false, |provider, login| {
+        let header =
+            with_first_member(&raw_header(), r#""x5u":"https://a.example","x5u":"https://b.example""#);
+        (header, provider.id_claims(&login.nonce).to_string())
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b47_hostile_key_ids_are_only_map_keys() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let hostile = [
+        "../../../etc/passwd".to_string(),
+        "' OR '1'='1".to_string(),
+        "https://attacker.example/jwks.json".to_string(),
+        "appId-tenant-1\r\nX-Injected: 1".to_string(),
+        "%2e%2e%2fpublickeys".to_string(),
+        "k".repeat(4000),
+    ];
+    for kid in &hostile {
+        let response = provider
+            .complete_login(&app, |login| {
+                let id = key().sign(&header(kid), &provider.id_claims(&login.nonce));
+                json_answer(token_body(&id, &provider.access_token()))
+            })
+            .await;
+        assert_sign_in_failed(&app, response).await;
+    }
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+    assert!(provider.calls(JWKS_PATH).await <= 2, "no fetch per key id");
+    let known = [DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH];
+    for request in provider.server.received_requests().await.unwrap() {
+        assert!(known.contains(&request.url.path()), "unexpected request to {}", request.url);
+    }
+}
+
+#[rocket::async_test]
+async fn b59_an_id_token_made_of_thousands_of_dots_is_refused() {
+    assert_id_token_refused(|_, _| ".".repeat(16 * 1024 - 1)).await;
+    assert_id_token_refused(|_, _| "a.".repeat(8 * 1024 - 1) + "a").await;
+}
+
+#[rocket::async_test]
+async fn b59_an_id_token_with_a_repeated_claim_is_refused() {
+    // A parser that kept the last `sub` would log in user-1; one that kept the first, someone else.
+    raw_id_token_login(false, |provider, login| {
+        let claims =
+            with_first_member(&provider.id_claims(&login.nonce).to_string(), r#""sub":"someone-else""#);
+        (raw_header(), claims)
+    })
+    .await;
+}
+
+#[rocket::async_test]
+async fn b59_a_repeated_key_deep_inside_the_claims_is_refused() {
+    raw_id_token_login(false, |provider, login| {
+        let claims = with_first_member(
+            &provider.id_claims(&login.nonce).to_string(),
+            r#""ext":{"roles":["a"],"roles":["admin"]}"#,
+        );
+        (raw_header(), claims)
+    })
+    .await;
+}

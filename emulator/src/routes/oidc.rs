@@ -42,14 +42,15 @@ pub(crate) fn discovery(emu: &State<Emulator>, tenant: &str) -> Reply {
     Reply::json(Status::Ok, &doc)
 }
 
-/// The JWKS: only the current signing key.
+/// The JWKS: the current signing key (and the previous one during a rotation overlap).
 #[rocket::get("/oauth/v4/<tenant>/publickeys")]
 pub(crate) fn public_keys(emu: &State<Emulator>, tenant: &str) -> Reply {
     emu.count(Endpoint::PublicKeys);
     if !tenant_ok(emu, tenant) {
         return Reply::not_found();
     }
-    Reply::json(Status::Ok, &json!({"keys": [emu.signing_key().jwk()]}))
+    let keys: Vec<serde_json::Value> = emu.published_keys().iter().map(|k| k.jwk()).collect();
+    Reply::json(Status::Ok, &json!({ "keys": keys }))
 }
 
 /// RFC 7662 introspection, answering only `active` as App ID does.
