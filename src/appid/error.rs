@@ -103,7 +103,9 @@ impl TokenError {
             TokenError::AzpMismatch => "azp_mismatch",
             TokenError::TenantMismatch => "tenant_mismatch",
             TokenError::Expired => "expired",
-            TokenError::NotYetValid => "not_yet_valid",
+            // Issued (or valid from) more than the leeway in our future: App ID's clock and
+            // ours disagree (F5); an operator should check NTP.
+            TokenError::NotYetValid => "clock_skew_suspected",
             TokenError::TooOld => "iat_too_old",
             TokenError::NonceMissing => "nonce_missing",
             TokenError::NonceMismatch => "nonce_mismatch",

@@ -83,9 +83,22 @@ pub struct IdClaims {
     /// only; kept loose so an odd shape never blocks a login.
     #[serde(default)]
     amr: Option<serde_json::Value>,
+    /// Hash of the access token issued with this id_token (optional in the code flow).
+    #[serde(default)]
+    at_hash: Option<String>,
 }
 
 impl IdClaims {
+    /// OIDC Core §3.1.3.8: when the id_token carries `at_hash`, it must be the base64url
+    /// left half of the SHA-256 of the access token it came with (RS256 → SHA-256).
+    pub fn at_hash_matches(&self, access_token: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let Some(at_hash) = &self.at_hash else { return true };
+        let digest = Sha256::digest(access_token.as_bytes());
+        let expected = URL_SAFE_NO_PAD.encode(&digest[..16]);
+        bool::from(expected.as_bytes().ct_eq(at_hash.as_bytes()))
+    }
+
     /// The authentication methods as one log-safe string: short lower-case names only,
     /// anything else left out (the value comes from the provider, not from us).
     pub fn amr_for_log(&self) -> String {

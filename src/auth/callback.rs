@@ -160,6 +160,9 @@ async fn complete(
     if access.sub != id.sub {
         return Err(failed("sub_mismatch"));
     }
+    if !id.at_hash_matches(tokens.access_token.expose()) {
+        return Err(failed("at_hash_mismatch"));
+    }
     let roles = appid.user_roles(&id.sub).await.map_err(unavailable)?;
 
     let config = appid.config();

@@ -703,3 +703,14 @@ async fn b71_keys_failing_at_first_use_give_503_and_a_later_login_succeeds_witho
     assert_eq!(client.get(callback).dispatch().await.status(), Status::SeeOther);
     assert_eq!(visit(&client, "/auth_route").await.status(), Status::Ok);
 }
+
+#[tokio::test]
+async fn f5_a_provider_clock_ahead_by_more_than_the_leeway_is_logged_as_clock_skew_suspected() {
+    let (logs, _guard) = capture_logs();
+    let app = spawn_app().await;
+    app.idp.emulator.set_clock_offset(61);
+    assert_eq!(login_status(&app, ALICE).await, Status::BadRequest);
+    assert!(app.client.cookies().get_private("appid_session").is_none());
+    let logged = text(&logs);
+    assert!(logged.contains("clock_skew_suspected"), "the reason is logged:\n{logged}");
+}

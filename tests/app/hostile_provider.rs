@@ -743,6 +743,43 @@ async fn b64_an_access_token_for_another_subject_is_refused() {
     assert_eq!(provider.calls(ROLES_PATH).await, 0);
 }
 
+/// `at_hash` as OIDC Core §3.1.3.8 defines it for RS256.
+fn at_hash(access_token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(access_token.as_bytes())[..16])
+}
+
+#[rocket::async_test]
+async fn r_t12_an_at_hash_of_another_access_token_is_refused() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut id = provider.id_claims(&login.nonce);
+            id["at_hash"] = json!(at_hash("some other access token"));
+            json_answer(token_body(&key().sign_claims(&id), &provider.access_token()))
+        })
+        .await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(ROLES_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn r_t12_a_matching_at_hash_is_accepted() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let access_token = provider.access_token();
+            let mut id = provider.id_claims(&login.nonce);
+            id["at_hash"] = json!(at_hash(&access_token));
+            json_answer(token_body(&key().sign_claims(&id), &access_token))
+        })
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(app.cookies().get_private("appid_session").is_some());
+}
+
 #[rocket::async_test]
 async fn b65_invalid_grant_gives_the_start_again_page_without_a_retry() {
     let provider = Provider::new().await;
