@@ -24,6 +24,11 @@ pub struct Metrics {
     /// Session cookies that did not decrypt under our key (forged, tampered, or sealed by
     /// an instance with another `secret_key`: a rising rate means the keys differ).
     cookie_undecryptable: AtomicU64,
+    /// Calls not made because a circuit breaker was open or all call slots were busy:
+    /// (endpoint, circuit_open|overloaded) → count.
+    provider_refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Circuit breakers opened, by endpoint.
+    breaker_openings: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// This process's counters.
@@ -36,6 +41,8 @@ pub static METRICS: Metrics = Metrics {
     cache: Mutex::new(BTreeMap::new()),
     jwks_fetches: AtomicU64::new(0),
     cookie_undecryptable: AtomicU64::new(0),
+    provider_refused: Mutex::new(BTreeMap::new()),
+    breaker_openings: Mutex::new(BTreeMap::new()),
 };
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -86,6 +93,16 @@ impl Metrics {
     /// A session cookie arrived that does not decrypt under our key.
     pub fn cookie_undecryptable(&self) {
         self.cookie_undecryptable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A provider call was not made: `circuit_open` or `overloaded`.
+    pub fn provider_call_refused(&self, endpoint: &'static str, reason: &'static str) {
+        bump(&self.provider_refused, (endpoint, reason));
+    }
+
+    /// A circuit breaker opened (or opened again after a failed trial).
+    pub fn breaker_opened(&self, endpoint: &'static str) {
+        bump(&self.breaker_openings, endpoint);
     }
 
     /// How many session cookies did not decrypt so far (for tests and health checks).
@@ -152,6 +169,21 @@ impl Metrics {
             "Session cookies that did not decrypt under this instance's key.",
         );
         let _ = writeln!(out, "rocket_appid_cookie_undecryptable_total {}", self.cookies_undecryptable());
+        counter(
+            &mut out,
+            "rocket_appid_provider_calls_refused_total",
+            "Provider calls not made: circuit breaker open or all call slots busy.",
+        );
+        for ((endpoint, reason), n) in self.provider_refused.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "rocket_appid_provider_calls_refused_total{{endpoint=\"{endpoint}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        counter(&mut out, "rocket_appid_breaker_openings_total", "Circuit breakers opened, by endpoint.");
+        for (endpoint, n) in self.breaker_openings.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "rocket_appid_breaker_openings_total{{endpoint=\"{endpoint}\"}} {n}");
+        }
         out
     }
 }

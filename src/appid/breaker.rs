@@ -152,6 +152,7 @@ impl Breakers {
                         state.open_until = Some(until);
                     }
                     if !was_open || trial {
+                        crate::metrics::METRICS.breaker_opened(endpoint);
                         tracing::warn!(
                             event = "provider_breaker_open",
                             endpoint,

@@ -22,6 +22,27 @@ pub struct EmulatorInUse {
     pub base_url: String,
 }
 
+/// The example `secret_key` printed in Rocket's documentation: public, so never a key.
+const PUBLISHED_EXAMPLE_KEY: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+
+const PUBLISHED_KEY_PROBLEM: &str =
+    "is a published example key (generate your own with `openssl rand -base64 64`)";
+
+fn is_published_example_key(key: &[u8]) -> bool {
+    STANDARD.decode(PUBLISHED_EXAMPLE_KEY).is_ok_and(|example| example == key) || key.iter().all(|b| *b == 0)
+}
+
+/// 8 hex digits derived from the session key (HKDF-SHA256 with a fixed label), to compare
+/// instances' keys in their logs without showing the key.
+fn key_fingerprint(key: &[u8]) -> String {
+    let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"rocket-appid key fingerprint"), key);
+    let mut out = [0u8; 4];
+    match hkdf.expand(b"fingerprint v1", &mut out) {
+        Ok(()) => out.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => String::from("unknown"),
+    }
+}
+
 #[rocket::async_trait]
 impl Fairing for AppIdFairing {
     fn info(&self) -> Info {
@@ -34,31 +55,61 @@ impl Fairing for AppIdFairing {
             Ok(raw) => raw,
             Err(e) if e.missing() => RawSettings::default(),
             Err(e) => {
-                let key = e.path.join(".");
-                tracing::error!("App ID configuration: the setting `{key}` has the wrong type ({})", e.kind);
+                // figment's message quotes the value (`found string "…"`), which may be a
+                // secret: name the variable and the expected type only (R-E6).
+                let field = e.path.iter().map(String::as_str).find(|p| *p != "appid").unwrap_or("appid");
+                let expected = match &e.kind {
+                    rocket::figment::error::Kind::InvalidType(_, expected) => format!("must be {expected}"),
+                    _ => "has a value of the wrong type".to_string(),
+                };
+                tracing::error!("App ID configuration: APPID_{} {expected}", field.to_ascii_uppercase());
                 return Err(rocket);
             }
         };
         let profile = rocket.figment().profile().to_string();
         let mut figment = rocket.figment().clone();
 
+        // Only `cargo run` against the embedded development provider may go without a key
+        // (a random one per process); anything talking to a real provider needs one (R-C8).
+        let embedded_provider = raw.emulator && raw.oauth_server_url.is_none();
+        let mut fingerprint = None;
         match raw.session_secret_key.as_deref().filter(|v| !v.trim().is_empty()) {
             Some(value) => match derive_secret_key(value) {
-                // Global: SESSION_SECRET_KEY wins over any profile's `secret_key`.
-                Ok(key) => figment = figment.merge(Serialized::global("secret_key", STANDARD.encode(key))),
+                Ok(key) if is_published_example_key(&key) => {
+                    problems.push("SESSION_SECRET_KEY", PUBLISHED_KEY_PROBLEM)
+                }
+                Ok(key) => {
+                    fingerprint = Some(key_fingerprint(&key));
+                    // Global: SESSION_SECRET_KEY wins over any profile's `secret_key`.
+                    figment = figment.merge(Serialized::global("secret_key", STANDARD.encode(key)));
+                }
                 Err(why) => problems.push("SESSION_SECRET_KEY", why.to_string()),
             },
             None if figment
                 .extract_inner::<rocket::config::SecretKey>("secret_key")
-                .is_ok_and(|key| key.is_provided()) => {}
-            None if profile == "debug" => tracing::warn!(
+                .is_ok_and(|key| key.is_provided()) =>
+            {
+                let text: String = figment.extract_inner("secret_key").unwrap_or_default();
+                let bytes = STANDARD.decode(text.trim()).unwrap_or_else(|_| text.trim().as_bytes().to_vec());
+                if is_published_example_key(&bytes) {
+                    problems.push("ROCKET_SECRET_KEY", PUBLISHED_KEY_PROBLEM);
+                } else {
+                    fingerprint = Some(key_fingerprint(&bytes));
+                }
+            }
+            None if profile == "debug" && embedded_provider => tracing::warn!(
                 "SESSION_SECRET_KEY is not set: using a random key, so sessions end when the process stops"
             ),
             None => problems
                 .push("SESSION_SECRET_KEY", "is missing (generate one with `openssl rand -base64 64`)"),
         }
+        if let Some(fingerprint) = fingerprint {
+            // Instances behind one load balancer must share the key (F8): their logs show
+            // the same fingerprint. It reveals nothing usable about the key.
+            tracing::info!(event = "session_key", fingerprint = %fingerprint);
+        }
 
-        let emulator = if raw.emulator && raw.oauth_server_url.is_none() {
+        let emulator = if embedded_provider {
             match start_emulator(&rocket, &mut raw, &profile).await {
                 Ok(emulator) => Some(emulator),
                 Err(why) => {

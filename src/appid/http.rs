@@ -133,6 +133,7 @@ impl Http {
                     endpoint,
                     retry_in_ms = open.retry_in.as_millis() as u64
                 );
+                crate::metrics::METRICS.provider_call_refused(endpoint, "circuit_open");
                 return Err(ProviderError::Unreachable { endpoint, kind: "circuit_open" });
             }
         };
@@ -143,6 +144,7 @@ impl Http {
             // the provider.
             _ => {
                 tracing::warn!(event = "provider_overloaded", endpoint);
+                crate::metrics::METRICS.provider_call_refused(endpoint, "overloaded");
                 return Err(ProviderError::Unreachable { endpoint, kind: "overloaded" });
             }
         };

@@ -193,8 +193,14 @@ fn unavailable(error: ProviderError) -> Refusal {
 fn verify_refusal(error: VerifyError, which: &'static str) -> Refusal {
     match error {
         VerifyError::Token(error) => {
-            tracing::warn!(event = "token_refused", token = which, reason = error.reason());
-            Refusal(error.reason(), ErrorPage::SignInFailed)
+            // An id_token straight from the token endpoint was issued moments ago: if it is
+            // already past `exp` (beyond the leeway), App ID's clock and ours disagree (F5).
+            let reason = match (which, error) {
+                ("id_token", crate::appid::TokenError::Expired) => "clock_skew_suspected",
+                _ => error.reason(),
+            };
+            tracing::warn!(event = "token_refused", token = which, reason);
+            Refusal(reason, ErrorPage::SignInFailed)
         }
         VerifyError::Provider(error) => unavailable(error),
     }

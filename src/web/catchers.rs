@@ -36,21 +36,26 @@ fn is_browser_navigation(request: &Request<'_>) -> bool {
 /// Not logged in: a browser GET starts a login that returns here; anything else gets 401.
 #[catch(401)]
 async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (Status, Json<Value>)> {
-    if !is_browser_navigation(request) {
-        return Either::Right((Status::Unauthorized, Json(json!({ "error": "unauthenticated" }))));
-    }
+    let unauthenticated = || Either::Right((Status::Unauthorized, Json(json!({ "error": "unauthenticated" }))));
     let Some(appid) = request.rocket().state::<AppId>() else {
+        if !is_browser_navigation(request) {
+            return unauthenticated();
+        }
         return Either::Left(Either::Right(ErrorPage::Internal.page()));
     };
     let secure = appid.config().secure_cookies();
     let jar = request.cookies();
     // A refused session cookie (undecryptable, expired, idle, logged out, token refused) is
-    // removed so the browser stops sending it. Done here: catchers drop the guard's changes.
+    // removed so the browser stops sending it, whoever asked (a page or a script). Done
+    // here: catchers drop the guard's changes.
     if matches!(Session::loaded_of_request(request, secure), Loaded::Refused(_))
         || Session::of_request(request, secure).is_some()
         || matches!(decision(request), Err(AuthError::NotLoggedIn(r)) if *r != "no_session")
     {
         Session::clear(jar, secure);
+    }
+    if !is_browser_navigation(request) {
+        return unauthenticated();
     }
     // Login-loop guard (R-C7): this browser completed a login moments ago and still shows
     // no session, so it did not keep the cookie. Another redirect would loop; say so.

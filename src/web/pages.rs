@@ -40,7 +40,13 @@ pub fn health() -> &'static str {
 #[rocket::get("/ready")]
 pub async fn ready(appid: &State<AppId>) -> (Status, Json<serde_json::Value>) {
     match appid.readiness().await {
-        Ok(()) => (Status::Ok, Json(json!({ "status": "ready" }))),
+        // Ready, but some provider endpoints are failing (their circuit breakers are open):
+        // existing sessions keep working from cached keys; say which endpoints, so an
+        // operator sees it, without failing the probe and restarting a healthy process.
+        Ok(()) => match appid.degraded_endpoints() {
+            degraded if degraded.is_empty() => (Status::Ok, Json(json!({ "status": "ready" }))),
+            degraded => (Status::Ok, Json(json!({ "status": "ready", "degraded": degraded }))),
+        },
         Err(reason) => (Status::ServiceUnavailable, Json(json!({ "status": "not_ready", "reason": reason }))),
     }
 }

@@ -238,7 +238,6 @@ fn r_e6_secrets_that_look_like_numbers_or_booleans_are_accepted_and_never_printe
 /// Fails today: src/appid/fairing.rs prints figment's error kind, which quotes the value
 /// (`found string "…"`), and stops at the first such problem (see the issue-3 report).
 #[test]
-#[ignore = "needs the src/appid/fairing.rs change described in the issue-3 report (R-E6)"]
 fn r_e6_a_value_of_the_wrong_type_is_named_without_its_value() {
     let mut vars = complete_with_canaries();
     vars.push(("APPID_REQUEST_TIMEOUT_SECS", "CANARY-not-a-number"));
@@ -292,4 +291,54 @@ fn r_e7_the_production_image_is_a_release_build_without_debug_conveniences() {
             );
         }
     }
+}
+
+/// R-C8: only the debug profile with the embedded development provider (`cargo run`) may
+/// run without a session key; the debug profile pointed at a real provider refuses.
+#[test]
+fn r_c8_the_debug_profile_with_a_real_provider_refuses_to_start_without_a_session_key() {
+    let mut vars = complete_with_canaries();
+    vars.retain(|(name, _)| *name != "SESSION_SECRET_KEY");
+    vars.push(("ROCKET_PROFILE", "debug"));
+    let (launched, output) = launch(&vars);
+    assert!(!launched, "must not launch:\n{output}");
+    assert_eq!(problem_names(&output), vec!["SESSION_SECRET_KEY"], "{output}");
+}
+
+/// R-C8: the example key printed in Rocket's documentation is public, so it is refused
+/// whichever variable carries it, and the message does not repeat it.
+#[test]
+fn r_c8_rockets_published_example_key_is_refused() {
+    const EXAMPLE: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+    for name in ["SESSION_SECRET_KEY", "ROCKET_SECRET_KEY"] {
+        let mut vars = complete_with_canaries();
+        vars.retain(|(n, _)| *n != "SESSION_SECRET_KEY");
+        vars.push((name, EXAMPLE));
+        let (launched, output) = launch(&vars);
+        assert!(!launched, "{name}: must not launch:\n{output}");
+        assert!(output.contains(&format!("- {name}:")), "{name} is named:\n{output}");
+        assert!(output.contains("published example key"), "{output}");
+        assert!(!output.contains(&EXAMPLE[..12]), "the key is not repeated:\n{output}");
+    }
+}
+
+/// F8: each instance logs a fingerprint of its session key, so instances behind one load
+/// balancer can be checked for the same key: equal for equal keys, different otherwise,
+/// and never the key itself.
+#[test]
+fn f8_instances_log_a_fingerprint_of_their_session_key() {
+    let fingerprint = |key: &'static str| {
+        let mut vars = complete_with_canaries();
+        vars.retain(|(n, _)| *n != "SESSION_SECRET_KEY");
+        vars.push(("SESSION_SECRET_KEY", key));
+        let (launched, output) = launch(&vars);
+        assert!(launched, "{output}");
+        assert!(!output.contains(key), "the key leaked into:\n{output}");
+        let at = output.find("\"fingerprint\":\"").map(|i| i + 15).expect("a fingerprint is logged");
+        output[at..at + 8].to_string()
+    };
+    let first = fingerprint("one session passphrase that is long enough to use");
+    assert!(first.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+    assert_eq!(first, fingerprint("one session passphrase that is long enough to use"));
+    assert_ne!(first, fingerprint("another session passphrase, also long enough to use"));
 }

@@ -714,3 +714,31 @@ async fn f5_a_provider_clock_ahead_by_more_than_the_leeway_is_logged_as_clock_sk
     let logged = text(&logs);
     assert!(logged.contains("clock_skew_suspected"), "the reason is logged:\n{logged}");
 }
+
+/// R-O6 / F1: an open breaker shows in `/ready` (still 200: cached keys keep serving
+/// sessions, so the probe must not restart a healthy process) and in the metrics.
+#[rocket::async_test]
+async fn r_o6_an_open_breaker_is_reported_by_ready_and_the_metrics() {
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "metrics": true })).await;
+    assert_eq!(login_status(&app, ALICE).await, Status::SeeOther);
+    let ready = app.client.get("/ready").dispatch().await;
+    assert_eq!(ready.into_json::<serde_json::Value>().await.unwrap(), json!({ "status": "ready" }));
+
+    app.idp.emulator.set_fault(Endpoint::Introspect, Fault::status(500));
+    for _ in 0..7 {
+        assert_unavailable(app.get("/auth_route").await).await;
+    }
+    assert_eq!(app.idp.emulator.calls(Endpoint::Introspect), 5, "the breaker opened after 5 failures");
+    let ready = app.client.get("/ready").dispatch().await;
+    assert_eq!(ready.status(), Status::Ok);
+    let body: serde_json::Value = ready.into_json().await.unwrap();
+    assert_eq!(body, json!({ "status": "ready", "degraded": ["introspect"] }));
+    let metrics = app.client.get("/metrics").dispatch().await.into_string().await.unwrap();
+    assert!(metrics.contains("rocket_appid_breaker_openings_total{endpoint=\"introspect\"} "), "{metrics}");
+    assert!(
+        metrics.contains(
+            "rocket_appid_provider_calls_refused_total{endpoint=\"introspect\",reason=\"circuit_open\"} "
+        ),
+        "{metrics}"
+    );
+}
