@@ -132,7 +132,7 @@ fn complete_with_canaries() -> Vec<(&'static str, &'static str)> {
 
 /// R-E6 / F9: three variables unset → exit non-zero, exactly those three named, no value.
 #[test]
-fn r_e6_three_unset_variables_are_named_exactly_and_no_value_is_printed() {
+fn f9_three_unset_variables_are_named_exactly_and_no_value_is_printed() {
     let unset = ["APPID_CLIENT_SECRET", "IBM_CLOUD_APIKEY", "APPID_REDIRECT_URI"];
     let vars: Vec<_> =
         complete_with_canaries().into_iter().filter(|(name, _)| !unset.contains(name)).collect();
