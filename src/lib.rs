@@ -15,7 +15,6 @@ pub mod web;
 use rocket::figment::Figment;
 use rocket::fs::FileServer;
 use rocket::{Build, Rocket};
-use rocket_dyn_templates::Template;
 
 pub use appid::fairing::AppIdFairing;
 pub use auth::AuthorizedUser;
@@ -28,9 +27,11 @@ pub fn rocket() -> Rocket<Build> {
 /// The app configured from `figment`.
 pub fn build(figment: Figment) -> Rocket<Build> {
     let static_dir: String = figment.extract_inner("static_dir").unwrap_or_else(|_| "static".to_string());
+    let renderer = web::render::Renderer::default();
     rocket::custom(figment)
         .attach(AppIdFairing)
-        .attach(Template::fairing())
+        .attach(renderer.fairing())
+        .manage(renderer)
         .attach(web::headers::SecurityHeaders)
         .attach(web::request_log::RequestLog)
         .mount(

@@ -174,7 +174,8 @@ impl Metrics {
             "rocket_appid_provider_calls_refused_total",
             "Provider calls not made: circuit breaker open or all call slots busy.",
         );
-        for ((endpoint, reason), n) in self.provider_refused.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for ((endpoint, reason), n) in self.provider_refused.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
             let _ = writeln!(
                 out,
                 "rocket_appid_provider_calls_refused_total{{endpoint=\"{endpoint}\",reason=\"{reason}\"}} {n}"

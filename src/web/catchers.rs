@@ -36,7 +36,8 @@ fn is_browser_navigation(request: &Request<'_>) -> bool {
 /// Not logged in: a browser GET starts a login that returns here; anything else gets 401.
 #[catch(401)]
 async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (Status, Json<Value>)> {
-    let unauthenticated = || Either::Right((Status::Unauthorized, Json(json!({ "error": "unauthenticated" }))));
+    let unauthenticated =
+        || Either::Right((Status::Unauthorized, Json(json!({ "error": "unauthenticated" }))));
     let Some(appid) = request.rocket().state::<AppId>() else {
         if !is_browser_navigation(request) {
             return unauthenticated();

@@ -4,5 +4,6 @@ pub mod catchers;
 pub mod headers;
 pub mod page;
 pub mod pages;
+pub mod render;
 pub mod request_log;
 pub mod when;

@@ -5,6 +5,9 @@ use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 use rocket_dyn_templates::Template;
+use std::io::Cursor;
+
+use super::render::Renderer;
 use serde_json::{json, Value};
 
 use crate::appid::AppId;
@@ -53,7 +56,14 @@ impl<'r> Responder<'r, 'static> for Page {
                 map.entry("viewer").or_insert_with(|| json!(Viewer::from(session)));
             }
         }
-        let mut response = Template::render(self.template, context).respond_to(request)?;
+        let mut response = match request.rocket().state::<Renderer>() {
+            Some(renderer) => {
+                let (content_type, html) =
+                    renderer.render(self.template, context).ok_or(Status::InternalServerError)?;
+                Response::build().header(content_type).sized_body(html.len(), Cursor::new(html)).finalize()
+            }
+            None => Template::render(self.template, context).respond_to(request)?,
+        };
         response.set_status(self.status);
         if self.no_store {
             response.set_raw_header("Cache-Control", "no-store");

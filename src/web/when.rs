@@ -18,25 +18,17 @@ pub struct When {
 impl When {
     /// `at` (seconds since the epoch) as seen at `now`.
     pub fn new(at: i64, now: i64) -> Self {
+        use std::fmt::Write;
         let t = OffsetDateTime::from_unix_timestamp(at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let iso = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        let text = format!(
-            "{} {} {} {}, {:02}:{:02} UTC",
-            t.weekday(),
-            t.day(),
-            t.month(),
-            t.year(),
-            t.hour(),
-            t.minute()
-        );
+        // Calendar date and time of day computed once each (every `t.year()`, `t.day()`
+        // ... call converts from the Julian day again); written into sized buffers. This
+        // runs on every protected page.
+        let (year, month, day) = t.to_calendar_date();
+        let (hour, minute, second) = t.to_hms();
+        let mut iso = String::with_capacity(20);
+        let _ = write!(iso, "{year:04}-{:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z", u8::from(month));
+        let mut text = String::with_capacity(40);
+        let _ = write!(text, "{} {day} {month} {year}, {hour:02}:{minute:02} UTC", t.weekday());
         When { iso, text, relative: relative(at - now) }
     }
 }

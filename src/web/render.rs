@@ -1,0 +1,50 @@
+//! Renders pages with the Tera instance that `rocket_dyn_templates` loaded, straight from
+//! the page's JSON context.
+//!
+//! Why not `Template::render`: it converts the context into a figment `Value`, and its Tera
+//! engine converts that into a Tera context again: two deep copies of every page's data
+//! per request. Measured with callgrind (docs/BENCHMARKS.md), they cost more than the
+//! guard itself on the protected page. Here the context is moved into Tera, not copied.
+//!
+//! The templates are still found, compiled and (in debug) reloaded by the
+//! `rocket_dyn_templates` fairing: [`fairing`] keeps a handle to its current Tera.
+
+use std::sync::{Arc, RwLock};
+
+use rocket::fairing::Fairing;
+use rocket::http::ContentType;
+use rocket_dyn_templates::tera::{Context, Tera};
+use rocket_dyn_templates::Template;
+use serde_json::Value;
+
+/// The Tera instance of this Rocket's template fairing (managed state).
+#[derive(Clone, Default)]
+pub struct Renderer(Arc<RwLock<Option<Arc<Tera>>>>);
+
+impl Renderer {
+    /// The template fairing, wired to keep this renderer up to date. Attach it instead of
+    /// `Template::fairing()`, and manage the renderer.
+    pub fn fairing(&self) -> impl Fairing {
+        let slot = self.0.clone();
+        // Called at ignite, and again whenever debug mode reloads changed templates.
+        Template::custom(move |engines| {
+            let tera = Arc::new(engines.tera.clone());
+            *slot.write().unwrap_or_else(|p| p.into_inner()) = Some(tera);
+        })
+    }
+
+    /// Renders `name` (e.g. `"protected"`) with `context` (a JSON object), or `None` when
+    /// no templates are loaded or rendering fails (the caller answers 500).
+    pub fn render(&self, name: &str, context: Value) -> Option<(ContentType, String)> {
+        let tera = self.0.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+        let context = Context::from_value(context).ok()?;
+        match tera.render(name, &context) {
+            Ok(html) => Some((ContentType::HTML, html)),
+            Err(error) => {
+                // Tera's error names the template and the missing variable, never data.
+                tracing::error!(event = "template_failed", template = name, %error);
+                None
+            }
+        }
+    }
+}
