@@ -29,6 +29,8 @@ pub struct Metrics {
     provider_refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Circuit breakers opened, by endpoint.
     breaker_openings: Mutex<BTreeMap<&'static str, u64>>,
+    /// Silent renewals with a refresh token: renewed | rejected | unavailable.
+    renewals: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// This process's counters.
@@ -43,6 +45,7 @@ pub static METRICS: Metrics = Metrics {
     cookie_undecryptable: AtomicU64::new(0),
     provider_refused: Mutex::new(BTreeMap::new()),
     breaker_openings: Mutex::new(BTreeMap::new()),
+    renewals: Mutex::new(BTreeMap::new()),
 };
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -103,6 +106,11 @@ impl Metrics {
     /// A circuit breaker opened (or opened again after a failed trial).
     pub fn breaker_opened(&self, endpoint: &'static str) {
         bump(&self.breaker_openings, endpoint);
+    }
+
+    /// A silent renewal ended (`renewed`, `rejected` (log in again) or `unavailable`).
+    pub fn renewal(&self, outcome: &'static str) {
+        bump(&self.renewals, outcome);
     }
 
     /// How many session cookies did not decrypt so far (for tests and health checks).
@@ -180,6 +188,14 @@ impl Metrics {
                 out,
                 "rocket_appid_provider_calls_refused_total{{endpoint=\"{endpoint}\",reason=\"{reason}\"}} {n}"
             );
+        }
+        counter(
+            &mut out,
+            "rocket_appid_session_renewals_total",
+            "Silent renewals with a refresh token, by outcome.",
+        );
+        for (outcome, n) in self.renewals.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "rocket_appid_session_renewals_total{{outcome=\"{outcome}\"}} {n}");
         }
         counter(&mut out, "rocket_appid_breaker_openings_total", "Circuit breakers opened, by endpoint.");
         for (endpoint, n) in self.breaker_openings.lock().unwrap_or_else(|p| p.into_inner()).iter() {

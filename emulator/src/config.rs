@@ -32,6 +32,25 @@ pub struct EmulatorConfig {
     pub refresh_tokens: bool,
     /// Lifetime of refresh tokens in seconds (App ID default: 30 days).
     pub refresh_token_ttl: u64,
+    /// Whether a refresh token stays usable after it was exchanged for a new one. App ID
+    /// rotates refresh tokens on every use; whether the previous one keeps working is not
+    /// documented, so both behaviours can be tested. Default: refused after use.
+    pub refresh_token_reuse: bool,
+    /// Emulate Cloud Directory single sign-on: after a login the browser gets an SSO cookie
+    /// and the next authorization request signs the same user in without asking, until
+    /// `/cloud_directory/sso/logout` ends that session. Off by default, as in App ID.
+    pub sso: bool,
+    /// List an OIDC RP-Initiated Logout `end_session_endpoint` in discovery (App ID lists
+    /// none): for testing clients against providers that have one. It ends the same SSO
+    /// session as `/cloud_directory/sso/logout`.
+    pub end_session_endpoint: bool,
+    /// List `introspection_endpoint` (and `revocation_endpoint`) in discovery (App ID lists
+    /// neither; clients derive the paths): for testing clients that, like a generic OpenID
+    /// client, use only what discovery lists.
+    pub introspection_listed: bool,
+    /// Allow-list for the `redirect_uri` of `/cloud_directory/sso/logout` (App ID's SSO
+    /// `logoutRedirectUris`); empty = the same rule as `redirect_uris`.
+    pub logout_redirect_uris: Vec<String>,
     /// Advertise `code_challenge_methods_supported: ["S256"]` in discovery.
     pub pkce_advertised: bool,
     /// Add a `roles` claim (role names) to access and ID tokens, like a token config mapping
@@ -62,6 +81,11 @@ impl Default for EmulatorConfig {
             id_token_ttl: 3600,
             refresh_tokens: false,
             refresh_token_ttl: 2_592_000,
+            refresh_token_reuse: false,
+            sso: false,
+            logout_redirect_uris: Vec::new(),
+            end_session_endpoint: false,
+            introspection_listed: false,
             pkce_advertised: true,
             roles_claim: false,
             users: test_users(),

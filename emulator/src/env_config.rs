@@ -38,6 +38,28 @@ pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorC
     if let Some(v) = get("EMULATOR_REFRESH_TOKENS") {
         cfg.refresh_tokens = parse_bool("EMULATOR_REFRESH_TOKENS", &v)?;
     }
+    for (name, slot) in [
+        ("EMULATOR_ACCESS_TOKEN_TTL", &mut cfg.access_token_ttl),
+        ("EMULATOR_REFRESH_TOKEN_TTL", &mut cfg.refresh_token_ttl),
+    ] {
+        if let Some(v) = get(name) {
+            *slot = v
+                .parse()
+                .map_err(|_| EmulatorError::Config(format!("{name} must be a number of seconds")))?;
+        }
+    }
+    // App ID's id tokens always live as long as its access tokens.
+    cfg.id_token_ttl = cfg.access_token_ttl;
+    if let Some(v) = get("EMULATOR_REFRESH_TOKEN_REUSE") {
+        cfg.refresh_token_reuse = parse_bool("EMULATOR_REFRESH_TOKEN_REUSE", &v)?;
+    }
+    if let Some(v) = get("EMULATOR_SSO") {
+        cfg.sso = parse_bool("EMULATOR_SSO", &v)?;
+    }
+    if let Some(v) = get("EMULATOR_LOGOUT_REDIRECT_URIS") {
+        cfg.logout_redirect_uris =
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    }
     if let Some(v) = get("EMULATOR_ROLES_CLAIM") {
         cfg.roles_claim = parse_bool("EMULATOR_ROLES_CLAIM", &v)?;
     }
@@ -78,6 +100,23 @@ pub(crate) fn banner(emu: &Emulator) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn token_lifetimes_reuse_and_sso_come_from_variables() {
+        let cfg = from_env(|n| match n {
+            "EMULATOR_ACCESS_TOKEN_TTL" => Some("120".into()),
+            "EMULATOR_REFRESH_TOKEN_TTL" => Some("600".into()),
+            "EMULATOR_REFRESH_TOKEN_REUSE" => Some("yes".into()),
+            "EMULATOR_SSO" => Some("on".into()),
+            "EMULATOR_LOGOUT_REDIRECT_URIS" => Some("http://a/out".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((cfg.access_token_ttl, cfg.id_token_ttl, cfg.refresh_token_ttl), (120, 120, 600));
+        assert!(cfg.refresh_token_reuse && cfg.sso);
+        assert_eq!(cfg.logout_redirect_uris, vec!["http://a/out"]);
+        assert!(from_env(|n| (n == "EMULATOR_ACCESS_TOKEN_TTL").then(|| "soon".into())).is_err());
+    }
 
     #[test]
     fn variables_override_the_defaults() {

@@ -1,7 +1,7 @@
 //! The shared emulator handle: configuration, runtime knobs, counters and the grant stores.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::config::{EmulatorConfig, TestUser};
@@ -72,6 +72,7 @@ pub(crate) struct AuthCode {
 pub(crate) struct RefreshGrant {
     pub client_id: String,
     pub sub: String,
+    /// Expiry on the emulator clock.
     pub expires_at: i64,
 }
 
@@ -87,6 +88,8 @@ pub(crate) struct Store {
     pub revoked: HashSet<String>,
     /// IAM access token fingerprint -> expiry on the emulator clock.
     pub iam_tokens: HashMap<String, i64>,
+    /// Single sign-on sessions (cookie value -> user `sub`), when `sso` is on.
+    pub sso_sessions: HashMap<String, String>,
 }
 
 struct Inner {
@@ -94,6 +97,9 @@ struct Inner {
     counters: [AtomicU64; 10],
     clock_offset: AtomicI64,
     access_ttl: AtomicU64,
+    refresh_enabled: AtomicBool,
+    refresh_ttl: AtomicU64,
+    refresh_reuse: AtomicBool,
     base_url: OnceLock<String>,
     store: Mutex<Store>,
     faults: Mutex<HashMap<Endpoint, Fault>>,
@@ -126,6 +132,7 @@ impl Emulator {
             refresh: HashMap::new(),
             revoked: HashSet::new(),
             iam_tokens: HashMap::new(),
+            sso_sessions: HashMap::new(),
         };
         let base_url = OnceLock::new();
         if let Some(url) = &config.public_base_url {
@@ -134,6 +141,9 @@ impl Emulator {
         Ok(Emulator {
             inner: Arc::new(Inner {
                 access_ttl: AtomicU64::new(config.access_token_ttl),
+                refresh_enabled: AtomicBool::new(config.refresh_tokens),
+                refresh_ttl: AtomicU64::new(config.refresh_token_ttl),
+                refresh_reuse: AtomicBool::new(config.refresh_token_reuse),
                 config,
                 counters: Default::default(),
                 clock_offset: AtomicI64::new(0),
@@ -252,6 +262,55 @@ impl Emulator {
     /// Current access-token lifetime in seconds.
     pub fn access_token_ttl(&self) -> u64 {
         self.inner.access_ttl.load(Ordering::Relaxed)
+    }
+
+    /// Turns refresh tokens on or off for tokens issued from now on; while off, the
+    /// refresh grant is refused (`unauthorized_client`), as in a tenant without them.
+    pub fn set_refresh_tokens(&self, enabled: bool) {
+        self.inner.refresh_enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Whether refresh tokens are issued and accepted now.
+    pub fn refresh_tokens(&self) -> bool {
+        self.inner.refresh_enabled.load(Ordering::Relaxed)
+    }
+
+    /// Changes the lifetime of refresh tokens issued from now on (seconds).
+    pub fn set_refresh_token_ttl(&self, secs: u64) {
+        self.inner.refresh_ttl.store(secs, Ordering::Relaxed);
+    }
+
+    /// Current refresh-token lifetime in seconds.
+    pub fn refresh_token_ttl(&self) -> u64 {
+        self.inner.refresh_ttl.load(Ordering::Relaxed)
+    }
+
+    /// Whether a refresh token stays usable after it has been exchanged (see
+    /// [`EmulatorConfig::refresh_token_reuse`]).
+    pub fn set_refresh_token_reuse(&self, allowed: bool) {
+        self.inner.refresh_reuse.store(allowed, Ordering::Relaxed);
+    }
+
+    /// Whether used refresh tokens are still accepted.
+    pub fn refresh_token_reuse(&self) -> bool {
+        self.inner.refresh_reuse.load(Ordering::Relaxed)
+    }
+
+    /// Whether `token` is a refresh token the grant would accept now (not revoked, not
+    /// used up, not expired).
+    pub fn refresh_token_active(&self, token: &str) -> bool {
+        let now = self.now();
+        self.store().refresh.get(token).is_some_and(|g| g.expires_at > now)
+    }
+
+    /// Ends every refresh token at once (as if they had all been revoked).
+    pub fn revoke_all_refresh_tokens(&self) {
+        self.store().refresh.clear();
+    }
+
+    /// How many single sign-on sessions are open.
+    pub fn sso_sessions(&self) -> usize {
+        self.store().sso_sessions.len()
     }
 
     /// The user with this e-mail (case-insensitive), including users created at login.

@@ -77,8 +77,11 @@ pub(crate) fn issue_for_user(
         "sub": user.sub, "amr": ["cloud_directory"], "tenant": cfg.tenant_id,
         "scope": scope, "email_verified": true,
     });
+    // App ID's id tokens always live as long as its access tokens; a runtime change of the
+    // access lifetime applies to both unless the configuration set them apart.
+    let id_ttl = if cfg.id_token_ttl == cfg.access_token_ttl { access_ttl } else { cfg.id_token_ttl };
     let mut id = json!({
-        "iss": iss, "aud": [client_id], "exp": add(iat, cfg.id_token_ttl), "iat": iat,
+        "iss": iss, "aud": [client_id], "exp": add(iat, id_ttl), "iat": iat,
         "tenant": cfg.tenant_id, "sub": user.sub, "name": user.name,
         "given_name": user.given_name(), "family_name": user.family_name(),
         "email": user.email, "email_verified": true,
@@ -92,14 +95,18 @@ pub(crate) fn issue_for_user(
         access["roles"] = roles.clone();
         id["roles"] = roles;
     }
-    let refresh_token = cfg.refresh_tokens.then(|| {
+    let refresh_token = emu.refresh_tokens().then(|| {
         let rt = util::random_token(32);
-        emu.store().refresh.insert(
+        let now = emu.now();
+        let mut store = emu.store();
+        // Expired grants are dropped here so the map stays small in long-running emulators.
+        store.refresh.retain(|_, g| g.expires_at > now);
+        store.refresh.insert(
             rt.clone(),
             RefreshGrant {
                 client_id: client_id.to_owned(),
                 sub: user.sub.clone(),
-                expires_at: add(util::unix_now(), cfg.refresh_token_ttl),
+                expires_at: add(now, emu.refresh_token_ttl()),
             },
         );
         rt

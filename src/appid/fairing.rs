@@ -230,8 +230,17 @@ async fn start_emulator(
     if profile != "debug" {
         tracing::warn!("!!! APPID_EMULATOR is on in the `{profile}` profile: the development identity provider will sign users in. Never do this in production. !!!");
     }
+    // The signed-out page is the default return address after the provider's SSO logout;
+    // a real tenant lists it among its logout redirect URIs, so the emulator does too.
+    let signed_out = url::Url::parse(&redirect_uri)
+        .map(|url| format!("{}/signed_out", url.origin().ascii_serialization()))
+        .unwrap_or_else(|_| format!("http://{host}:{port}/signed_out"));
     let config = appid_emulator::EmulatorConfig {
         redirect_uris: vec![redirect_uri.clone()],
+        logout_redirect_uris: vec![signed_out],
+        // Refresh tokens on, unlike App ID's default token configuration: in development
+        // the silent renewal path then runs like on a tenant that enables them.
+        refresh_tokens: true,
         port: raw.emulator_port,
         ..appid_emulator::EmulatorConfig::default()
     };

@@ -89,7 +89,7 @@ impl Http {
         let mut retried = false;
         loop {
             let request = authenticate(self.client.get(url), auth);
-            match self.send_json(endpoint, request, self.timeouts.request, SMALL_BODY).await {
+            match self.send_json(endpoint, request, self.timeouts.request, SMALL_BODY, Body::Json).await {
                 Err(error) if !retried && worth_retrying(endpoint, &error) => {
                     retried = true;
                     let pause = rand::thread_rng().gen_range(RETRY_JITTER_MS);
@@ -114,7 +114,28 @@ impl Http {
         let request = authenticate(self.client.post(url), auth).form(form);
         let (timeout, limit) =
             if slow { (self.timeouts.token, TOKEN_BODY) } else { (self.timeouts.request, SMALL_BODY) };
-        self.send_json(endpoint, request, timeout, limit).await
+        self.send_json(endpoint, request, timeout, limit, Body::Json).await
+    }
+
+    /// POST a form where only the status matters (RFC 7009 revocation answers 200 with an
+    /// empty or arbitrary body). Never retried, like [`Http::post_form`].
+    pub async fn post_form_status(
+        &self,
+        endpoint: &'static str,
+        url: &str,
+        auth: Auth<'_>,
+        form: &[(&str, &str)],
+    ) -> Result<(), ProviderError> {
+        let request = authenticate(self.client.post(url), auth).form(form);
+        self.send_json::<serde::de::IgnoredAny>(
+            endpoint,
+            request,
+            self.timeouts.request,
+            SMALL_BODY,
+            Body::Ignored,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn send_json<T: DeserializeOwned>(
@@ -123,6 +144,7 @@ impl Http {
         request: RequestBuilder,
         timeout: Duration,
         limit: usize,
+        body: Body,
     ) -> Result<T, ProviderError> {
         let permit = match self.breakers.admit(endpoint) {
             Ok(permit) => permit,
@@ -151,7 +173,7 @@ impl Http {
         let started = Instant::now();
         let mut retry_after = None;
         let request = request.header(ACCEPT, "application/json").timeout(timeout);
-        let result = send(endpoint, request, limit, &mut retry_after).await;
+        let result = send(endpoint, request, limit, body, &mut retry_after).await;
         permit.finish(outcome(&result, retry_after));
         let elapsed = started.elapsed();
         crate::metrics::METRICS.provider_call(endpoint, result.is_ok(), elapsed);
@@ -214,10 +236,18 @@ fn authenticate(request: RequestBuilder, auth: Auth<'_>) -> RequestBuilder {
     }
 }
 
+/// Whether a successful answer's body is read as JSON or ignored (only the status counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Json,
+    Ignored,
+}
+
 async fn send<T: DeserializeOwned>(
     endpoint: &'static str,
     request: RequestBuilder,
     limit: usize,
+    body_kind: Body,
     retry_after: &mut Option<Duration>,
 ) -> Result<T, ProviderError> {
     let mut response = request.send().await.map_err(|e| unreachable(endpoint, &e))?;
@@ -253,6 +283,10 @@ async fn send<T: DeserializeOwned>(
             status: status.as_u16(),
             error: oauth_error_code(&body),
         });
+    }
+    if body_kind == Body::Ignored {
+        return serde_json::from_value(serde_json::Value::Null)
+            .map_err(|_| ProviderError::Malformed { endpoint, what: "unexpected JSON" });
     }
     if !is_json {
         return Err(ProviderError::Malformed { endpoint, what: "not JSON" });

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::discovery::ProviderMetadata;
 use super::error::ProviderError;
-use super::http::{Auth, Http};
+use super::http::Http;
 use crate::config::AppIdConfig;
 
 #[derive(Deserialize)]
@@ -20,9 +20,13 @@ pub async fn is_active(
     metadata: &ProviderMetadata,
     token: &str,
 ) -> Result<bool, ProviderError> {
-    let auth = Auth::Basic(&config.client_id, config.client_secret.expose());
-    let answer: Introspection = http
-        .post_form("introspect", metadata.introspection_endpoint.as_str(), auth, &[("token", token)], false)
-        .await?;
+    // Only an `oidc` provider may lack the endpoint; the caller then does not introspect.
+    let endpoint = metadata
+        .introspection_endpoint
+        .as_ref()
+        .ok_or(ProviderError::Untrusted("the provider lists no introspection_endpoint"))?;
+    let mut form = vec![("token", token)];
+    let auth = super::token::client_auth(config, metadata, &mut form);
+    let answer: Introspection = http.post_form("introspect", endpoint.as_str(), auth, &form, false).await?;
     Ok(answer.active)
 }

@@ -60,10 +60,14 @@ impl IamTokenCache {
                 return Err(ProviderError::Status { endpoint: "iam_token", status, error: None });
             }
         }
-        let form =
-            [("grant_type", "urn:ibm:params:oauth:grant-type:apikey"), ("apikey", config.api_key.expose())];
+        // Validation requires both whenever the roles source uses the management API, the
+        // only caller; without them there is nothing to ask IAM with.
+        let (Some(api_key), Some(iam_url)) = (&config.api_key, &config.iam_url) else {
+            return Err(ProviderError::Untrusted("management API not configured (roles source is token)"));
+        };
+        let form = [("grant_type", "urn:ibm:params:oauth:grant-type:apikey"), ("apikey", api_key.expose())];
         let answer: IamAnswer =
-            match http.post_form("iam_token", config.iam_url.as_str(), Auth::None, &form, false).await {
+            match http.post_form("iam_token", iam_url.as_str(), Auth::None, &form, false).await {
                 Ok(answer) => answer,
                 Err(error @ ProviderError::Status { status: 400 | 401, .. }) => {
                     if let ProviderError::Status { status, .. } = &error {

@@ -10,15 +10,18 @@ mod http;
 mod introspect;
 pub mod jwks;
 mod management;
+pub mod refresh;
 mod token;
 mod ttl_cache;
 pub mod verify;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use discovery::ProviderMetadata;
 pub use error::{ProviderError, TokenError, VerifyError};
+pub use refresh::Renewed;
 pub use token::Tokens;
 pub use verify::{AccessClaims, IdClaims};
 
@@ -75,6 +78,9 @@ impl AppId {
             verified: TtlCache::new("verified_tokens", CACHE_CAPACITY),
             introspections: TtlCache::new("introspection", CACHE_CAPACITY),
             roles: TtlCache::new("roles", CACHE_CAPACITY),
+            id_token_roles: TtlCache::new("id_token_roles", CACHE_CAPACITY),
+            opaque_tokens: TtlCache::new("opaque_tokens", CACHE_CAPACITY),
+            no_introspection_logged: AtomicBool::new(false),
         })))
     }
 }
@@ -90,8 +96,50 @@ pub struct AppIdClient {
     verified: TtlCache<[u8; 32], AccessClaims>,
     /// `/introspect` answers, by SHA-256 of the token.
     introspections: TtlCache<[u8; 32], bool>,
-    /// Role names by subject.
+    /// Role names by subject (management API).
     roles: TtlCache<String, Vec<String>>,
+    /// Role names from the roles claim of the last verified id_token, by subject (roles
+    /// source `token`/`both`): the session keeps the access token only, so roles that the
+    /// provider puts into the id_token alone are remembered here for the session's life.
+    id_token_roles: TtlCache<String, Vec<String>>,
+    /// `oidc` only: access tokens that are not JWTs for us and could not be introspected,
+    /// accepted on the strength of the id_token verified at login, by SHA-256 of the token,
+    /// for at most the session lifetime.
+    opaque_tokens: TtlCache<[u8; 32], AccessClaims>,
+    /// The "no introspection endpoint, policy forced to never" notice was logged.
+    no_introspection_logged: AtomicBool,
+}
+
+/// The introspection answer members we read (RFC 7662 §2.2).
+#[derive(serde::Deserialize)]
+struct IntrospectionClaims {
+    active: bool,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    /// A string or an array of strings (RFC 7662 §2.2, RFC 7519 §4.1.3).
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+}
+
+impl IntrospectionClaims {
+    /// The token was issued to us or for us: a provider answers introspection for any of
+    /// its tokens, and a token of another client of the same provider must not pass.
+    fn is_for(&self, client_id: &str) -> bool {
+        let aud_has = match &self.aud {
+            Some(serde_json::Value::String(one)) => one == client_id,
+            Some(serde_json::Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(client_id)),
+            _ => false,
+        };
+        self.client_id.as_deref() == Some(client_id) || self.azp.as_deref() == Some(client_id) || aud_has
+    }
 }
 
 /// SHA-256 of a token: the cache key (tokens themselves are never kept as keys). The
@@ -151,7 +199,100 @@ impl AppIdClient {
     /// Verifies an id_token from the token endpoint against our keys and the login's nonce.
     pub async fn verify_id_token(&self, token: &str, nonce: &str) -> Result<IdClaims, VerifyError> {
         let keys = self.keys_for(token).await?;
-        Ok(verify::verify_id_token(token, &keys, &self.expected(), nonce)?)
+        let mut claims = verify::verify_id_token(token, &keys, &self.expected(), nonce)?;
+        claims.token_roles = self.token_roles_of(token);
+        Ok(claims)
+    }
+
+    /// The roles claim of a verified token, when the roles source reads tokens.
+    fn token_roles_of(&self, verified_token: &str) -> Vec<String> {
+        if self.config.roles_source.uses_token() {
+            verify::roles_from_verified(verified_token, &self.config.roles_claim)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Verifies the access token that came with a login whose id_token is `id`.
+    ///
+    /// App ID, and `oidc` providers that issue JWT access tokens for us: as
+    /// [`Self::verify_access_token`]. An `oidc` provider's access token may also be opaque,
+    /// or a JWT for another audience (a resource server): then it is introspected when the
+    /// provider lists an introspection endpoint, and otherwise accepted on the strength of
+    /// the id_token verified just before, until the token's `expires_in` (at most the session
+    /// lifetime, `session_max_age_secs`), remembered by this process only.
+    pub async fn verify_login_access_token(
+        &self,
+        token: &str,
+        id: &IdClaims,
+        expires_in: Option<u64>,
+    ) -> Result<AccessClaims, VerifyError> {
+        let key = token_key(token);
+        match self.verify_access_token_keyed(token, key).await {
+            Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
+                let metadata = self.metadata().await?;
+                if metadata.introspection_endpoint.is_some() {
+                    // verify_access_token_keyed introspected it already and failed.
+                    return Err(VerifyError::Token(error));
+                }
+                let lifetime = expires_in.unwrap_or(u64::MAX).min(self.config.session_max_age_secs);
+                let exp = crate::clock::now() + lifetime as i64;
+                // No claims of its own: no roles from it either (the id_token's count).
+                let claims = AccessClaims::vouched(id.sub.clone(), exp, None, Vec::new())
+                    .ok_or(VerifyError::Token(error))?;
+                tracing::info!(event = "opaque_access_token", via = "id_token");
+                self.opaque_tokens.insert(key, claims.clone(), Duration::from_secs(lifetime.max(1)));
+                Ok(claims)
+            }
+            other => other,
+        }
+    }
+
+    /// `oidc` only: the access token cannot be verified as a JWT for us, and may be checked
+    /// another way (not a JWT at all, or a JWT for another audience).
+    fn opaque_allowed(&self, error: TokenError) -> bool {
+        !self.config.is_app_id() && matches!(error, TokenError::Malformed | TokenError::AudienceMismatch)
+    }
+
+    /// `oidc`: an access token that is not a JWT for us, by introspection (when listed) or
+    /// as accepted at login. Errors with `error` when neither applies.
+    async fn verify_opaque(
+        &self,
+        token: &str,
+        key: [u8; 32],
+        error: TokenError,
+    ) -> Result<AccessClaims, VerifyError> {
+        if let Some(claims) = self.opaque_tokens.get(&key) {
+            return Ok(claims);
+        }
+        let metadata = self.metadata().await?;
+        let Some(endpoint) = metadata.introspection_endpoint.as_ref() else {
+            return Err(VerifyError::Token(error));
+        };
+        let mut form = vec![("token", token)];
+        let auth = token::client_auth(&self.config, &metadata, &mut form);
+        let answer: serde_json::Value =
+            self.http.post_form("introspect", endpoint.as_str(), auth, &form, false).await?;
+        let parsed: IntrospectionClaims = serde_json::from_value(answer.clone())
+            .map_err(|_| ProviderError::Malformed { endpoint: "introspect", what: "introspection answer" })?;
+        if parsed.active && !parsed.is_for(&self.config.client_id) {
+            return Err(VerifyError::Token(TokenError::AudienceMismatch));
+        }
+        let (true, Some(sub), Some(exp)) = (parsed.active, parsed.sub, parsed.exp) else {
+            // Inactive, or active without saying for whom or until when: not usable.
+            return Err(VerifyError::Token(TokenError::Expired));
+        };
+        // This answer also serves the policy check that follows (no second call).
+        let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
+        let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
+        self.introspections.insert(key, true, ttl);
+        let token_roles = if self.config.roles_source.uses_token() {
+            verify::roles_in_claims(&answer, &self.config.roles_claim)
+        } else {
+            Vec::new()
+        };
+        AccessClaims::vouched(sub, exp, parsed.scope, token_roles)
+            .ok_or(VerifyError::Provider(ProviderError::Malformed { endpoint: "introspect", what: "claims" }))
     }
 
     /// Verifies an access token locally (signature, issuer, audience, tenant, expiry).
@@ -166,13 +307,26 @@ impl AppIdClient {
         token: &str,
         key: [u8; 32],
     ) -> Result<AccessClaims, VerifyError> {
-        let claims = self
-            .verified
-            .get_or_fetch(key, VERIFIED_TTL, || async {
-                let keys = self.keys_for(token).await?;
-                Ok::<_, VerifyError>(verify::verify_access_token(token, &keys, &self.expected())?)
-            })
-            .await?;
+        let claims =
+            self.verified
+                .get_or_fetch(key, VERIFIED_TTL, || async {
+                    let verified = match self.keys_for(token).await {
+                        Ok(keys) => verify::verify_access_token(token, &keys, &self.expected())
+                            .map_err(VerifyError::from),
+                        Err(error) => Err(error),
+                    };
+                    match verified {
+                        Ok(mut claims) => {
+                            claims.token_roles = self.token_roles_of(token);
+                            Ok(claims)
+                        }
+                        Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
+                            self.verify_opaque(token, key, error).await
+                        }
+                        Err(error) => Err(error),
+                    }
+                })
+                .await?;
         if claims.exp + (self.config.clock_leeway_secs as i64) < crate::clock::now() {
             return Err(TokenError::Expired.into());
         }
@@ -183,14 +337,49 @@ impl AppIdClient {
     /// nobody, `cached` asks `/introspect` at most once per token per TTL (never past the
     /// token's expiry), `always` asks on every call.
     pub async fn is_active(&self, token: &str, key: [u8; 32], exp: i64) -> Result<bool, ProviderError> {
+        if self.config.introspection != IntrospectionPolicy::Never && !self.config.is_app_id() {
+            // A generic provider need not offer introspection: without it, policy `never`.
+            let metadata = self.metadata().await?;
+            if metadata.introspection_endpoint.is_none() {
+                if !self.no_introspection_logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        event = "introspection_unavailable",
+                        "the provider lists no introspection_endpoint: APPID_INTROSPECTION is treated as never"
+                    );
+                }
+                return Ok(true);
+            }
+        }
         match self.config.introspection {
             IntrospectionPolicy::Never => Ok(true),
-            IntrospectionPolicy::Always => self.introspect(token).await,
+            IntrospectionPolicy::Always => self.introspect_by_policy(token).await,
             IntrospectionPolicy::Cached => {
                 let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
                 let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
-                self.introspections.get_or_fetch(key, ttl, || self.introspect(token)).await
+                self.introspections.get_or_fetch(key, ttl, || self.introspect_by_policy(token)).await
             }
+        }
+    }
+
+    /// [`Self::introspect`] for the policy check of a token already verified locally. A
+    /// generic provider may refuse to introspect its own JWT access tokens (oidc-provider
+    /// answers `unsupported_token_type`: they are self-contained and not stored): the local
+    /// verification then stands, as with policy `never` (logged once).
+    async fn introspect_by_policy(&self, token: &str) -> Result<bool, ProviderError> {
+        match self.introspect(token).await {
+            Err(ProviderError::Status { status: 400, error: Some(error), .. })
+                if !self.config.is_app_id() && error == "unsupported_token_type" =>
+            {
+                if !self.no_introspection_logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        event = "introspection_unavailable",
+                        "the provider does not introspect these access tokens (unsupported_token_type): \
+                         they are verified locally only, as with APPID_INTROSPECTION=never"
+                    );
+                }
+                Ok(true)
+            }
+            other => other,
         }
     }
 
@@ -204,6 +393,38 @@ impl AppIdClient {
         token::exchange_code(&self.http, &self.config, &metadata, code, code_verifier).await
     }
 
+    /// Renews the tokens with a refresh token (no retry: see [`refresh::refresh`]).
+    pub async fn refresh_tokens(&self, refresh_token: &str) -> Result<Renewed, ProviderError> {
+        let metadata = self.metadata().await?;
+        refresh::refresh(&self.http, &self.config, &metadata, refresh_token).await
+    }
+
+    /// Revokes a refresh token at the provider (RFC 7009).
+    pub async fn revoke_refresh_token(&self, refresh_token: &str) -> Result<(), ProviderError> {
+        let metadata = self.metadata().await?;
+        refresh::revoke(&self.http, &self.config, &metadata, refresh_token).await
+    }
+
+    /// Verifies an id_token that came with a refresh: as at login, without a nonce, and
+    /// for the session's `sub`.
+    pub async fn verify_refreshed_id_token(&self, token: &str, sub: &str) -> Result<IdClaims, VerifyError> {
+        let keys = self.keys_for(token).await?;
+        let mut claims = verify::verify_refreshed_id_token(token, &keys, &self.expected(), sub)?;
+        claims.token_roles = self.token_roles_of(token);
+        // The renewed id_token's roles replace those from login (renewal is when token
+        // roles change without a new login).
+        if self.config.roles_source.uses_token() {
+            self.remember_id_token_roles(sub, claims.token_roles.clone());
+        }
+        Ok(claims)
+    }
+
+    /// Where the browser ends the provider's session, when discovery lists one (App ID
+    /// does not). Taken from cached metadata only: logout never waits for discovery.
+    pub async fn end_session_endpoint(&self) -> Option<url::Url> {
+        self.metadata.peek().await.and_then(|m| m.end_session_endpoint.clone())
+    }
+
     /// Asks `/introspect` whether an access token is still active (no cache).
     pub async fn introspect(&self, token: &str) -> Result<bool, ProviderError> {
         let metadata = self.metadata().await?;
@@ -213,7 +434,59 @@ impl AppIdClient {
     /// The user's App ID role names from the management API (no cache).
     pub async fn user_roles(&self, sub: &str) -> Result<Vec<String>, ProviderError> {
         let metadata = self.metadata().await?;
-        self.iam.user_roles(&self.http, &self.config, &metadata.management_url, sub).await
+        let management_url = metadata
+            .management_url
+            .as_ref()
+            .ok_or(ProviderError::Untrusted("no management API with APPID_PROVIDER=oidc"))?;
+        self.iam.user_roles(&self.http, &self.config, management_url, sub).await
+    }
+
+    /// The roles of a user signing in now, by the configured source: the management API
+    /// (`management_api`), the roles claim of the verified id_token and access token
+    /// (`token`), or the union (`both`). Remembered, so the first protected page needs no
+    /// further call.
+    pub async fn login_roles(
+        &self,
+        id: &IdClaims,
+        access: &AccessClaims,
+    ) -> Result<Vec<String>, ProviderError> {
+        let source = self.config.roles_source;
+        let mut roles = Vec::new();
+        if source.uses_management_api() {
+            roles = self.user_roles(&id.sub).await?;
+            self.remember_roles(&id.sub, roles.clone());
+        }
+        if source.uses_token() {
+            self.remember_id_token_roles(&id.sub, id.token_roles.clone());
+            roles.extend(id.token_roles.iter().cloned());
+            roles.extend(access.token_roles.iter().cloned());
+        }
+        roles.sort();
+        roles.dedup();
+        Ok(roles)
+    }
+
+    /// The roles for a request whose access token was verified into `access`, by the
+    /// configured source. Staleness is bounded either way: management API roles are at most
+    /// `roles_ttl_secs` old; token roles are those of the current tokens, so they change at
+    /// the next login or token renewal (at the latest when the access token expires).
+    pub async fn roles_for(&self, sub: &str, access: &AccessClaims) -> Result<Vec<String>, ProviderError> {
+        let source = self.config.roles_source;
+        let mut roles = if source.uses_management_api() { self.roles(sub).await? } else { Vec::new() };
+        if source.uses_token() {
+            roles.extend(access.token_roles.iter().cloned());
+            if let Some(from_id_token) = self.id_token_roles.get(&sub.to_string()) {
+                roles.extend(from_id_token);
+            }
+            roles.sort();
+            roles.dedup();
+        }
+        Ok(roles)
+    }
+
+    fn remember_id_token_roles(&self, sub: &str, roles: Vec<String>) {
+        let ttl = Duration::from_secs(self.config.session_max_age_secs);
+        self.id_token_roles.insert(sub.to_string(), roles, ttl);
     }
 
     /// The user's roles, at most `roles_ttl_secs` old (so a role removed in App ID stops
@@ -252,5 +525,28 @@ impl AppIdClient {
     /// a background task), so no request waits for them. Failures keep the last good keys.
     pub async fn refresh_keys(&self) -> Result<usize, ProviderError> {
         Ok(self.keys.get(Duration::ZERO, || self.fetch_keys()).await?.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_introspected_token_must_be_ours() {
+        let answer = |extra: serde_json::Value| -> IntrospectionClaims {
+            let mut body = serde_json::json!({ "active": true, "sub": "u", "exp": 1 });
+            if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+                body.extend(extra);
+            }
+            serde_json::from_value(body).unwrap()
+        };
+        assert!(answer(serde_json::json!({ "client_id": "us" })).is_for("us"));
+        assert!(answer(serde_json::json!({ "azp": "us" })).is_for("us"));
+        assert!(answer(serde_json::json!({ "aud": "us" })).is_for("us"));
+        assert!(answer(serde_json::json!({ "aud": ["api", "us"] })).is_for("us"));
+        // Another client's token, or one that says nothing about whose it is.
+        assert!(!answer(serde_json::json!({ "client_id": "them", "aud": ["api"] })).is_for("us"));
+        assert!(!answer(serde_json::json!({})).is_for("us"));
     }
 }

@@ -14,6 +14,9 @@ pub struct Tokens {
     pub access_token: Secret,
     pub id_token: Secret,
     pub refresh_token: Option<Secret>,
+    /// The access token's lifetime in seconds, when the provider said (a number, or a
+    /// numeric string as in some App ID samples).
+    pub expires_in: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -23,6 +26,27 @@ struct TokenResponse {
     token_type: String,
     #[serde(default)]
     refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+/// Client authentication at the token, introspection and revocation endpoints: HTTP Basic
+/// (`client_secret_basic`, App ID's and the OAuth default), or the id and secret in the form
+/// (`client_secret_post`) when that is all the provider lists. Adds to `form` as needed.
+pub(super) fn client_auth<'a>(
+    config: &'a AppIdConfig,
+    metadata: &ProviderMetadata,
+    form: &mut Vec<(&'static str, &'a str)>,
+) -> Auth<'a> {
+    if metadata.client_secret_post {
+        if !form.iter().any(|(name, _)| *name == "client_id") {
+            form.push(("client_id", config.client_id.as_str()));
+        }
+        form.push(("client_secret", config.client_secret.expose()));
+        Auth::None
+    } else {
+        Auth::Basic(&config.client_id, config.client_secret.expose())
+    }
 }
 
 /// Exchanges an authorization code for tokens. Never retried: a code is single-use.
@@ -43,7 +67,7 @@ pub async fn exchange_code(
     if let Some(verifier) = code_verifier {
         form.push(("code_verifier", verifier));
     }
-    let auth = Auth::Basic(&config.client_id, config.client_secret.expose());
+    let auth = client_auth(config, metadata, &mut form);
     let response: TokenResponse =
         http.post_form("token", metadata.token_endpoint.as_str(), auth, &form, true).await?;
     let incomplete = |what| ProviderError::Incomplete { endpoint: "token", what };
@@ -55,5 +79,10 @@ pub async fn exchange_code(
         access_token: Secret::new(response.access_token),
         id_token: Secret::new(id_token),
         refresh_token: response.refresh_token.map(Secret::new),
+        expires_in: response.expires_in.as_ref().and_then(|v| match v {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }),
     })
 }

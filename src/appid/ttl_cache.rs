@@ -49,6 +49,13 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         slots.insert(key, slot);
     }
 
+    /// The value for `key` if one is held and not expired (no fetch).
+    pub fn get(&self, key: &K) -> Option<V> {
+        let now = Instant::now();
+        let slots = self.lock();
+        slots.get(key).filter(|s| s.expires_at > now).and_then(|s| s.value.get().cloned())
+    }
+
     /// Forgets every value (e.g. after the signing keys changed).
     pub fn clear(&self) {
         self.lock().clear();

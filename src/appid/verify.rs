@@ -25,10 +25,27 @@ const MAX_ID_TOKEN_AGE_SECS: i64 = 600;
 pub struct Expected<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
+    /// App ID's tenant id. Empty for a generic OpenID provider (`provider = "oidc"`): then
+    /// no `tenant` claim and no `ver` header are required, an access token may be typed
+    /// `at+jwt` (RFC 9068), and `sub` need only be printable (it never goes into a URL).
     pub tenant: &'a str,
     pub leeway_secs: u64,
     /// Seconds since the epoch.
     pub now: i64,
+}
+
+impl Expected<'_> {
+    /// App ID's rules apply (see [`Expected::tenant`]).
+    fn is_app_id(&self) -> bool {
+        !self.tenant.is_empty()
+    }
+}
+
+/// Which kind of token is being verified (the `typ` header each may carry differs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Id,
+    Access,
 }
 
 /// The parts of the JOSE header we check before trusting anything else.
@@ -79,6 +96,10 @@ pub struct IdClaims {
     azp: Option<String>,
     #[serde(default)]
     tenant: Option<String>,
+    /// Role names from the configured roles claim (filled in by the client after
+    /// verification when the roles source reads tokens; empty otherwise).
+    #[serde(skip)]
+    pub token_roles: Vec<String>,
     /// How the user authenticated (App ID: `cloud_directory`, `google`, ...), for the log
     /// only; kept loose so an odd shape never blocks a login.
     #[serde(default)]
@@ -117,6 +138,23 @@ pub struct AccessClaims {
     pub scope: Option<String>,
     #[serde(default)]
     tenant: Option<String>,
+    /// Role names from the configured roles claim (filled in by the client after
+    /// verification when the roles source reads tokens; empty otherwise).
+    #[serde(skip)]
+    pub token_roles: Vec<String>,
+}
+
+impl AccessClaims {
+    /// Claims vouched for by something other than the token's own signature: an
+    /// introspection answer, or (`oidc`, opaque access token, no introspection) the id_token
+    /// verified at login. Built through serde so members added later keep their defaults;
+    /// `None` if that is impossible.
+    pub fn vouched(sub: String, exp: i64, scope: Option<String>, token_roles: Vec<String>) -> Option<Self> {
+        let mut claims: AccessClaims =
+            serde_json::from_value(serde_json::json!({ "sub": sub, "exp": exp, "scope": scope })).ok()?;
+        claims.token_roles = token_roles;
+        Some(claims)
+    }
 }
 
 /// Verifies an id_token: signature, issuer, audience (ours only), tenant, times, nonce, subject.
@@ -126,7 +164,7 @@ pub fn verify_id_token(
     expected: &Expected,
     nonce: &str,
 ) -> Result<IdClaims, TokenError> {
-    let claims: IdClaims = verify_signed(token, keys, expected)?;
+    let claims: IdClaims = verify_signed(token, keys, expected, Kind::Id)?;
     // Step 3: we trust no audience but ourselves, so extra audiences are refused.
     if claims.aud.values() != [expected.client_id] {
         return Err(TokenError::AudienceMismatch);
@@ -149,7 +187,37 @@ pub fn verify_id_token(
     if !bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) {
         return Err(TokenError::NonceMismatch);
     }
-    check_subject(&claims.sub)?;
+    check_subject(&claims.sub, expected)?;
+    Ok(claims)
+}
+
+/// Verifies an id_token that came with a refresh (OIDC Core §12.2): the same checks as at
+/// login except the nonce (none is sent with a refresh), and it must name the same `sub`.
+pub fn verify_refreshed_id_token(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected,
+    sub: &str,
+) -> Result<IdClaims, TokenError> {
+    let claims: IdClaims = verify_signed(token, keys, expected, Kind::Id)?;
+    if claims.aud.values() != [expected.client_id] {
+        return Err(TokenError::AudienceMismatch);
+    }
+    if claims.azp.as_deref().is_some_and(|azp| azp != expected.client_id) {
+        return Err(TokenError::AzpMismatch);
+    }
+    check_tenant(claims.tenant.as_deref(), expected)?;
+    let leeway = expected.leeway_secs as i64;
+    if claims.iat > expected.now + leeway {
+        return Err(TokenError::NotYetValid);
+    }
+    if claims.iat < expected.now - MAX_ID_TOKEN_AGE_SECS - leeway {
+        return Err(TokenError::TooOld);
+    }
+    check_subject(&claims.sub, expected)?;
+    if claims.sub != sub {
+        return Err(TokenError::SubjectMismatch);
+    }
     Ok(claims)
 }
 
@@ -159,9 +227,9 @@ pub fn verify_access_token(
     keys: &KeySet,
     expected: &Expected,
 ) -> Result<AccessClaims, TokenError> {
-    let claims: AccessClaims = verify_signed(token, keys, expected)?;
+    let claims: AccessClaims = verify_signed(token, keys, expected, Kind::Access)?;
     check_tenant(claims.tenant.as_deref(), expected)?;
-    check_subject(&claims.sub)?;
+    check_subject(&claims.sub, expected)?;
     Ok(claims)
 }
 
@@ -193,12 +261,6 @@ fn header(token: &str) -> Result<Header, TokenError> {
     }
     if header.crit.is_some() {
         return Err(TokenError::CritHeader);
-    }
-    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
-        return Err(TokenError::TypNotAllowed);
-    }
-    if header.ver.as_ref().is_some_and(|v| v != &serde_json::json!(4)) {
-        return Err(TokenError::VersionNotSupported);
     }
     Ok(header)
 }
@@ -282,8 +344,27 @@ fn verify_signed<T: DeserializeOwned>(
     token: &str,
     keys: &KeySet,
     expected: &Expected,
+    kind: Kind,
 ) -> Result<T, TokenError> {
     let header = header(token)?;
+    // `JWT` or none; a generic provider's JWT access tokens are `at+jwt` (RFC 9068 §2.1),
+    // which an id_token must never be (RFC 9068 §4: no access token passes as an id_token).
+    let typ_ok = match header.typ.as_deref() {
+        None => true,
+        Some(t) if t.eq_ignore_ascii_case("JWT") => true,
+        Some(t) => {
+            kind == Kind::Access
+                && !expected.is_app_id()
+                && (t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"))
+        }
+    };
+    if !typ_ok {
+        return Err(TokenError::TypNotAllowed);
+    }
+    // App ID marks its v4 tokens with a `ver` header; other providers know no such thing.
+    if expected.is_app_id() && header.ver.as_ref().is_some_and(|v| v != &serde_json::json!(4)) {
+        return Err(TokenError::VersionNotSupported);
+    }
     // The same for the claims (RFC 7519 §4): which `sub` or `aud` counts must not depend on
     // the parser. `header` has checked the shape, so the payload is the second segment.
     let payload = token.split('.').nth(1).ok_or(TokenError::Malformed)?;
@@ -321,19 +402,66 @@ fn verify_signed<T: DeserializeOwned>(
 }
 
 fn check_tenant(tenant: Option<&str>, expected: &Expected) -> Result<(), TokenError> {
+    if !expected.is_app_id() {
+        // A generic provider has no tenant claim to check.
+        return Ok(());
+    }
     match tenant {
         Some(t) if t == expected.tenant => Ok(()),
         _ => Err(TokenError::TenantMismatch),
     }
 }
 
-/// `sub` becomes a path segment of the management API URL, so it must be plain.
-fn check_subject(sub: &str) -> Result<(), TokenError> {
-    if is_safe_segment(sub) {
+/// With App ID, `sub` becomes a path segment of the management API URL, so it must be
+/// plain. A generic provider's `sub` (e.g. `auth0|123`) never goes into a URL; it is shown
+/// and logged, so it must be short and free of control characters.
+fn check_subject(sub: &str, expected: &Expected) -> Result<(), TokenError> {
+    let ok = if expected.is_app_id() {
+        is_safe_segment(sub)
+    } else {
+        !sub.is_empty() && sub.len() <= 255 && !sub.chars().any(char::is_control)
+    };
+    if ok {
         Ok(())
     } else {
         Err(TokenError::BadSubject)
     }
+}
+
+/// Most role names read from one token, and the longest name kept.
+const MAX_TOKEN_ROLES: usize = 100;
+const MAX_ROLE_NAME: usize = 100;
+
+/// The role names in claim `path` of a token that has already been verified (never call it
+/// on an unverified one: the claims are read, not checked). `path` names a top-level claim
+/// (tried first, as is, so `https://example.com/roles` works) or nested members joined by
+/// dots (`realm_access.roles`). The value may be an array of strings or one string; other
+/// values, empty or overlong names give no roles rather than an error, so an odd claim
+/// means "no role" (403), never a failed login.
+pub fn roles_from_verified(token: &str, path: &str) -> Vec<String> {
+    let Some(payload) = token.split('.').nth(1) else { return Vec::new() };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(payload) else { return Vec::new() };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return Vec::new() };
+    roles_in_claims(&claims, path)
+}
+
+/// [`roles_from_verified`] for claims already parsed (e.g. an introspection answer).
+pub fn roles_in_claims(claims: &serde_json::Value, path: &str) -> Vec<String> {
+    let value = claims.get(path).or_else(|| path.split('.').try_fold(claims, |v, name| v.get(name)));
+    let names: Vec<&str> = match value {
+        Some(serde_json::Value::String(one)) => vec![one.as_str()],
+        Some(serde_json::Value::Array(all)) => all.iter().filter_map(serde_json::Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let mut roles: Vec<String> = names
+        .into_iter()
+        .filter(|n| !n.is_empty() && n.len() <= MAX_ROLE_NAME && !n.chars().any(char::is_control))
+        .take(MAX_TOKEN_ROLES)
+        .map(str::to_string)
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
 }
 
 #[cfg(test)]
@@ -378,5 +506,40 @@ mod tests {
         // The same token with good parts gets as far as the key lookup.
         let good = format!("{}.{}.c2ln", b64(good_header), b64(good_claims));
         assert_eq!(verify_access_token(&good, &keys, &expected).unwrap_err(), TokenError::UnknownKid);
+    }
+
+    #[test]
+    fn roles_are_read_from_a_claim_by_name_or_dotted_path() {
+        let claims = serde_json::json!({
+            "roles": ["user", "admin", "user", ""],
+            "realm_access": { "roles": ["manager"] },
+            "https://example.com/roles": "auditor",
+            "scope": 42
+        });
+        assert_eq!(roles_in_claims(&claims, "roles"), vec!["admin", "user"]);
+        assert_eq!(roles_in_claims(&claims, "realm_access.roles"), vec!["manager"]);
+        assert_eq!(roles_in_claims(&claims, "https://example.com/roles"), vec!["auditor"]);
+        assert!(roles_in_claims(&claims, "scope").is_empty());
+        assert!(roles_in_claims(&claims, "missing").is_empty());
+    }
+
+    #[test]
+    fn app_id_header_rules_apply_only_to_app_id() {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let claims = br#"{"sub":"a","iss":"i","aud":["c"],"exp":2000000000,"iat":1}"#;
+        let keys = KeySet::parse(serde_json::json!({ "keys": [] })).unwrap();
+        let app_id = Expected { issuer: "i", client_id: "c", tenant: "t", leeway_secs: 60, now: 1 };
+        let generic = Expected { tenant: "", ..app_id };
+        let token = |header: &[u8]| format!("{}.{}.c2ln", b64(header), b64(claims));
+        let at_jwt = token(br#"{"alg":"RS256","typ":"at+jwt","kid":"k1"}"#);
+        let ver3 = token(br#"{"alg":"RS256","typ":"JWT","kid":"k1","ver":3}"#);
+        // App ID: neither an at+jwt type nor another version.
+        assert_eq!(verify_access_token(&at_jwt, &keys, &app_id).unwrap_err(), TokenError::TypNotAllowed);
+        assert_eq!(verify_access_token(&ver3, &keys, &app_id).unwrap_err(), TokenError::VersionNotSupported);
+        // A generic provider: both get as far as the key lookup.
+        assert_eq!(verify_access_token(&at_jwt, &keys, &generic).unwrap_err(), TokenError::UnknownKid);
+        assert_eq!(verify_access_token(&ver3, &keys, &generic).unwrap_err(), TokenError::UnknownKid);
+        // An access token type never passes as an id_token.
+        assert_eq!(verify_id_token(&at_jwt, &keys, &generic, "n").unwrap_err(), TokenError::TypNotAllowed);
     }
 }

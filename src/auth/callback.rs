@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::login::{self, LoginState, NoLogin, LOGIN_TTL_SECS};
 use super::return_to;
-use super::session::Session;
+use super::session::{Session, SessionSettings};
 use crate::appid::{AppId, ProviderError, VerifyError};
 use crate::web::page::{ErrorPage, Page, SeeOther};
 
@@ -70,10 +70,12 @@ pub async fn afterauth(
     jar: &CookieJar<'_>,
     appid: &State<AppId>,
 ) -> Result<SeeOther, Page> {
-    let secure = appid.config().secure_cookies();
-    // The transaction is consumed whatever happens next.
-    let pending = login::take(jar, secure);
-    match complete(uri, pending, jar, appid).await {
+    // The transaction is consumed whatever happens next: the pending login this callback
+    // names by its `state` (other tabs' logins stay), or all of them if it names none.
+    let query = CallbackQuery::parse(uri.query().map(|q| q.as_str()));
+    let state = query.as_ref().ok().and_then(|q| q.state.as_deref());
+    let pending = login::take(jar, appid.config(), state);
+    match complete(query, pending, jar, appid).await {
         Ok(destination) => Ok(SeeOther::to(return_to::safe_or_root(&destination))),
         Err(Refusal(reason, page)) => {
             crate::metrics::METRICS.login_refused(reason);
@@ -84,13 +86,13 @@ pub async fn afterauth(
 }
 
 async fn complete(
-    uri: &Origin<'_>,
+    query: Result<CallbackQuery, &'static str>,
     pending: Result<LoginState, NoLogin>,
     jar: &CookieJar<'_>,
     appid: &AppId,
 ) -> Result<String, Refusal> {
     let failed = |reason| Refusal(reason, ErrorPage::SignInFailed);
-    let query = CallbackQuery::parse(uri.query().map(|q| q.as_str())).map_err(failed)?;
+    let query = query.map_err(failed)?;
     // After sign-up or a password reset started from its login page, App ID comes back
     // with `?flow=…` and no code (appid-api.md §2; IBM's SDKs then go to the return path).
     // Nothing is accepted from such a request, so it is not refused either: the user goes
@@ -105,6 +107,9 @@ async fn complete(
     let login = match pending {
         Ok(login) => login,
         Err(NoLogin::Absent) => return Err(failed("no_transaction")),
+        // Logins are pending in this browser, but not this one (replayed, forged, or
+        // another browser's callback).
+        Err(NoLogin::NoMatch) => return Err(failed("state_mismatch")),
         // Most often the key changed while the user was at the provider: "start again"
         // says what to do.
         Err(NoLogin::Unreadable) => {
@@ -154,7 +159,7 @@ async fn complete(
         .await
         .map_err(|e| verify_refusal(e, "id_token"))?;
     let access = appid
-        .verify_access_token(tokens.access_token.expose())
+        .verify_login_access_token(tokens.access_token.expose(), &id, tokens.expires_in)
         .await
         .map_err(|e| verify_refusal(e, "access_token"))?;
     if access.sub != id.sub {
@@ -163,23 +168,31 @@ async fn complete(
     if !id.at_hash_matches(tokens.access_token.expose()) {
         return Err(failed("at_hash_mismatch"));
     }
-    let roles = appid.user_roles(&id.sub).await.map_err(unavailable)?;
+    // By the configured source (management API, token claims or both); remembered, so the
+    // first protected page needs no further call.
+    let roles = appid.login_roles(&id, &access).await.map_err(unavailable)?;
 
     let config = appid.config();
     let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
     let role_count = roles.len();
-    appid.remember_roles(&id.sub, roles);
-    let session = Session::new(
+    let mut session = Session::new(
         id.sub.clone(),
         id.name.clone(),
         id.email.clone(),
         tokens.access_token.expose().to_string(),
         expires_at,
     );
-    // A new session replaces whatever this browser had (no fixation).
-    session
-        .write(jar, config.secure_cookies())
+    if let Some(refresh_token) = &tokens.refresh_token {
+        session = session.with_refresh_token(refresh_token.expose().to_string(), config.session_max_age_secs);
+    }
+    // A new session replaces whatever this browser had (no fixation), in as many cookies
+    // as it needs up to the configured ceiling (App ID custom claims make large tokens).
+    let chunks = session
+        .write_with(jar, &SessionSettings::of(config).store)
         .map_err(|_| Refusal("session_too_large", ErrorPage::SessionTooLarge))?;
+    if chunks > 1 {
+        tracing::info!(event = "session_chunked", cookies = chunks);
+    }
     crate::metrics::METRICS.login_succeeded();
     tracing::info!(event = "login_success", sub = %id.sub, amr = %id.amr_for_log(), roles = role_count);
     Ok(login.return_to)

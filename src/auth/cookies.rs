@@ -7,9 +7,10 @@ use rocket::time::Duration;
 pub const SESSION: &str = "appid_session";
 /// A login in progress (state, nonce, PKCE verifier, return path).
 pub const LOGIN: &str = "appid_login";
-/// Set by logout and removed by the next response: a cookie change *after* the logout
-/// page has replaced the protected one, which makes browsers drop the protected page from
-/// their back/forward cache (Chromium keeps `no-store` pages there until a cookie changes).
+/// Set by the signed-out page (after `POST /logout`) and removed by the next response: a
+/// cookie change *after* that page has replaced the protected one, which makes browsers
+/// drop the protected page from their back/forward cache (Chromium keeps `no-store` pages
+/// there until a cookie changes).
 pub const SIGNED_OUT: &str = "appid_signed_out";
 
 /// Set by a successful callback for a short while: a protected request that carries it
@@ -55,7 +56,12 @@ pub fn name(base: &str, secure: bool) -> String {
 /// A private cookie with our attributes. `SameSite=Lax`: a Strict cookie would not be sent
 /// on the provider's redirect back to `/afterauth`, nor on the redirect that follows it.
 pub fn build(base: &str, value: String, secure: bool, max_age_secs: i64) -> Cookie<'static> {
-    Cookie::build((name(base, secure), value))
+    build_named(name(base, secure), value, secure, max_age_secs)
+}
+
+/// [`build`] for a full name (a numbered chunk, see `cookie_store`).
+pub fn build_named(name: String, value: String, secure: bool, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build((name, value))
         .path("/")
         .http_only(true)
         .secure(secure)

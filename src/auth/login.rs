@@ -1,5 +1,11 @@
 //! Starting a login: a fresh `state`, `nonce` and PKCE verifier kept in a short-lived
 //! private cookie, and the redirect to the provider's authorization endpoint.
+//!
+//! One cookie holds the logins in progress in this browser (up to `login_max_pending`,
+//! the oldest dropped first, each for [`LOGIN_TTL_SECS`]), so logins started in several
+//! tabs at once all complete. One pending login is stored as a single object (the format
+//! of earlier releases, which instances of either release then read during a rolling
+//! deployment); several as a list.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -9,9 +15,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use subtle::ConstantTimeEq;
+
+use super::cookie_store::{self, StoreSettings};
 use super::cookies;
 use crate::appid::{AppId, ProviderError, ProviderMetadata};
-use crate::config::PkceMode;
+use crate::config::{AppIdConfig, PkceMode};
 
 /// A login transaction older than this is refused at the callback.
 pub const LOGIN_TTL_SECS: i64 = 600;
@@ -57,10 +66,73 @@ pub async fn begin(appid: &AppId, jar: &CookieJar<'_>, return_to: String) -> Res
         created_at: crate::clock::now(),
     };
     let url = authorization_url(appid, &metadata, &login);
-    let value = serde_json::to_string(&login)
-        .map_err(|_| ProviderError::Malformed { endpoint: "login", what: "state" })?;
-    jar.add_private(cookies::build(cookies::LOGIN, value, config.secure_cookies(), LOGIN_TTL_SECS));
+    let settings = store_settings(config);
+    // Logins of other tabs stay, unless expired; a cookie that does not open is replaced.
+    let mut pending = read(jar, &settings).unwrap_or_default();
+    let now = crate::clock::now();
+    pending.retain(|p| now - p.created_at <= LOGIN_TTL_SECS);
+    pending.push(login);
+    let keep = config.login_max_pending.max(1);
+    if pending.len() > keep {
+        pending.drain(..pending.len() - keep);
+    }
+    if !store(jar, &settings, &mut pending) {
+        return Err(ProviderError::Malformed { endpoint: "login", what: "state" });
+    }
     Ok(url)
+}
+
+fn store_settings(config: &AppIdConfig) -> StoreSettings {
+    StoreSettings {
+        secure: config.secure_cookies(),
+        max_chunks: 1,
+        previous_key: config.previous_session_key.clone(),
+    }
+}
+
+/// The logins in progress in this browser, oldest first. `Err` if the cookie is there
+/// but does not open (another key, tampered) or does not parse.
+fn read(jar: &CookieJar<'_>, settings: &StoreSettings) -> Result<Vec<LoginState>, NoLogin> {
+    let name = cookies::name(cookies::LOGIN, settings.secure);
+    let (value, _) = match cookie_store::open_one(jar, &name, settings.previous_key.as_ref()) {
+        None => return Err(NoLogin::Absent),
+        Some(None) => return Err(NoLogin::Unreadable),
+        Some(Some(opened)) => opened,
+    };
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        One(LoginState),
+        Several(Vec<LoginState>),
+    }
+    match serde_json::from_str(&value) {
+        Ok(Stored::One(login)) => Ok(vec![login]),
+        Ok(Stored::Several(logins)) => Ok(logins),
+        Err(_) => Err(NoLogin::Unreadable),
+    }
+}
+
+/// Writes `pending` back (oldest first), dropping the oldest while the cookie would be too
+/// large for browsers (long return paths); removes the cookie when none is left. False if
+/// not even the newest fits (cannot happen: return paths are at most 2,048 bytes).
+fn store(jar: &CookieJar<'_>, settings: &StoreSettings, pending: &mut Vec<LoginState>) -> bool {
+    let name = cookies::name(cookies::LOGIN, settings.secure);
+    while !pending.is_empty() {
+        let value = match pending.as_slice() {
+            [one] => serde_json::to_string(one),
+            several => serde_json::to_string(several),
+        };
+        let Ok(value) = value else {
+            return false;
+        };
+        if cookie_store::fits(&name, &value) {
+            jar.add_private(cookies::build(cookies::LOGIN, value, settings.secure, LOGIN_TTL_SECS));
+            return true;
+        }
+        pending.remove(0);
+    }
+    jar.remove(cookies::removal(cookies::LOGIN, settings.secure));
+    false
 }
 
 /// The authorization request (OIDC Core §3.1.2.1): code flow, scope `openid`, our
@@ -94,21 +166,51 @@ pub enum NoLogin {
     /// A transaction cookie that does not open: sealed with a key this process no longer
     /// has (a restart with a new `SESSION_SECRET_KEY`), or tampered with.
     Unreadable,
+    /// Logins are pending, but none with this `state`: a callback used twice, a forged one,
+    /// one meant for another browser, or one whose login was evicted by newer ones.
+    NoMatch,
 }
 
-/// Takes the pending login from its cookie and removes the cookie (a transaction is
-/// used once, whatever the outcome).
-pub fn take(jar: &CookieJar<'_>, secure: bool) -> Result<LoginState, NoLogin> {
-    let name = cookies::name(cookies::LOGIN, secure);
-    let Some(cookie) = jar.get_private(&name) else {
-        if jar.get(&name).is_none() {
-            return Err(NoLogin::Absent);
+/// Takes the pending login whose `state` matches (compared in constant time) from the
+/// cookie; the other pending logins stay for their tabs. A transaction is used once,
+/// whatever the outcome. A callback that matches no pending login proves nothing about
+/// them and clears them all, as a refused callback always has (R-A4).
+/// Without a `state` (App ID's end of a sign-up flow) the newest is taken.
+pub fn take(jar: &CookieJar<'_>, config: &AppIdConfig, state: Option<&str>) -> Result<LoginState, NoLogin> {
+    let settings = store_settings(config);
+    let mut pending = match read(jar, &settings) {
+        Ok(pending) => pending,
+        Err(NoLogin::Absent) => return Err(NoLogin::Absent),
+        Err(why) => {
+            jar.remove(cookies::removal(cookies::LOGIN, settings.secure));
+            return Err(why);
         }
-        jar.remove(cookies::removal(cookies::LOGIN, secure));
-        return Err(NoLogin::Unreadable);
     };
-    jar.remove_private(cookies::removal(cookies::LOGIN, secure));
-    serde_json::from_str(cookie.value()).map_err(|_| NoLogin::Unreadable)
+    let found = match state {
+        // Every entry is compared, so the time taken does not say which one matched.
+        Some(state) => pending.iter().enumerate().fold(None, |found, (index, login)| {
+            let equal = bool::from(state.as_bytes().ct_eq(login.state.as_bytes()));
+            if equal {
+                Some(index)
+            } else {
+                found
+            }
+        }),
+        None => pending.len().checked_sub(1),
+    };
+    let Some(index) = found else {
+        jar.remove(cookies::removal(cookies::LOGIN, settings.secure));
+        return Err(NoLogin::NoMatch);
+    };
+    let login = pending.remove(index);
+    let now = crate::clock::now();
+    pending.retain(|p| now - p.created_at <= LOGIN_TTL_SECS);
+    if state.is_none() || pending.is_empty() {
+        jar.remove(cookies::removal(cookies::LOGIN, settings.secure));
+    } else {
+        store(jar, &settings, &mut pending);
+    }
+    Ok(login)
 }
 
 #[cfg(test)]

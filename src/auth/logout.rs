@@ -1,15 +1,28 @@
-//! `POST /logout`: ends the local session. Only same-origin form posts are honoured,
-//! and the destination is fixed (never taken from the request).
+//! `POST /logout`: ends the session. Only same-origin form posts that carry the session's
+//! logout token are honoured, and every destination is fixed by configuration (never taken
+//! from the request). Logout clears every cookie of the session, puts the session on the
+//! deny-list, revokes its refresh token at the provider and, when configured, sends the
+//! browser on to end the provider's single sign-on session.
 
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rocket::form::Form;
 use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder};
-use rocket::State;
+use rocket::{Orbit, Rocket, State};
+use subtle::ConstantTimeEq;
 
 use super::cookies;
 use super::session::{self, Session};
 use crate::appid::AppId;
-use crate::web::page::{ErrorPage, Page};
+use crate::web::page::{ErrorPage, Page, SeeOther};
+
+/// How long logout waits for the provider to revoke the refresh token: logout must not
+/// hang on a slow provider (the deny-list already ends the session here).
+const REVOKE_WAIT: Duration = Duration::from_secs(2);
 
 /// Proof that a state-changing request came from one of our own pages (by the browser's
 /// `Sec-Fetch-Site`, or else its `Origin`).
@@ -42,12 +55,64 @@ impl<'r> FromRequest<'r> for SameOrigin {
     }
 }
 
+/// The session of this request, if it counts (read once per request), with its logout token.
+pub struct CurrentSession(Option<(Session, String)>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for CurrentSession {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
+        let session = Session::of_request(request, secure)
+            .map(|session| (session.clone(), csrf_token(request.rocket(), &session.sid)));
+        Outcome::Success(CurrentSession(session))
+    }
+}
+
+/// The logout form: only the per-session token.
+#[derive(rocket::FromForm)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+/// The logout token of session `sid`, rendered into the logout form of every page that
+/// shows the signed-in user: HKDF-SHA256 (an HMAC construction) keyed with the session
+/// secret key, over the session id. The session id only exists inside the sealed cookie,
+/// so another site can neither read nor compute it; all instances that share the key agree.
+pub fn csrf_token(rocket: &Rocket<Orbit>, sid: &str) -> String {
+    let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"rocket-appid logout csrf v1"), &csrf_secret(rocket));
+    let mut token = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's output limit (8,160 bytes): expand cannot fail.
+    let _ = hkdf.expand(format!("logout:{sid}").as_bytes(), &mut token);
+    URL_SAFE_NO_PAD.encode(token)
+}
+
+/// The key material for logout tokens: the app's `secret_key` as configured (the same on
+/// every instance). Without one (only `cargo run` with the embedded emulator, where Rocket
+/// generates a key per process and sessions end with the process), a random per-process value.
+fn csrf_secret(rocket: &Rocket<Orbit>) -> Vec<u8> {
+    match rocket.figment().extract_inner::<String>("secret_key") {
+        Ok(key) if !key.trim().is_empty() => key.into_bytes(),
+        _ => {
+            static PROCESS_SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+            PROCESS_SECRET.get_or_init(rand::random).to_vec()
+        }
+    }
+}
+
+/// True when `sent` is the session's logout token (compared in constant time).
+fn csrf_matches(expected: &str, sent: Option<&str>) -> bool {
+    let Some(sent) = sent else { return false };
+    bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
+}
+
 /// A response that also asks the browser to drop every cookie of our origin
 /// (`Clear-Site-Data: "cookies"`, ASVS 7.4.4): a second line of defence besides the
 /// removal `Set-Cookie`s, which only reach the cookies we name.
-pub struct ClearSiteData(Page);
+pub struct ClearSiteData<R>(R);
 
-impl<'r> Responder<'r, 'static> for ClearSiteData {
+impl<'r, R: Responder<'r, 'static>> Responder<'r, 'static> for ClearSiteData<R> {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let mut response = self.0.respond_to(request)?;
         response.set_raw_header("Clear-Site-Data", "\"cookies\"");
@@ -55,29 +120,97 @@ impl<'r> Responder<'r, 'static> for ClearSiteData {
     }
 }
 
-/// Ends the session and shows a "signed out" page that moves on to the open page.
-#[rocket::post("/logout")]
-pub fn logout(
+/// Ends the session, then sends the browser to the "signed out" page (which moves on to
+/// the open page, or, with `appid.sso_logout`, to the provider's single sign-on logout).
+///
+/// Why a 303 to `/signed_out` rather than the page itself: `Clear-Site-Data` here wipes
+/// every cookie, including any set in the same response. The signed-out page then sets a
+/// marker cookie that the next response removes; that change, made while the protected
+/// page sits in the browser's back/forward cache, is what evicts it there (Chromium keeps
+/// `no-store` pages in that cache until a cookie changes), so Back cannot show it.
+#[rocket::post("/logout", data = "<form>")]
+pub async fn logout(
     same_origin: Result<SameOrigin, ()>,
+    current: CurrentSession,
+    form: Option<Form<LogoutForm>>,
     jar: &CookieJar<'_>,
     appid: &State<AppId>,
-) -> Result<ClearSiteData, Page> {
+) -> Result<ClearSiteData<SeeOther>, Page> {
     if same_origin.is_err() {
         tracing::warn!(event = "logout_refused", reason = "cross_origin");
         return Err(ErrorPage::CrossSite.page());
     }
     let secure = appid.config().secure_cookies();
-    if let Some(session) = Session::read(jar, secure) {
+    if let Some((session, expected)) = &current.0 {
+        // Without a session there is nothing another site could end, so only a logout of a
+        // live session needs the token (a stale page can still clear broken cookies).
+        if !csrf_matches(expected, form.as_ref().map(|f| f.csrf.as_str())) {
+            tracing::warn!(event = "logout_refused", reason = "csrf_token");
+            return Err(ErrorPage::CrossSite.page());
+        }
         tracing::info!(event = "logout", sub = %session.sub);
-        // A copy of this cookie saved before now must not work afterwards (R-L2).
+        // A copy of this cookie saved before now must not work afterwards (R-L2); renewed
+        // cookies of the same login carry the same session id.
         session::deny(&session.sid, session.expires_at);
+        if let Some(refresh_token) = session.refresh_token() {
+            super::guard::forget_renewal(refresh_token);
+            revoke(appid, refresh_token).await;
+        }
     }
     Session::clear(jar, secure);
     jar.remove_private(cookies::removal(cookies::LOGIN, secure));
     jar.remove(cookies::signed_in_removal());
-    // A page rather than a redirect: the protected page must enter the back/forward cache
-    // before the marker cookie is removed by the next response, or Back would restore it.
-    jar.add(cookies::build(cookies::SIGNED_OUT, "1".to_string(), secure, 300));
-    // `viewer: null`: the request still carries the old session, the header must not show it.
-    Ok(ClearSiteData(Page::new("signed_out", serde_json::json!({ "viewer": null })).no_store()))
+    // Fixed destinations only; which one depends on configuration, never on the request.
+    let next = if appid.config().sso_logout { "/signed_out?provider=1" } else { "/signed_out" };
+    Ok(ClearSiteData(SeeOther::to(next.to_string())))
+}
+
+/// The "signed out" page: reached after `POST /logout`, and where the provider returns the
+/// browser after its SSO logout (the default `post_logout_redirect_uri`). With
+/// `?provider=1` and `appid.sso_logout` on, it moves on to the provider's SSO logout.
+#[rocket::get("/signed_out?<provider>")]
+pub async fn signed_out(provider: Option<u8>, jar: &CookieJar<'_>, appid: &State<AppId>) -> Page {
+    let secure = appid.config().secure_cookies();
+    // The marker the next response removes (see `logout`, and cookies::SIGNED_OUT). Not
+    // again when it is still there (a reload, or the provider's SSO logout returning
+    // here): this response removes it then, which is the cookie change that matters.
+    let marker = cookies::name(cookies::SIGNED_OUT, secure);
+    if jar.get(&marker).is_none_or(|c| c.value().is_empty()) {
+        jar.add(cookies::build(cookies::SIGNED_OUT, "1".to_string(), secure, 300));
+    }
+    let provider_logout = match provider {
+        Some(1) if appid.config().sso_logout => provider_logout_url(appid).await,
+        _ => None,
+    };
+    // `viewer: null`: the header must not show anyone (the session is gone).
+    let context = serde_json::json!({ "viewer": null, "provider_logout": provider_logout });
+    Page::new("signed_out", context).no_store()
+}
+
+/// Revokes the refresh token; a failure is logged and does not stop the logout (the
+/// session is already on the deny-list, and the token expires on its own).
+async fn revoke(appid: &AppId, refresh_token: &str) {
+    match tokio::time::timeout(REVOKE_WAIT, appid.revoke_refresh_token(refresh_token)).await {
+        Ok(Ok(())) => tracing::info!(event = "refresh_token_revoked"),
+        Ok(Err(error)) => tracing::warn!(event = "refresh_token_revoke_failed", %error),
+        Err(_) => tracing::warn!(event = "refresh_token_revoke_failed", error = "timeout"),
+    }
+}
+
+/// Where the browser ends the provider's single sign-on session: the provider's
+/// `end_session_endpoint` when its discovery lists one (OIDC RP-Initiated Logout with
+/// `client_id`, as the id_token for `id_token_hint` is not kept), else App ID's Cloud
+/// Directory SSO logout. Both return to the configured `post_logout_redirect_uri`.
+async fn provider_logout_url(appid: &AppId) -> Option<String> {
+    let config = appid.config();
+    let back = config.post_logout_redirect_uri.as_str();
+    if let Some(mut url) = appid.end_session_endpoint().await {
+        url.query_pairs_mut()
+            .append_pair("client_id", &config.client_id)
+            .append_pair("post_logout_redirect_uri", back);
+        return Some(url.to_string());
+    }
+    let mut url = url::Url::parse(&config.endpoint("cloud_directory/sso/logout")).ok()?;
+    url.query_pairs_mut().append_pair("redirect_uri", back).append_pair("client_id", &config.client_id);
+    Some(url.to_string())
 }

@@ -1,6 +1,10 @@
-//! The session: who is logged in, kept in one private (AES-256-GCM) cookie.
-//! It holds only what the guard needs: not the id_token, not the refresh token, not the
-//! roles (those are cached per user with bounded staleness, see `AppId::roles`).
+//! The session: who is logged in, kept in a private (AES-256-GCM) cookie, or in several
+//! numbered ones when it is larger than one cookie holds (see `cookie_store`).
+//! It holds only what the guard needs: the access token and, when the provider issued one,
+//! the refresh token (for silent renewal); not the id_token (App ID has no
+//! `end_session_endpoint` that would want it as `id_token_hint`, and the cookie budget is
+//! better spent on the tokens that are used), not the roles (those are cached per user with
+//! bounded staleness, see `AppId::roles`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,23 +15,29 @@ use rocket::http::CookieJar;
 use rocket::Request;
 use serde::{Deserialize, Serialize};
 
+use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
+use crate::config::AppIdConfig;
 
 /// Bumped when the layout changes incompatibly: older cookies then count as absent.
 /// (Adding the optional `last_seen` did not need a bump.)
 pub const VERSION: u8 = 3;
-/// A session not used for this long has ended (ASVS 7.3.1), whatever its absolute expiry.
+/// The default idle timeout (`appid.session_idle_secs`): a session not used for this long
+/// has ended (ASVS 7.3.1), whatever its absolute expiry.
 pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
+/// The default absolute lifetime (`appid.session_max_age_secs`).
+pub const MAX_AGE_SECS: i64 = 8 * 3600;
 /// `last_seen` is written back at most this often: every refresh re-seals and resends the
 /// cookie, which is not worth doing on every request.
 pub const ACTIVITY_GRANULARITY_SECS: i64 = 60;
 /// At most this many logged-out sessions are remembered per process (see [`deny`]).
 const MAX_DENIED: usize = 10_000;
-/// Browsers keep cookies of at most 4096 bytes (name + value); we stay below with margin.
-pub const MAX_COOKIE_BYTES: usize = 4000;
+/// Browsers keep cookies of at most 4096 bytes (name + value + attributes); each cookie of
+/// the session stays below this estimate (see `cookie_store`).
+pub const MAX_COOKIE_BYTES: usize = cookie_store::MAX_COOKIE_BYTES;
 
-/// The session stored in the cookie.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The session stored in the cookie. `Debug` leaves the tokens out (see below).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
     v: u8,
     /// A fresh random id for every login (no session fixation).
@@ -47,6 +57,23 @@ pub struct Session {
     /// written before it existed: then it counts from `created_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_seen: Option<i64>,
+    /// The refresh token, when the provider issued one: the guard renews an expiring access
+    /// token with it, logout revokes it. Sealed like the rest; never shown or logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rt: Option<String>,
+}
+
+/// Tokens never reach a log line, even through `{:?}` of a session.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &"[redacted]")
+            .field("sub", &self.sub)
+            .field("expires_at", &self.expires_at)
+            .field("created_at", &self.created_at)
+            .field("refresh_token", &self.rt.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the session cookie of a request amounts to.
@@ -118,18 +145,62 @@ impl Session {
         access_token: String,
         expires_at: i64,
     ) -> Self {
+        let key = crate::appid::token_key(&access_token);
+        let now = crate::clock::now();
         Session {
             v: VERSION,
             sid: super::login::random_token(),
             sub,
             name,
             email,
-            th: URL_SAFE_NO_PAD.encode(crate::appid::token_key(&access_token)),
+            th: URL_SAFE_NO_PAD.encode(key),
             access_token,
             expires_at,
-            created_at: crate::clock::now(),
-            last_seen: Some(crate::clock::now()),
+            created_at: now,
+            last_seen: Some(now),
+            rt: None,
         }
+    }
+
+    /// With the refresh token issued at login: the guard renews the access token with it,
+    /// so the session then lasts the configured session lifetime (from its start), not
+    /// just the access token's.
+    pub fn with_refresh_token(mut self, refresh_token: String, session_max_age_secs: u64) -> Self {
+        let max_age = i64::try_from(session_max_age_secs).unwrap_or(i64::MAX);
+        self.expires_at = self.expires_at.max(self.created_at.saturating_add(max_age));
+        self.rt = Some(refresh_token);
+        self
+    }
+
+    /// The refresh token, if the provider issued one.
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.rt.as_deref()
+    }
+
+    /// The same session (same id, subject, start and end) with renewed tokens. A provider
+    /// that sends no new refresh token keeps the old one valid (RFC 6749 §6). Name and
+    /// e-mail are updated when a renewed id_token carries them.
+    pub fn renewed(
+        &self,
+        access_token: String,
+        refresh_token: Option<String>,
+        name: Option<String>,
+        email: Option<String>,
+    ) -> Session {
+        let mut session = self.clone();
+        session.th = URL_SAFE_NO_PAD.encode(crate::appid::token_key(&access_token));
+        session.access_token = access_token;
+        if refresh_token.is_some() {
+            session.rt = refresh_token;
+        }
+        if name.is_some() {
+            session.name = name;
+        }
+        if email.is_some() {
+            session.email = email;
+        }
+        session.last_seen = Some(crate::clock::now());
+        session
     }
 
     /// SHA-256 of the access token (see the `th` field).
@@ -141,6 +212,7 @@ impl Session {
 
     /// The session of this request, if there is a readable, current one.
     /// Undecryptable, old-format, expired, idle or logged-out cookies count as no session.
+    /// With the default timeouts: prefer [`Session::of_request`], which uses the configured ones.
     pub fn read(jar: &CookieJar<'_>, secure: bool) -> Option<Session> {
         match Session::load(jar, secure) {
             Loaded::Valid(session) => Some(session),
@@ -148,34 +220,53 @@ impl Session {
         }
     }
 
-    /// What this request's session cookie amounts to. Never logs the cookie's value.
+    /// [`Session::load_with`] with the default timeouts and no previous key (for callers
+    /// without the configuration at hand).
     pub fn load(jar: &CookieJar<'_>, secure: bool) -> Loaded {
-        let name = cookies::name(cookies::SESSION, secure);
-        let Some(cookie) = jar.get_private(&name) else {
-            if jar.get(&name).is_some() {
-                // Forged, tampered, moved from another cookie name, or sealed with another
-                // key (rotation, or instances with different keys: F6, F8).
+        Session::load_with(jar, &SessionSettings::defaults(secure))
+    }
+
+    /// What this request's session cookies amount to. Never logs a cookie's value.
+    /// A session that opened only with the previous key (a key rotation in progress) is
+    /// sealed again with the current key on this response.
+    pub fn load_with(jar: &CookieJar<'_>, settings: &SessionSettings) -> Loaded {
+        let (plaintext, with_previous_key) = match cookie_store::read(jar, cookies::SESSION, &settings.store)
+        {
+            Opened::Absent => return Loaded::Absent,
+            Opened::Unreadable(reason) => {
+                // Forged, tampered, moved from another cookie name, sealed with another key
+                // (rotation, or instances with different keys: F6, F8), or chunks that do
+                // not belong together.
                 crate::metrics::METRICS.cookie_undecryptable();
-                return Loaded::Refused("undecryptable");
+                return Loaded::Refused(reason);
             }
-            return Loaded::Absent;
+            Opened::Value { plaintext, with_previous_key } => (plaintext, with_previous_key),
         };
-        let session: Session = match serde_json::from_str(cookie.value()) {
+        let session: Session = match serde_json::from_str(&plaintext) {
             Ok(session) => session,
-            Err(_) => return Loaded::Refused(old_or_malformed(cookie.value())),
+            Err(_) => return Loaded::Refused(old_or_malformed(&plaintext)),
         };
         let now = crate::clock::now();
-        if session.v != VERSION {
+        let loaded = if session.v != VERSION {
             Loaded::Refused("old_version")
-        } else if session.expires_at <= now {
+        } else if session.expires_at <= now
+            // The absolute lifetime counts from the login, however often the tokens were
+            // renewed since.
+            || session.created_at.saturating_add(settings.max_age_secs) <= now
+        {
             Loaded::Refused("expired")
-        } else if now - session.last_seen() > IDLE_TIMEOUT_SECS {
+        } else if now - session.last_seen() > settings.idle_secs {
             Loaded::Refused("idle")
         } else if is_denied(&session.sid) {
             Loaded::Refused("logged_out")
         } else {
             Loaded::Valid(session)
+        };
+        if let (true, Loaded::Valid(session)) = (with_previous_key, &loaded) {
+            tracing::info!(event = "session_resealed", reason = "previous_key");
+            let _ = session.store_with(jar, &StoreSettings::rewrite(settings.store.secure));
         }
+        loaded
     }
 
     /// The session of this request, decrypted once per request however many guards and
@@ -186,7 +277,15 @@ impl Session {
 
     /// [`Session::load`] for this request, computed once.
     pub fn loaded_of_request<'r>(request: &'r Request<'_>, secure: bool) -> &'r Loaded {
-        &request.local_cache(|| RequestSession(Session::load(request.cookies(), secure))).0
+        &request
+            .local_cache(|| {
+                let settings = match request.rocket().state::<crate::appid::AppId>() {
+                    Some(appid) => SessionSettings::of(appid.config()),
+                    None => SessionSettings::defaults(secure),
+                };
+                RequestSession(Session::load_with(request.cookies(), &settings))
+            })
+            .0
     }
 
     /// When the session was last used (seconds since the epoch).
@@ -208,27 +307,45 @@ impl Session {
     }
 
     /// Stores a new session, refusing one the browser would silently drop, and sets the
-    /// short-lived "just signed in" marker of the login-loop guard (R-C7).
+    /// short-lived "just signed in" marker of the login-loop guard (R-C7). Up to the most
+    /// cookies there can be: the callback uses [`Session::write_with`] and the configured
+    /// ceiling.
     pub fn write(&self, jar: &CookieJar<'_>, secure: bool) -> Result<usize, SessionTooLarge> {
-        let size = self.store(jar, secure)?;
+        self.write_with(jar, &StoreSettings::rewrite(secure))
+    }
+
+    /// [`Session::write`] within `settings.max_chunks` cookies. Returns the number of cookies.
+    pub fn write_with(
+        &self,
+        jar: &CookieJar<'_>,
+        settings: &StoreSettings,
+    ) -> Result<usize, SessionTooLarge> {
+        let chunks = self.store_with(jar, settings)?;
         jar.add(cookies::signed_in_marker());
-        Ok(size)
+        Ok(chunks)
     }
 
     fn store(&self, jar: &CookieJar<'_>, secure: bool) -> Result<usize, SessionTooLarge> {
-        let value = serde_json::to_string(self).map_err(|_| SessionTooLarge)?;
-        let size = sealed_size(&cookies::name(cookies::SESSION, secure), value.len());
-        if size > MAX_COOKIE_BYTES {
-            return Err(SessionTooLarge);
-        }
-        let max_age = self.expires_at - crate::clock::now();
-        jar.add_private(cookies::build(cookies::SESSION, value, secure, max_age));
-        Ok(size)
+        self.store_with(jar, &StoreSettings::rewrite(secure))
     }
 
-    /// Removes the session cookie.
+    /// Seals the session into as many cookies as it needs (see `cookie_store`); the number
+    /// of cookies, or [`SessionTooLarge`] beyond `settings.max_chunks` (nothing is set then).
+    fn store_with(&self, jar: &CookieJar<'_>, settings: &StoreSettings) -> Result<usize, SessionTooLarge> {
+        let value = serde_json::to_string(self).map_err(|_| SessionTooLarge)?;
+        let max_age = self.expires_at - crate::clock::now();
+        cookie_store::write(jar, cookies::SESSION, &value, settings, max_age).map_err(|_| SessionTooLarge)
+    }
+
+    /// Re-issues the cookie of a session that goes on (a renewal), without the login-loop
+    /// marker that [`Session::write`] sets for a new login.
+    pub fn rewrite(&self, jar: &CookieJar<'_>, secure: bool) -> Result<usize, SessionTooLarge> {
+        self.store(jar, secure)
+    }
+
+    /// Removes the session's cookies (every chunk).
     pub fn clear(jar: &CookieJar<'_>, secure: bool) {
-        jar.remove_private(cookies::removal(cookies::SESSION, secure));
+        cookie_store::clear(jar, cookies::SESSION, secure);
     }
 }
 
@@ -243,22 +360,43 @@ fn old_or_malformed(plaintext: &str) -> &'static str {
     }
 }
 
-/// Bytes of `name=value` once sealed: base64 of nonce (12) + plaintext + tag (16), plus
-/// the percent-encoding of `/` and `=` in the header (about 3 %; we allow 1/16).
-fn sealed_size(name: &str, plaintext: usize) -> usize {
-    let base64 = (plaintext + 28).div_ceil(3) * 4;
-    name.len() + 1 + base64 + base64 / 16
+/// How sessions are read and written: the configured timeouts and cookie settings.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub store: StoreSettings,
+    /// Idle timeout (seconds).
+    pub idle_secs: i64,
+    /// Absolute lifetime from the login (seconds).
+    pub max_age_secs: i64,
+}
+
+impl SessionSettings {
+    /// The configured settings.
+    pub fn of(config: &AppIdConfig) -> Self {
+        SessionSettings {
+            store: StoreSettings {
+                secure: config.secure_cookies(),
+                max_chunks: config.session_max_chunks,
+                previous_key: config.previous_session_key.clone(),
+            },
+            idle_secs: i64::try_from(config.session_idle_secs).unwrap_or(IDLE_TIMEOUT_SECS),
+            max_age_secs: i64::try_from(config.session_max_age_secs).unwrap_or(MAX_AGE_SECS),
+        }
+    }
+
+    /// The default timeouts, no previous key.
+    pub fn defaults(secure: bool) -> Self {
+        SessionSettings {
+            store: StoreSettings::rewrite(secure),
+            idle_secs: IDLE_TIMEOUT_SECS,
+            max_age_secs: MAX_AGE_SECS,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_size_estimate_covers_the_sealed_value() {
-        // 1,000 bytes of plaintext seal to 1,372 base64 characters.
-        assert_eq!(sealed_size("appid_session", 1000), 14 + 1372 + 85);
-    }
 
     #[test]
     fn an_older_layout_is_told_apart_from_junk() {

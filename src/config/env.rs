@@ -7,6 +7,7 @@ use rocket::figment::Figment;
 /// The Flask pattern's variable names and the `appid` keys they set.
 const FLASK_NAMES: &[(&str, &str)] = &[
     ("SESSION_SECRET_KEY", "appid.session_secret_key"),
+    ("SESSION_SECRET_KEY_PREVIOUS", "appid.previous_session_secret_key"),
     ("IBM_CLOUD_APIKEY", "appid.ibm_cloud_apikey"),
     ("IBM_CLOUD_IAM_URL", "appid.iam_url"),
 ];
@@ -23,9 +24,12 @@ const TEXT_SETTINGS: &[(&str, &str)] = &[
     ("APPID_MANAGEMENT_URL", "management_url"),
     ("APPID_METRICS_TOKEN", "metrics_token"),
     ("APPID_SESSION_SECRET_KEY", "session_secret_key"),
+    ("APPID_PREVIOUS_SESSION_SECRET_KEY", "previous_session_secret_key"),
     ("APPID_IBM_CLOUD_APIKEY", "ibm_cloud_apikey"),
     ("APPID_IAM_URL", "iam_url"),
+    ("APPID_ROLES_CLAIM", "roles_claim"),
     ("SESSION_SECRET_KEY", "session_secret_key"),
+    ("SESSION_SECRET_KEY_PREVIOUS", "previous_session_secret_key"),
     ("IBM_CLOUD_APIKEY", "ibm_cloud_apikey"),
     ("IBM_CLOUD_IAM_URL", "iam_url"),
 ];

@@ -7,6 +7,9 @@ mod settings;
 mod validate;
 
 pub use env::figment;
-pub use secret_key::{derive_secret_key, SecretKeyError};
-pub use settings::{IntrospectionPolicy, PkceMode, RawSettings};
-pub use validate::{is_safe_segment, validate, AppIdConfig, ConfigProblems, Problem, Timeouts};
+pub use secret_key::{derive_secret_key, SecretKeyError, SessionKey};
+pub use settings::{IntrospectionPolicy, PkceMode, ProviderKind, RawSettings, RolesSource};
+pub use validate::{
+    is_safe_segment, validate, AppIdConfig, ConfigProblems, Problem, Timeouts, MAX_PENDING_LOGINS,
+    MAX_SESSION_CHUNKS,
+};

@@ -37,6 +37,45 @@ pub fn derive_secret_key(value: &str) -> Result<Vec<u8>, SecretKeyError> {
     Ok(key)
 }
 
+/// A session key as Rocket uses it, for opening cookies Rocket's jar cannot: those sealed
+/// with the previous key during a rotation. `Debug` never shows it.
+#[derive(Clone)]
+pub struct SessionKey(cookie::Key);
+
+impl SessionKey {
+    /// The key Rocket installs for the configured value (see [`derive_secret_key`]).
+    pub fn from_setting(value: &str) -> Result<Self, SecretKeyError> {
+        SessionKey::from_bytes(&derive_secret_key(value)?).ok_or(SecretKeyError::TooShort)
+    }
+
+    /// The key Rocket makes of `secret_key` bytes, exactly as Rocket's `SecretKey`
+    /// deserializer does: 64 bytes or more are used as they are (first 32 sign, next 32
+    /// encrypt), 32 to 63 bytes are expanded with HKDF. Fewer bytes are no key (Rocket
+    /// refuses them too), and neither is the all-zero key (Rocket replaces it).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < 32 || bytes.iter().all(|b| *b == 0) {
+            None
+        } else if bytes.len() >= 64 {
+            cookie::Key::try_from(bytes).ok().map(SessionKey)
+        } else {
+            Some(SessionKey(cookie::Key::derive_from(bytes)))
+        }
+    }
+
+    /// Opens a private cookie sealed with this key (the cookie's name is the associated
+    /// data, as in Rocket): its plaintext value, or `None`.
+    pub fn open(&self, sealed: &cookie::Cookie<'static>) -> Option<String> {
+        let jar = cookie::CookieJar::new();
+        jar.private(&self.0).decrypt(sealed.clone()).map(|c| c.value().to_string())
+    }
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey([redacted])")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +104,29 @@ mod tests {
         assert!(!err.to_string().contains("short-secret"));
         // base64 of 16 bytes is neither a full key nor a long passphrase
         assert!(derive_secret_key(&STANDARD.encode([7u8; 16])).is_err());
+    }
+
+    #[test]
+    fn a_session_key_opens_what_the_same_key_sealed_and_nothing_else() {
+        let phrase = "a passphrase that is long enough to be stretched";
+        let key = SessionKey::from_setting(phrase).unwrap();
+        let mut jar = cookie::CookieJar::new();
+        jar.private_mut(&key.0).add(cookie::Cookie::new("appid_session", "hello"));
+        let sealed = jar.get("appid_session").unwrap().clone();
+        assert_eq!(key.open(&sealed).as_deref(), Some("hello"));
+        let other = SessionKey::from_setting("another passphrase that is long enough to use").unwrap();
+        assert_eq!(other.open(&sealed), None);
+        // The name is bound: the same value under another name does not open.
+        let moved = cookie::Cookie::new("appid_login", sealed.value().to_string());
+        assert_eq!(key.open(&moved), None);
+        assert_eq!(format!("{key:?}"), "SessionKey([redacted])");
+    }
+
+    #[test]
+    fn keys_rocket_would_refuse_are_no_keys() {
+        assert!(SessionKey::from_bytes(&[1u8; 31]).is_none());
+        assert!(SessionKey::from_bytes(&[0u8; 64]).is_none());
+        assert!(SessionKey::from_bytes(&[1u8; 32]).is_some());
+        assert!(SessionKey::from_bytes(&[1u8; 64]).is_some());
     }
 }

@@ -31,6 +31,44 @@ pub enum IntrospectionPolicy {
     Always,
 }
 
+/// Which kind of OpenID provider signs users in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// IBM Cloud App ID: `oauth_server_url` is App ID's `oAuthServerUrl` (`…/oauth/v4/{tenant}`),
+    /// tokens carry App ID's `tenant` claim and `ver` header, roles can come from the
+    /// management API, and the SSO logout is Cloud Directory's.
+    #[default]
+    Appid,
+    /// Any OpenID provider, by discovery only: `oauth_server_url` is its issuer URL; nothing
+    /// App ID-specific is checked or called, and roles come from a token claim.
+    Oidc,
+}
+
+/// Where a user's roles come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolesSource {
+    /// App ID's management API with an IAM token (the Flask pattern; needs `IBM_CLOUD_APIKEY`).
+    ManagementApi,
+    /// A claim of the verified access token and id_token (`roles_claim`); no API key.
+    Token,
+    /// The union of both.
+    Both,
+}
+
+impl RolesSource {
+    /// This source calls App ID's management API (and so needs the IAM API key).
+    pub fn uses_management_api(self) -> bool {
+        matches!(self, RolesSource::ManagementApi | RolesSource::Both)
+    }
+
+    /// This source reads roles from token claims.
+    pub fn uses_token(self) -> bool {
+        matches!(self, RolesSource::Token | RolesSource::Both)
+    }
+}
+
 /// Raw settings under `appid` (see the configuration table in README.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -67,10 +105,40 @@ pub struct RawSettings {
     pub max_concurrent_calls: usize,
     /// How long a session lives at most, whatever the token lifetime (seconds).
     pub session_max_age_secs: u64,
+    /// With a refresh token, the access token is renewed when it has less than this left
+    /// (seconds; 0 = only once it has expired).
+    pub refresh_window_secs: u64,
+    /// After a renewal, requests still carrying the previous session cookie are served
+    /// with the renewed session for this long (seconds): parallel requests and the browser
+    /// picking up the new cookie do not log the user out.
+    pub refresh_grace_secs: u64,
+    /// Logout also ends the provider's single sign-on session (App ID: Cloud Directory SSO
+    /// logout; a provider whose discovery lists `end_session_endpoint`: that).
+    pub sso_logout: bool,
+    /// Where the provider sends the browser after its SSO logout; must be registered there
+    /// (App ID: SSO `logoutRedirectUris`). Default: this app's `/signed_out` page.
+    pub post_logout_redirect_uri: Option<String>,
     /// Serve Prometheus metrics at `/metrics`.
     pub metrics: bool,
     /// When set, `/metrics` requires `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
+    /// A session not used for this long has ended (seconds; ASVS 7.3.1).
+    pub session_idle_secs: u64,
+    /// Most cookies one session may be split across (each under 4 KB); a larger session
+    /// gets the "session too large" page.
+    pub session_max_chunks: usize,
+    /// Most logins in progress at once in one browser (tabs); the oldest is dropped.
+    pub login_max_pending: usize,
+    /// The key before the last `SESSION_SECRET_KEY` rotation: cookies sealed with it are
+    /// still read (and re-sealed with the current key) during the rotation window.
+    pub previous_session_secret_key: Option<String>,
+    /// `appid` (default) or `oidc` (any OpenID provider by discovery).
+    pub provider: ProviderKind,
+    /// Where roles come from; unset means `management_api` for App ID, `token` for `oidc`.
+    pub roles_source: Option<RolesSource>,
+    /// The token claim holding role names (default `roles`, App ID's name; a dotted path
+    /// such as `realm_access.roles` reads a nested member).
+    pub roles_claim: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -98,8 +166,19 @@ impl Default for RawSettings {
             breaker_open_secs: 30,
             max_concurrent_calls: 64,
             session_max_age_secs: 8 * 3600,
+            refresh_window_secs: 60,
+            refresh_grace_secs: 30,
+            sso_logout: false,
+            post_logout_redirect_uri: None,
             metrics: false,
             metrics_token: None,
+            session_idle_secs: 30 * 60,
+            session_max_chunks: 4,
+            login_max_pending: 4,
+            previous_session_secret_key: None,
+            provider: ProviderKind::default(),
+            roles_source: None,
+            roles_claim: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use rocket::http::{Method, Status};
 use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
 use rocket::serde::json::Json;
 use rocket::{catch, catchers, Catcher, Either};
 use serde_json::{json, Value};
@@ -13,6 +14,109 @@ use crate::auth::cookies;
 use crate::auth::guard::Decision;
 use crate::auth::session::{Loaded, Session};
 use crate::auth::{login, return_to, AuthError};
+
+/// The `realm` of every `WWW-Authenticate` challenge.
+const REALM: &str = "rocket-appid";
+
+/// True for a request to an API route: one whose guard is [`crate::Bearer`], or any path
+/// under `/api/` (so an unknown API path or a failure before the guard ran is answered
+/// the same way). API routes are answered as JSON on every failure path.
+pub fn is_api_request(request: &Request<'_>) -> bool {
+    let path = request.uri().path();
+    request.local_cache(|| crate::auth::bearer::ApiRoute(false)).0
+        || path == "/api"
+        || path.starts_with("/api/")
+}
+
+/// Why a guard refused: a recorded refusal (requirement, bearer token), else the session
+/// decision.
+fn refusal<'r>(request: &'r Request<'_>) -> Option<&'r AuthError> {
+    crate::auth::require::refusal(request).or_else(|| decision(request).as_ref().err())
+}
+
+/// A JSON error for API clients, with an RFC 6750 §3 challenge when it is about the token.
+pub struct ApiError {
+    status: Status,
+    body: Value,
+    challenge: Option<String>,
+}
+
+impl ApiError {
+    /// The answer for `status` on an API route, from what the guard recorded.
+    fn for_status(request: &Request<'_>, status: Status) -> Self {
+        let refusal = refusal(request);
+        let (error, description, challenge) = match (status.code, refusal) {
+            (401, Some(AuthError::NotLoggedIn("no_token" | "no_session" | "no_guard")) | None) => {
+                // RFC 6750 §3.1: no credentials at all → a challenge without an error code.
+                ("unauthenticated", None, Some(format!(r#"Bearer realm="{REALM}""#)))
+            }
+            (401, Some(AuthError::NotLoggedIn(reason))) => (
+                "invalid_token",
+                Some(*reason),
+                Some(format!(r#"Bearer realm="{REALM}", error="invalid_token""#)),
+            ),
+            (401, Some(_)) => {
+                ("invalid_token", None, Some(format!(r#"Bearer realm="{REALM}", error="invalid_token""#)))
+            }
+            (403, Some(AuthError::NoRole(_))) => (
+                "insufficient_scope",
+                Some("no_role"),
+                Some(format!(r#"Bearer realm="{REALM}", error="insufficient_scope""#)),
+            ),
+            (403, Some(AuthError::Insufficient { .. })) => (
+                "insufficient_scope",
+                Some("requirement_not_met"),
+                Some(format!(r#"Bearer realm="{REALM}", error="insufficient_scope""#)),
+            ),
+            (403, _) => ("forbidden", None, None),
+            (400, Some(AuthError::MalformedCredentials)) => (
+                "invalid_request",
+                Some("malformed_authorization_header"),
+                Some(format!(r#"Bearer realm="{REALM}", error="invalid_request""#)),
+            ),
+            (400 | 422, _) => ("bad_request", None, None),
+            (404, _) => ("not_found", None, None),
+            (503, _) => ("temporarily_unavailable", None, None),
+            _ => ("server_error", None, None),
+        };
+        let mut body = json!({ "error": error });
+        if let Some(description) = description {
+            body["error_description"] = json!(description);
+        }
+        if let Some(AuthError::Insufficient { requirement, .. }) = refusal.filter(|_| status.code == 403) {
+            body["required"] = json!(requirement);
+        }
+        ApiError { status, body, challenge }
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build_from(Json(self.body).respond_to(request)?)
+            .status(self.status)
+            .raw_header("Cache-Control", "no-store")
+            .finalize();
+        if let Some(challenge) = self.challenge {
+            response.set_raw_header("WWW-Authenticate", challenge);
+        }
+        if self.status == Status::ServiceUnavailable {
+            response.set_raw_header("Retry-After", "30");
+        }
+        Ok(response)
+    }
+}
+
+/// A page, or JSON for an API route.
+type PageOrApi = Either<Page, ApiError>;
+
+/// `page` for pages, the JSON error for API routes.
+fn page_or_api(request: &Request<'_>, status: Status, page: impl FnOnce() -> Page) -> PageOrApi {
+    if is_api_request(request) {
+        Either::Right(ApiError::for_status(request, status))
+    } else {
+        Either::Left(page())
+    }
+}
 
 /// All catchers, to register at `/`.
 pub fn all() -> Vec<Catcher> {
@@ -25,19 +129,34 @@ fn decision<'r>(request: &'r Request<'_>) -> &'r Decision {
 }
 
 /// True for a browser navigation (not an API call or script): only those are redirected.
+/// A script (`fetch`, XHR) says so with `Sec-Fetch-Mode` other than `navigate`, with
+/// `X-Requested-With`, or by accepting JSON and not HTML.
 fn is_browser_navigation(request: &Request<'_>) -> bool {
     let method_ok = matches!(request.method(), Method::Get | Method::Head);
     let headers = request.headers();
-    let wants_json = headers.get_one("Accept").is_some_and(|a| a.contains("json") && !a.contains("html"));
-    let is_xhr = headers.get_one("X-Requested-With").is_some();
-    method_ok && !wants_json && !is_xhr
+    let fetch_mode_ok = headers.get_one("Sec-Fetch-Mode").is_none_or(|m| m.eq_ignore_ascii_case("navigate"));
+    method_ok && fetch_mode_ok && !wants_json(request)
+}
+
+/// True when the client asked for JSON (and not HTML), or is a script (XHR).
+fn wants_json(request: &Request<'_>) -> bool {
+    let headers = request.headers();
+    let accepts_json = headers.get_one("Accept").is_some_and(|a| a.contains("json") && !a.contains("html"));
+    accepts_json || headers.get_one("X-Requested-With").is_some()
 }
 
 /// Not logged in: a browser GET starts a login that returns here; anything else gets 401.
 #[catch(401)]
-async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (Status, Json<Value>)> {
+async fn unauthorized(
+    request: &Request<'_>,
+) -> Either<Either<SeeOther, Page>, Either<(Status, Json<Value>), ApiError>> {
+    // API routes: the RFC 6750 answer, whoever asks; a browser's session cookie is not
+    // this route's business, so it is left alone.
+    if is_api_request(request) {
+        return Either::Right(Either::Right(ApiError::for_status(request, Status::Unauthorized)));
+    }
     let unauthenticated =
-        || Either::Right((Status::Unauthorized, Json(json!({ "error": "unauthenticated" }))));
+        || Either::Right(Either::Left((Status::Unauthorized, Json(json!({ "error": "unauthenticated" })))));
     let Some(appid) = request.rocket().state::<AppId>() else {
         if !is_browser_navigation(request) {
             return unauthenticated();
@@ -54,6 +173,14 @@ async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (
         || matches!(decision(request), Err(AuthError::NotLoggedIn(r)) if *r != "no_session")
     {
         Session::clear(jar, secure);
+    }
+    // A session that opened under our key (then expired, idled out, or had its token
+    // refused) proves the browser keeps our cookies: the login-loop marker has done its
+    // job, and must not turn the next visit into the "cookie not kept" page.
+    let kept_ours = Session::of_request(request, secure).is_some()
+        || matches!(Session::loaded_of_request(request, secure), Loaded::Refused(r) if *r != "undecryptable");
+    if kept_ours && jar.get(cookies::SIGNED_IN).is_some() {
+        jar.remove(cookies::signed_in_removal());
     }
     if !is_browser_navigation(request) {
         return unauthenticated();
@@ -83,39 +210,55 @@ async fn unauthorized(request: &Request<'_>) -> Either<Either<SeeOther, Page>, (
     }
 }
 
-/// Logged in without a role: say so, and who is logged in (never a redirect loop).
+/// Logged in without a role, or without what the route requires: say so, and who is
+/// logged in (never a redirect loop). JSON for API routes and for scripts.
 #[catch(403)]
-fn forbidden(request: &Request<'_>) -> Page {
-    match decision(request) {
-        Err(AuthError::NoRole(viewer)) => {
-            Page::new("unauthorized", json!({ "viewer": viewer })).with_status(Status::Forbidden).no_store()
+fn forbidden(request: &Request<'_>) -> PageOrApi {
+    if is_api_request(request) {
+        return Either::Right(ApiError::for_status(request, Status::Forbidden));
+    }
+    match refusal(request) {
+        Some(AuthError::NoRole(_) | AuthError::Insufficient { .. }) if wants_json(request) => {
+            Either::Right(ApiError::for_status(request, Status::Forbidden))
         }
-        _ => ErrorPage::CrossSite.page(),
+        Some(AuthError::NoRole(viewer)) => Either::Left(
+            Page::new("unauthorized", json!({ "viewer": viewer })).with_status(Status::Forbidden).no_store(),
+        ),
+        Some(AuthError::Insufficient { viewer, requirement }) => Either::Left(
+            Page::new("unauthorized", json!({ "viewer": viewer, "requirement": requirement }))
+                .with_status(Status::Forbidden)
+                .no_store(),
+        ),
+        _ => Either::Left(ErrorPage::CrossSite.page()),
     }
 }
 
 #[catch(400)]
-fn bad_request() -> Page {
-    ErrorPage::BadRequest.page()
+fn bad_request(request: &Request<'_>) -> PageOrApi {
+    page_or_api(request, Status::BadRequest, || ErrorPage::BadRequest.page())
 }
 
 #[catch(404)]
-fn not_found() -> Page {
-    ErrorPage::NotFound.page()
+fn not_found(request: &Request<'_>) -> PageOrApi {
+    page_or_api(request, Status::NotFound, || ErrorPage::NotFound.page())
 }
 
 /// Rocket answers 422 for a query or form it cannot parse; to users that is a bad request.
 #[catch(422)]
-fn unprocessable() -> Page {
-    ErrorPage::BadRequest.page()
+fn unprocessable(request: &Request<'_>) -> PageOrApi {
+    page_or_api(request, Status::BadRequest, || ErrorPage::BadRequest.page())
 }
 
 #[catch(500)]
-fn internal() -> Page {
-    ErrorPage::Internal.page()
+fn internal(request: &Request<'_>) -> PageOrApi {
+    page_or_api(request, Status::InternalServerError, || ErrorPage::Internal.page())
 }
 
+/// A script on a page route (it asked for JSON) gets JSON too, as for its 401 and 403.
 #[catch(503)]
-fn unavailable() -> Page {
-    ErrorPage::Unavailable.page()
+fn unavailable(request: &Request<'_>) -> PageOrApi {
+    if wants_json(request) {
+        return Either::Right(ApiError::for_status(request, Status::ServiceUnavailable));
+    }
+    page_or_api(request, Status::ServiceUnavailable, || ErrorPage::Unavailable.page())
 }

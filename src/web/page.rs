@@ -11,8 +11,9 @@ use super::render::Renderer;
 use serde_json::{json, Value};
 
 use crate::appid::AppId;
+use crate::auth::guard::Decision;
 use crate::auth::session::Session;
-use crate::auth::Viewer;
+use crate::auth::{Admin, AuthError, Requirement, Viewer};
 
 /// A rendered template. Templates get display data only, never tokens.
 pub struct Page {
@@ -50,10 +51,20 @@ impl<'r> Responder<'r, 'static> for Page {
             // "in 7 hours" without JavaScript. Display data only.
             map.entry("page_id").or_insert_with(|| json!(self.template));
             map.entry("now").or_insert_with(|| json!(crate::clock::now()));
+            // The "Admin" link: shown only where this request's guard already established
+            // the user's roles (its cached decision), so no page asks the provider just
+            // for the navigation; pages without a guard (the open page) never show it.
+            let guarded: &Decision = request.local_cache(|| Err(AuthError::NotLoggedIn("no_guard")));
+            let is_admin = guarded.as_ref().is_ok_and(Admin::allows);
+            map.entry("nav_admin").or_insert_with(|| json!(is_admin));
             // Every page's header shows who is signed in, from the session cookie.
             let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
             if let Some(session) = Session::of_request(request, secure) {
                 map.entry("viewer").or_insert_with(|| json!(Viewer::from(session)));
+                // The header's logout form posts the session's logout token.
+                map.entry("logout_csrf").or_insert_with(|| {
+                    json!(crate::auth::logout::csrf_token(request.rocket(), &session.sid))
+                });
             }
         }
         let mut response = match request.rocket().state::<Renderer>() {
@@ -62,6 +73,7 @@ impl<'r> Responder<'r, 'static> for Page {
                     renderer.render(self.template, context).ok_or(Status::InternalServerError)?;
                 Response::build().header(content_type).sized_body(html.len(), Cursor::new(html)).finalize()
             }
+            // An app that attached `Template::fairing()` itself (the library use).
             None => Template::render(self.template, context).respond_to(request)?,
         };
         response.set_status(self.status);

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::page::Page;
 use crate::appid::AppId;
-use crate::auth::AuthorizedUser;
+use crate::auth::{Admin, Authorized, AuthorizedUser, Bearer};
 
 /// `/` sends everyone to the protected page (as the Flask pattern does).
 #[rocket::get("/")]
@@ -21,6 +21,25 @@ pub fn index() -> Redirect {
 pub fn auth_route(user: AuthorizedUser) -> Page {
     let session_ends = super::when::When::new(user.expires_at, crate::clock::now());
     Page::new("protected", json!({ "user": user, "session_ends": session_ends })).no_store()
+}
+
+/// Needs login and the App ID role `admin`.
+#[rocket::get("/admin_route")]
+pub fn admin_route(user: Authorized<Admin>) -> Page {
+    Page::new("admin", json!({ "user": &*user })).no_store()
+}
+
+/// The API caller, for clients with an access token (`Authorization: Bearer …`). `name`
+/// and `email` are `null`: an access token does not carry them.
+#[rocket::get("/api/me")]
+pub fn api_me(user: Bearer) -> Json<serde_json::Value> {
+    Json(json!({
+        "sub": user.sub,
+        "name": user.name,
+        "email": user.email,
+        "roles": user.roles,
+        "scopes": user.scopes,
+    }))
 }
 
 /// Open to all.
@@ -77,6 +96,12 @@ impl<'r> rocket::request::FromRequest<'r> for MetricsAccess {
             // 403, not 401: a 401 would send the scraper to the login page.
             Outcome::Error((Status::Forbidden, ()))
         }
+    }
+}
+
+impl crate::auth::Guarded for MetricsAccess {
+    fn requirement() -> String {
+        "metrics token (when configured)".to_string()
     }
 }
 

@@ -698,10 +698,25 @@ async fn run_corpus(extra: &[(&str, &str)]) -> Run {
     assert!(assert_generic_error_page("token endpoint 503", &failed));
 
     // Logout last, so Alice's session served every row above.
+    let page = alice.get(&app.url("/noauth_route")).await;
+    let marker = r#"name="csrf" value=""#;
+    let start = page.body.find(marker).expect("a logout form with its token") + marker.len();
+    let token = page.body[start..].split('"').next().unwrap().to_string();
+    let form = [("csrf".to_string(), token)];
     let logout = alice
-        .send(Method::POST, &app.url("/logout"), &[("Sec-Fetch-Site", "same-origin".into())], None, None)
+        .send(
+            Method::POST,
+            &app.url("/logout"),
+            &[("Sec-Fetch-Site", "same-origin".into())],
+            None,
+            Some(&form),
+        )
         .await;
-    assert_eq!(logout.status, 200);
+    assert_eq!(logout.status, 303, "a logout sends the browser to the signed-out page: {}", logout.body);
+    assert_eq!(logout.location.as_deref(), Some("/signed_out"));
+    let signed_out = alice.get(&app.url("/signed_out")).await;
+    assert_eq!(signed_out.status, 200);
+    assert!(signed_out.body.contains("You are signed out"));
 
     // A second instance whose provider is down (F1): failures with endpoint and timing.
     let dead = free_port();

@@ -311,8 +311,8 @@ async fn b40_a_copied_session_cookie_works_until_logout_then_never_again() {
     let thief = bare_browser(&app).await;
     assert_eq!(visit_with_cookie_header(&thief, &stolen).await.status(), Status::Ok, "the residual risk");
 
-    let response = app.client.post("/logout").dispatch().await;
-    assert_eq!(response.status(), Status::Ok);
+    let response = crate::logout::logout(&app).await;
+    crate::logout::signed_out_page(&app, response).await;
     let before = provider_use(&app);
     let response = visit_with_cookie_header(&thief, &stolen).await;
     assert_treated_as_absent(&app, &response, before);
@@ -394,14 +394,20 @@ async fn r_c3_every_login_mints_a_new_session_id() {
 async fn r_l1_logout_removes_the_cookies_and_sends_clear_site_data() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = app.client.post("/logout").dispatch().await;
-    assert_eq!(response.status(), Status::Ok);
+    let response = crate::logout::logout(&app).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(response.headers().get_one("Location"), Some("/signed_out"));
     assert_eq!(response.headers().get_one("Clear-Site-Data"), Some("\"cookies\""));
     assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
     assert_eq!(session_set_cookie(&response).as_deref(), Some(""), "the session cookie is removed");
     let removal = response.cookies().get("appid_session").unwrap();
     assert_eq!(removal.path(), Some("/"), "removed under the same name and path");
     assert!(response.cookies().get("appid_login").is_none_or(|c| c.value().is_empty()));
+    assert!(app.client.cookies().get("appid_session").is_none());
+    // The page it leads to does not bring the session back either.
+    let page = crate::logout::follow(&app, response).await;
+    assert_eq!(session_set_cookie(&page), None);
+    drop(page);
     assert!(app.client.cookies().get("appid_session").is_none());
 }
 
@@ -427,7 +433,7 @@ async fn r_l2_a_saved_session_cookie_replayed_after_logout_is_refused() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let saved = format!("appid_session={}", raw_cookie(&app, "appid_session"));
-    app.client.post("/logout").dispatch().await;
+    crate::logout::logout(&app).await;
 
     let replay = bare_browser(&app).await;
     let before = provider_use(&app);

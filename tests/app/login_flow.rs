@@ -99,15 +99,17 @@ async fn logout_ends_the_session() {
     app.login_as(ALICE, "/auth_route").await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 
-    let response = app.client.post("/logout").dispatch().await;
-    assert_eq!(response.status(), Status::Ok);
+    let response = crate::logout::logout(&app).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/signed_out");
     assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
     let cookies: Vec<String> = response.headers().get("Set-Cookie").map(String::from).collect();
     assert!(
         cookies.iter().any(|c| c.starts_with("appid_session=") && c.contains("Max-Age=0")),
         "{cookies:?}"
     );
-    let body = response.into_string().await.unwrap();
+    let page = crate::logout::follow(&app, response).await;
+    let body = page.into_string().await.unwrap();
     assert!(body.contains("You are signed out") && !body.contains("Signed in as"));
     assert!(body.contains(r#"<meta http-equiv="refresh" content="1; url=/noauth_route">"#));
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther, "back to the provider");
@@ -117,15 +119,35 @@ async fn logout_ends_the_session() {
 async fn the_page_after_logout_removes_the_signed_out_marker() {
     // The marker's removal is the cookie change that evicts the protected page from
     // the browser's back/forward cache.
+    // The logout itself cannot set it: its `Clear-Site-Data` would wipe it at once. The
+    // signed-out page it redirects to does.
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    app.client.post("/logout").dispatch().await;
+    let response = crate::logout::logout(&app).await;
+    assert!(response.cookies().get("appid_signed_out").is_none(), "not set by the logout response");
+    assert!(app.client.cookies().get("appid_signed_out").is_none());
+    let page = crate::logout::follow(&app, response).await;
+    let marker: Vec<String> = page
+        .headers()
+        .get("Set-Cookie")
+        .filter(|c| c.starts_with("appid_signed_out="))
+        .map(String::from)
+        .collect();
+    assert_eq!(marker.len(), 1, "{marker:?}");
+    assert!(marker[0].starts_with("appid_signed_out=1;") && marker[0].contains("Max-Age=300"), "{marker:?}");
+    drop(page);
     assert!(app.client.cookies().get("appid_signed_out").is_some());
     let next = app.get("/noauth_route").await;
     assert!(next
         .headers()
         .get("Set-Cookie")
         .any(|c| c.starts_with("appid_signed_out=;") && c.contains("Max-Age=0")));
+    drop(next);
+    // (The local client honours `Expires`, not `Max-Age=0`: it keeps the name, emptied.)
+    assert!(
+        app.client.cookies().get("appid_signed_out").is_none_or(|c| c.value().is_empty()),
+        "removed by the next response"
+    );
 }
 
 #[rocket::async_test]
@@ -147,7 +169,7 @@ async fn a_second_login_gets_a_new_session() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let first = app.client.cookies().get_private("appid_session").unwrap().value().to_string();
-    app.client.post("/logout").dispatch().await;
+    crate::logout::logout(&app).await;
     app.login_as(CAROL, "/auth_route").await;
     let second = app.client.cookies().get_private("appid_session").unwrap().value().to_string();
     let sid =
@@ -160,14 +182,18 @@ async fn logout_from_our_own_page_works_in_a_browser_that_sends_origin_null() {
     // With `Referrer-Policy: no-referrer`, Chromium sends `Origin: null` on our own form posts.
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
+    let token = crate::logout::csrf_token(&app).await;
     let response = app
         .client
         .post("/logout")
+        .header(rocket::http::ContentType::Form)
+        .body(format!("csrf={token}"))
         .header(rocket::http::Header::new("Origin", "null"))
         .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
         .dispatch()
         .await;
-    assert_eq!(response.status(), Status::Ok);
+    crate::logout::assert_logout_redirect(&response, "/signed_out");
+    crate::logout::signed_out_page(&app, response).await;
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
 }
 

@@ -3,8 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod afterauth_fuzz;
+mod api;
+mod authz;
 mod callback;
 mod canary;
+mod chunking;
 mod common;
 mod config;
 mod cookies;
@@ -13,7 +16,14 @@ mod guard;
 mod headers;
 mod hostile_provider;
 mod introspection;
+mod key_rotation;
 mod login_flow;
+mod logout;
 mod observability;
+mod provider_oidc;
+mod refresh;
 mod return_to;
+mod roles_source;
 mod session_faults;
+mod tabs;
+mod timeouts;

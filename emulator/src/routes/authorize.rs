@@ -1,9 +1,10 @@
 //! `GET|POST /oauth/v4/{tenant}/authorization`: validates the request, shows the login page
 //! and, once a user is picked, redirects back with a single-use authorization code.
 
-use rocket::http::Status;
+use rocket::http::{CookieJar, Status};
 use rocket::State;
 
+use crate::config::TestUser;
 use crate::guards::{Body, Params};
 use crate::reply::Reply;
 use crate::routes::{login_page, tenant_ok};
@@ -13,17 +14,36 @@ use crate::util;
 /// Authorization codes live this long (host clock).
 const CODE_TTL_SECS: i64 = 600;
 
-/// Shows the login page for a valid authorization request.
+/// Name of the emulated Cloud Directory single sign-on cookie.
+pub(crate) const SSO_COOKIE: &str = "appid_emulator_sso";
+
+/// Shows the login page for a valid authorization request, or, with a live single sign-on
+/// session (`sso` on), signs its user in again without asking.
 #[rocket::get("/oauth/v4/<tenant>/authorization?<params..>")]
-pub(crate) fn authorize_page(emu: &State<Emulator>, tenant: &str, params: Params) -> Reply {
+pub(crate) fn authorize_page(
+    emu: &State<Emulator>,
+    tenant: &str,
+    params: Params,
+    cookies: &CookieJar<'_>,
+) -> Reply {
     emu.count(Endpoint::Authorization);
     if !tenant_ok(emu, tenant) {
         return Reply::not_found();
     }
-    match validate(emu, &params) {
-        Ok(redirect_uri) => login_page::render(emu, &params, &redirect_uri),
-        Err(reply) => reply,
+    let redirect_uri = match validate(emu, &params) {
+        Ok(uri) => uri,
+        Err(reply) => return reply,
+    };
+    if emu.config().sso {
+        let sso_user = cookies.get(SSO_COOKIE).and_then(|c| {
+            let sub = emu.store().sso_sessions.get(c.value()).cloned()?;
+            emu.user_by_sub(&sub)
+        });
+        if let Some(user) = sso_user {
+            return issue_code(emu, &params, redirect_uri, user);
+        }
     }
+    login_page::render(emu, &params, &redirect_uri)
 }
 
 /// Signs in the user named by `login_hint` and redirects back with a code.
@@ -45,6 +65,34 @@ pub(crate) fn authorize_submit(emu: &State<Emulator>, tenant: &str, params: Body
         return login_page::error_page(Status::BadRequest, "Enter a valid e-mail address.");
     }
     let user = emu.user_for_login(email);
+    let sso_cookie = if emu.config().sso {
+        // A new single sign-on session for this browser (path-scoped to the tenant).
+        let session = util::random_token(32);
+        {
+            let mut store = emu.store();
+            // A development server: a bound is enough, no expiry bookkeeping.
+            if store.sso_sessions.len() >= 10_000 {
+                store.sso_sessions.clear();
+            }
+            store.sso_sessions.insert(session.clone(), user.sub.clone());
+        }
+        let cookie = format!(
+            "{SSO_COOKIE}={session}; Path=/oauth/v4/{}; HttpOnly; SameSite=Lax",
+            emu.config().tenant_id
+        );
+        Some(cookie)
+    } else {
+        None
+    };
+    let answer = issue_code(emu, &params, redirect_uri, user);
+    match sso_cookie {
+        Some(cookie) => answer.header("Set-Cookie", cookie),
+        None => answer,
+    }
+}
+
+/// Stores a single-use code for `user` and redirects back to the app with it.
+fn issue_code(emu: &Emulator, params: &Params, redirect_uri: String, user: TestUser) -> Reply {
     let code = util::random_token(32);
     let now = util::unix_now();
     {

@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Vec<Route> {
         oidc::userinfo,
         oidc::revoke,
         oidc::sso_logout,
+        oidc::end_session,
         iam::iam_token,
         iam::user_roles,
         iam::roles,

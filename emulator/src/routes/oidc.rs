@@ -1,12 +1,13 @@
 //! Discovery, JWKS, introspection, userinfo, revocation and Cloud Directory SSO logout.
 
-use rocket::http::Status;
+use rocket::http::{CookieJar, Status};
 use rocket::State;
 use serde_json::json;
 
 use crate::guards::{BasicAuth, Bearer, Body};
 use crate::reply::Reply;
-use crate::routes::{authenticate_client, authorize::redirect_allowed, login_page, tenant_ok};
+use crate::routes::authorize::{redirect_allowed, SSO_COOKIE};
+use crate::routes::{authenticate_client, login_page, tenant_ok};
 use crate::state::{Emulator, Endpoint};
 use crate::tokens;
 
@@ -38,6 +39,13 @@ pub(crate) fn discovery(emu: &State<Emulator>, tenant: &str) -> Reply {
     });
     if emu.config().pkce_advertised {
         doc["code_challenge_methods_supported"] = json!(["S256"]);
+    }
+    if emu.config().introspection_listed {
+        doc["introspection_endpoint"] = json!(format!("{oauth}/introspect"));
+        doc["revocation_endpoint"] = json!(format!("{oauth}/revoke"));
+    }
+    if emu.config().end_session_endpoint {
+        doc["end_session_endpoint"] = json!(format!("{oauth}/end_session"));
     }
     Reply::json(Status::Ok, &doc)
 }
@@ -123,25 +131,70 @@ pub(crate) fn revoke(emu: &State<Emulator>, tenant: &str, auth: BasicAuth, body:
     Reply::empty(Status::Ok)
 }
 
-/// Ends the (emulated, stateless) Cloud Directory SSO session and returns to the app.
+/// Ends the emulated Cloud Directory SSO session of this browser (its cookie and the
+/// session behind it) and returns to the app, if `redirect_uri` is registered for logout.
 #[rocket::get("/oauth/v4/<tenant>/cloud_directory/sso/logout?<redirect_uri>&<client_id>")]
 pub(crate) fn sso_logout(
     emu: &State<Emulator>,
     tenant: &str,
     redirect_uri: Option<String>,
     client_id: Option<String>,
+    cookies: &CookieJar<'_>,
 ) -> Reply {
     emu.count(Endpoint::SsoLogout);
     if !tenant_ok(emu, tenant) {
         return Reply::not_found();
     }
-    match (redirect_uri.as_deref(), client_id.as_deref()) {
-        (Some(uri), Some(id)) if id == emu.config().client_id && redirect_allowed(emu, uri) => {
-            Reply::found(uri.to_owned())
+    end_sso_session(emu, cookies, redirect_uri.as_deref(), client_id.as_deref())
+}
+
+/// OIDC RP-Initiated Logout (only routed usefully when `end_session_endpoint` is on; counted
+/// as [`Endpoint::SsoLogout`]). `id_token_hint` is accepted and not required.
+#[rocket::get("/oauth/v4/<tenant>/end_session?<post_logout_redirect_uri>&<client_id>")]
+pub(crate) fn end_session(
+    emu: &State<Emulator>,
+    tenant: &str,
+    post_logout_redirect_uri: Option<String>,
+    client_id: Option<String>,
+    cookies: &CookieJar<'_>,
+) -> Reply {
+    emu.count(Endpoint::SsoLogout);
+    if !tenant_ok(emu, tenant) || !emu.config().end_session_endpoint {
+        return Reply::not_found();
+    }
+    end_sso_session(emu, cookies, post_logout_redirect_uri.as_deref(), client_id.as_deref())
+}
+
+fn end_sso_session(
+    emu: &Emulator,
+    cookies: &CookieJar<'_>,
+    redirect_uri: Option<&str>,
+    client_id: Option<&str>,
+) -> Reply {
+    match (redirect_uri, client_id) {
+        (Some(uri), Some(id)) if id == emu.config().client_id && logout_redirect_allowed(emu, uri) => {
+            if let Some(cookie) = cookies.get(SSO_COOKIE) {
+                emu.store().sso_sessions.remove(cookie.value());
+            }
+            let removal = format!(
+                "{SSO_COOKIE}=; Path=/oauth/v4/{}; HttpOnly; SameSite=Lax; Max-Age=0",
+                emu.config().tenant_id
+            );
+            Reply::found(uri.to_owned()).header("Set-Cookie", removal)
         }
         _ => login_page::error_page(
             Status::BadRequest,
             "Unknown client_id or redirect_uri not registered for logout.",
         ),
+    }
+}
+
+/// The logout allow-list when one is configured, else the sign-in redirect rule.
+fn logout_redirect_allowed(emu: &Emulator, uri: &str) -> bool {
+    let allowed = &emu.config().logout_redirect_uris;
+    if allowed.is_empty() {
+        redirect_allowed(emu, uri)
+    } else {
+        allowed.iter().any(|a| a == uri)
     }
 }

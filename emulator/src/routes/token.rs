@@ -94,20 +94,25 @@ fn code_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Rep
 }
 
 fn refresh_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Reply> {
-    if !emu.config().refresh_tokens {
+    if !emu.refresh_tokens() {
         return Err(bad_request("unauthorized_client", "Refresh tokens are not enabled for this tenant"));
     }
     let presented = p
         .refresh_token
         .as_deref()
         .ok_or_else(|| bad_request("invalid_request", "refresh_token is required"))?;
-    // Rotation: the presented token is consumed whether or not the rest succeeds.
-    let grant = emu
-        .store()
-        .refresh
-        .remove(presented)
-        .ok_or_else(|| invalid_grant("The refresh token is invalid, revoked or already used"))?;
-    if grant.expires_at <= util::unix_now() || grant.client_id != client_id {
+    // Rotation: a new refresh token on every use. By default the presented one is consumed
+    // whether or not the rest succeeds; with `refresh_token_reuse` it stays valid.
+    let grant = {
+        let mut store = emu.store();
+        if emu.refresh_token_reuse() {
+            store.refresh.get(presented).cloned()
+        } else {
+            store.refresh.remove(presented)
+        }
+    }
+    .ok_or_else(|| invalid_grant("The refresh token is invalid, revoked or already used"))?;
+    if grant.expires_at <= emu.now() || grant.client_id != client_id {
         return Err(invalid_grant("The refresh token is invalid or expired"));
     }
     let user = emu.user_by_sub(&grant.sub).ok_or_else(|| invalid_grant("The user no longer exists"))?;
