@@ -8,6 +8,7 @@ Exit 0 when every check passes; prints one line per check.
 """
 import http.cookiejar
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -130,7 +131,13 @@ def main():
         opener, _, _ = login(app, "carol@example.com")
         status, _, body = fetch(opener, app + "/auth_route")
         check("carol (user, admin) sees both roles", status == 200 and ">admin<" in body and ">user<" in body, status)
-        status, headers, _ = fetch(opener, app + "/logout", data={})
+        # Sign out as the page's form does: the per-session token from the form.
+        token = re.search(r'name="csrf" value="([^"]+)"', body)
+        status, _, _ = fetch(opener, app + "/logout", data={})
+        check("a logout without the form's token is refused", status == 403, status)
+        status, headers, _ = fetch(opener, app + "/logout", data={"csrf": token.group(1) if token else ""})
+        check("logout with the form's token ends the session (303 to /signed_out)",
+              status == 303 and headers.get("Location") == "/signed_out", status)
         status, _, _ = fetch(opener, app + "/auth_route")
         check("after logout the protected page asks for a login again", status == 303, status)
 
