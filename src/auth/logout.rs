@@ -210,6 +210,11 @@ async fn provider_logout_url(appid: &AppId) -> Option<String> {
             .append_pair("post_logout_redirect_uri", back);
         return Some(url.to_string());
     }
+    // Cloud Directory's SSO logout exists only at App ID; another provider without an
+    // `end_session_endpoint` has no single sign-on logout we could call.
+    if !config.is_app_id() {
+        return None;
+    }
     let mut url = url::Url::parse(&config.endpoint("cloud_directory/sso/logout")).ok()?;
     url.query_pairs_mut().append_pair("redirect_uri", back).append_pair("client_id", &config.client_id);
     Some(url.to_string())
