@@ -31,6 +31,10 @@ pub struct DiscoveryDocument {
     /// `client_secret_basic`).
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 9207: the provider adds `iss` to every authorization response. App ID does not
+    /// list it today; if it ever does, a callback without `iss` is refused.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// The endpoints we call, all checked to belong to the configured provider.
@@ -52,6 +56,8 @@ pub struct ProviderMetadata {
     pub pkce_s256: bool,
     /// Where the browser ends the provider's session, if discovery lists it.
     pub end_session_endpoint: Option<Url>,
+    /// Every callback must carry `iss` (RFC 9207 §2.4, the provider advertises it).
+    pub iss_parameter_required: bool,
 }
 
 /// Where the discovery document lives (App ID: under `oAuthServerUrl`; `oidc`: under the
@@ -118,6 +124,7 @@ pub fn interpret(doc: DiscoveryDocument, config: &AppIdConfig) -> Result<Provide
         revocation_endpoint: revocation,
         client_secret_post,
         pkce_s256: doc.code_challenge_methods_supported.iter().any(|m| m == "S256"),
+        iss_parameter_required: doc.authorization_response_iss_parameter_supported,
         end_session_endpoint: doc.end_session_endpoint.as_deref().map(same_origin).transpose()?,
     })
 }

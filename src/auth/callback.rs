@@ -140,6 +140,12 @@ async fn complete(
     if query.iss.as_deref().is_some_and(|iss| iss != appid.config().issuer()) {
         return Err(failed("iss_mismatch"));
     }
+    // RFC 9207 §2.4: a provider that advertises `iss` on authorization responses always
+    // sends it, so one without it did not come from that provider. (When discovery is
+    // unreachable the code exchange below fails anyway.)
+    if query.iss.is_none() && appid.metadata().await.is_ok_and(|m| m.iss_parameter_required) {
+        return Err(failed("iss_missing"));
+    }
     let code = query.code.as_deref().ok_or(failed("code_missing"))?;
 
     let tokens = appid.exchange_code(code, login.verifier.as_deref()).await.map_err(|e| {

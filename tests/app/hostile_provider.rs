@@ -780,6 +780,45 @@ async fn r_t12_a_matching_at_hash_is_accepted() {
     assert!(app.cookies().get_private("appid_session").is_some());
 }
 
+/// R-A8 / RFC 9207: a provider that advertises `iss` on authorization responses.
+async fn provider_advertising_iss() -> Provider {
+    let provider = Provider::new().await;
+    let mut discovery = provider.discovery();
+    discovery["authorization_response_iss_parameter_supported"] = json!(true);
+    provider.answer("GET", DISCOVERY_PATH, json_answer(discovery)).await;
+    provider
+}
+
+#[rocket::async_test]
+async fn b26_when_discovery_advertises_iss_a_callback_without_it_is_refused_without_a_token_call() {
+    let provider = provider_advertising_iss().await;
+    let app = provider.app().await;
+    let login = provider.begin(&app).await;
+    let response = callback(&app, &login).await;
+    assert_sign_in_failed(&app, response).await;
+    assert_eq!(provider.calls(TOKEN_PATH).await, 0);
+}
+
+#[rocket::async_test]
+async fn b26_when_discovery_advertises_iss_a_callback_with_our_issuer_logs_in() {
+    let provider = provider_advertising_iss().await;
+    let app = provider.app().await;
+    let login = provider.begin(&app).await;
+    let answer = json_answer(token_body(
+        &key().sign_claims(&provider.id_claims(&login.nonce)),
+        &provider.access_token(),
+    ));
+    Mock::given(method("POST")).and(path(TOKEN_PATH)).respond_with(answer).mount(&provider.server).await;
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", "code-1")
+        .append_pair("state", &login.state)
+        .append_pair("iss", &provider.issuer())
+        .finish();
+    let response = app.get(format!("/afterauth?{query}")).dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(app.cookies().get_private("appid_session").is_some());
+}
+
 #[rocket::async_test]
 async fn b65_invalid_grant_gives_the_start_again_page_without_a_retry() {
     let provider = Provider::new().await;
