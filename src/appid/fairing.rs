@@ -141,7 +141,8 @@ impl Fairing for AppIdFairing {
                 return Err(rocket);
             }
         };
-        let rocket = rocket.configure(figment).manage(appid);
+        let csrf_key = crate::auth::logout::CsrfKey::from_figment(&figment);
+        let rocket = rocket.configure(figment).manage(appid).manage(csrf_key);
         Ok(match emulator {
             Some(emulator) => rocket.manage(emulator),
             None => rocket,

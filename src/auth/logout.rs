@@ -81,23 +81,40 @@ pub struct LogoutForm {
 /// secret key, over the session id. The session id only exists inside the sealed cookie,
 /// so another site can neither read nor compute it; all instances that share the key agree.
 pub fn csrf_token(rocket: &Rocket<Orbit>, sid: &str) -> String {
-    let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"rocket-appid logout csrf v1"), &csrf_secret(rocket));
-    let mut token = [0u8; 32];
-    // 32 bytes is far below HKDF-SHA256's output limit (8,160 bytes): expand cannot fail.
-    let _ = hkdf.expand(format!("logout:{sid}").as_bytes(), &mut token);
-    URL_SAFE_NO_PAD.encode(token)
+    match rocket.state::<CsrfKey>() {
+        Some(key) => key.token(sid),
+        // Only an app that did not attach the App ID fairing (which manages the key).
+        None => CsrfKey::from_figment(rocket.figment()).token(sid),
+    }
 }
 
-/// The key material for logout tokens: the app's `secret_key` as configured (the same on
-/// every instance). Without one (only `cargo run` with the embedded emulator, where Rocket
-/// generates a key per process and sessions end with the process), a random per-process value.
-fn csrf_secret(rocket: &Rocket<Orbit>) -> Vec<u8> {
-    match rocket.figment().extract_inner::<String>("secret_key") {
-        Ok(key) if !key.trim().is_empty() => key.into_bytes(),
-        _ => {
-            static PROCESS_SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
-            PROCESS_SECRET.get_or_init(rand::random).to_vec()
-        }
+/// The key of logout tokens, derived once at ignite (by the App ID fairing) from the
+/// configured `secret_key`: reading the configuration and extracting the key cost more
+/// than everything else on a page (measured with callgrind), so not per request.
+#[derive(Clone)]
+pub struct CsrfKey(hkdf::Hkdf<sha2::Sha256>);
+
+impl CsrfKey {
+    /// From the app's `secret_key` as configured (the same on every instance). Without one
+    /// (only `cargo run` with the embedded emulator, where Rocket generates a key per
+    /// process and sessions end with the process), a random per-process value.
+    pub fn from_figment(figment: &rocket::figment::Figment) -> Self {
+        let secret = match figment.extract_inner::<String>("secret_key") {
+            Ok(key) if !key.trim().is_empty() => key.into_bytes(),
+            _ => {
+                static PROCESS_SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+                PROCESS_SECRET.get_or_init(rand::random).to_vec()
+            }
+        };
+        CsrfKey(hkdf::Hkdf::<sha2::Sha256>::new(Some(b"rocket-appid logout csrf v1"), &secret))
+    }
+
+    /// The token of session `sid`.
+    pub fn token(&self, sid: &str) -> String {
+        let mut token = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's output limit (8,160 bytes): expand cannot fail.
+        let _ = self.0.expand_multi_info(&[b"logout:", sid.as_bytes()], &mut token);
+        URL_SAFE_NO_PAD.encode(token)
     }
 }
 
