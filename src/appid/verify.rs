@@ -164,24 +164,7 @@ pub fn verify_id_token(
     expected: &Expected,
     nonce: &str,
 ) -> Result<IdClaims, TokenError> {
-    let claims: IdClaims = verify_signed(token, keys, expected, Kind::Id)?;
-    // Step 3: we trust no audience but ourselves, so extra audiences are refused.
-    if claims.aud.values() != [expected.client_id] {
-        return Err(TokenError::AudienceMismatch);
-    }
-    // Steps 4-5: if there is an authorized party, it must be us.
-    if claims.azp.as_deref().is_some_and(|azp| azp != expected.client_id) {
-        return Err(TokenError::AzpMismatch);
-    }
-    check_tenant(claims.tenant.as_deref(), expected)?;
-    // Step 10: iat bounds the age of the token we accept.
-    let leeway = expected.leeway_secs as i64;
-    if claims.iat > expected.now + leeway {
-        return Err(TokenError::NotYetValid);
-    }
-    if claims.iat < expected.now - MAX_ID_TOKEN_AGE_SECS - leeway {
-        return Err(TokenError::TooOld);
-    }
+    let claims = verify_id_claims(token, keys, expected)?;
     // Step 11: the nonce we sent must come back, compared in constant time.
     let sent = claims.nonce.as_deref().ok_or(TokenError::NonceMissing)?;
     if !bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) {
@@ -199,24 +182,33 @@ pub fn verify_refreshed_id_token(
     expected: &Expected,
     sub: &str,
 ) -> Result<IdClaims, TokenError> {
+    let claims = verify_id_claims(token, keys, expected)?;
+    check_subject(&claims.sub, expected)?;
+    if claims.sub != sub {
+        return Err(TokenError::SubjectMismatch);
+    }
+    Ok(claims)
+}
+
+/// The id_token checks shared by login and refresh (OIDC Core §3.1.3.7 steps 2-10).
+fn verify_id_claims(token: &str, keys: &KeySet, expected: &Expected) -> Result<IdClaims, TokenError> {
     let claims: IdClaims = verify_signed(token, keys, expected, Kind::Id)?;
+    // Step 3: we trust no audience but ourselves, so extra audiences are refused.
     if claims.aud.values() != [expected.client_id] {
         return Err(TokenError::AudienceMismatch);
     }
+    // Steps 4-5: if there is an authorized party, it must be us.
     if claims.azp.as_deref().is_some_and(|azp| azp != expected.client_id) {
         return Err(TokenError::AzpMismatch);
     }
     check_tenant(claims.tenant.as_deref(), expected)?;
+    // Step 10: iat bounds the age of the token we accept.
     let leeway = expected.leeway_secs as i64;
     if claims.iat > expected.now + leeway {
         return Err(TokenError::NotYetValid);
     }
     if claims.iat < expected.now - MAX_ID_TOKEN_AGE_SECS - leeway {
         return Err(TokenError::TooOld);
-    }
-    check_subject(&claims.sub, expected)?;
-    if claims.sub != sub {
-        return Err(TokenError::SubjectMismatch);
     }
     Ok(claims)
 }

@@ -190,24 +190,27 @@ pub async fn authorize_renewing(session: Option<&Session>, appid: &AppId) -> (De
     };
     let now = crate::clock::now();
     let window = i64::try_from(appid.config().refresh_window_secs).unwrap_or(0);
-    // Whether the current access token can still serve this request if renewal fails.
-    let still_usable = match appid.verify_access_token_keyed(&current.access_token, key).await {
-        Ok(claims) if claims.exp - now > window => return (authorize(Some(current), appid).await, None),
-        Ok(_) => true,
-        Err(VerifyError::Token(crate::appid::TokenError::Expired)) => false,
+    // The current access token's claims, if it can still serve this request should
+    // renewal fail (verified once here, not again by `authorize`).
+    let usable = match appid.verify_access_token_keyed(&current.access_token, key).await {
+        Ok(claims) if claims.exp - now > window => {
+            return (authorize_verified(current, appid, key, &claims).await, None)
+        }
+        Ok(claims) => Some(claims),
+        Err(VerifyError::Token(crate::appid::TokenError::Expired)) => None,
         // Anything else wrong with the token is not cured by renewing it.
         Err(_) => return (authorize(Some(current), appid).await, None),
     };
-    match renew(current, appid).await {
-        Renewal::Renewed(renewed) => {
+    match (renew(current, appid).await, usable) {
+        (Renewal::Renewed(renewed), _) => {
             let decision = authorize(Some(&renewed), appid).await;
             (decision, Some((*renewed).clone()))
         }
         // Renewal failed but the token has not expired yet (early renewal): it serves
         // this request; a later one tries again.
-        _ if still_usable => (authorize(Some(current), appid).await, None),
-        Renewal::Rejected(reason) => (Err(AuthError::NotLoggedIn(reason)), None),
-        Renewal::Unavailable(error) => (Err(AuthError::Unavailable(error)), None),
+        (_, Some(claims)) => (authorize_verified(current, appid, key, &claims).await, None),
+        (Renewal::Rejected(reason), None) => (Err(AuthError::NotLoggedIn(reason)), None),
+        (Renewal::Unavailable(error), None) => (Err(AuthError::Unavailable(error)), None),
     }
 }
 
@@ -411,12 +414,22 @@ pub async fn authorize(session: Option<&Session>, appid: &AppId) -> Decision {
         }
         Err(VerifyError::Provider(error)) => return Err(AuthError::Unavailable(error)),
     };
+    authorize_verified(session, appid, key, &claims).await
+}
+
+/// [`authorize`] for a session whose access token (SHA-256 `key`) is already verified.
+async fn authorize_verified(
+    session: &Session,
+    appid: &AppId,
+    key: [u8; 32],
+    claims: &AccessClaims,
+) -> Decision {
     if claims.sub != session.sub {
         tracing::warn!(event = "session_refused", reason = "sub_mismatch");
         return Err(AuthError::NotLoggedIn("sub_mismatch"));
     }
     let viewer = Viewer::from(session);
-    grant(appid, &session.access_token, key, &claims, viewer, session.expires_at).await
+    grant(appid, &session.access_token, key, claims, viewer, session.expires_at).await
 }
 
 /// The checks after a locally verified access token, shared by sessions and bearer

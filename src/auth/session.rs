@@ -210,22 +210,6 @@ impl Session {
         (written == 32).then_some(key)
     }
 
-    /// The session of this request, if there is a readable, current one.
-    /// Undecryptable, old-format, expired, idle or logged-out cookies count as no session.
-    /// With the default timeouts: prefer [`Session::of_request`], which uses the configured ones.
-    pub fn read(jar: &CookieJar<'_>, secure: bool) -> Option<Session> {
-        match Session::load(jar, secure) {
-            Loaded::Valid(session) => Some(session),
-            _ => None,
-        }
-    }
-
-    /// [`Session::load_with`] with the default timeouts and no previous key (for callers
-    /// without the configuration at hand).
-    pub fn load(jar: &CookieJar<'_>, secure: bool) -> Loaded {
-        Session::load_with(jar, &SessionSettings::defaults(secure))
-    }
-
     /// What this request's session cookies amount to. Never logs a cookie's value.
     /// A session that opened only with the previous key (a key rotation in progress) is
     /// sealed again with the current key on this response.
@@ -275,7 +259,7 @@ impl Session {
         Session::loaded_of_request(request, secure).valid()
     }
 
-    /// [`Session::load`] for this request, computed once.
+    /// [`Session::load_with`] for this request, computed once.
     pub fn loaded_of_request<'r>(request: &'r Request<'_>, secure: bool) -> &'r Loaded {
         &request
             .local_cache(|| {
@@ -303,18 +287,12 @@ impl Session {
     pub fn touch(&self, jar: &CookieJar<'_>, secure: bool) {
         let mut session = self.clone();
         session.last_seen = Some(crate::clock::now());
-        let _ = session.store(jar, secure);
+        let _ = session.rewrite(jar, secure);
     }
 
-    /// Stores a new session, refusing one the browser would silently drop, and sets the
-    /// short-lived "just signed in" marker of the login-loop guard (R-C7). Up to the most
-    /// cookies there can be: the callback uses [`Session::write_with`] and the configured
-    /// ceiling.
-    pub fn write(&self, jar: &CookieJar<'_>, secure: bool) -> Result<usize, SessionTooLarge> {
-        self.write_with(jar, &StoreSettings::rewrite(secure))
-    }
-
-    /// [`Session::write`] within `settings.max_chunks` cookies. Returns the number of cookies.
+    /// Stores a new session within `settings.max_chunks` cookies, refusing one the browser
+    /// would silently drop, and sets the short-lived "just signed in" marker of the
+    /// login-loop guard (R-C7). Returns the number of cookies.
     pub fn write_with(
         &self,
         jar: &CookieJar<'_>,
@@ -323,10 +301,6 @@ impl Session {
         let chunks = self.store_with(jar, settings)?;
         jar.add(cookies::signed_in_marker());
         Ok(chunks)
-    }
-
-    fn store(&self, jar: &CookieJar<'_>, secure: bool) -> Result<usize, SessionTooLarge> {
-        self.store_with(jar, &StoreSettings::rewrite(secure))
     }
 
     /// Seals the session into as many cookies as it needs (see `cookie_store`); the number
@@ -338,9 +312,9 @@ impl Session {
     }
 
     /// Re-issues the cookie of a session that goes on (a renewal), without the login-loop
-    /// marker that [`Session::write`] sets for a new login.
+    /// marker that [`Session::write_with`] sets for a new login.
     pub fn rewrite(&self, jar: &CookieJar<'_>, secure: bool) -> Result<usize, SessionTooLarge> {
-        self.store(jar, secure)
+        self.store_with(jar, &StoreSettings::rewrite(secure))
     }
 
     /// Removes the session's cookies (every chunk).

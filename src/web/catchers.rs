@@ -45,40 +45,31 @@ impl ApiError {
     /// The answer for `status` on an API route, from what the guard recorded.
     fn for_status(request: &Request<'_>, status: Status) -> Self {
         let refusal = refusal(request);
+        // `challenge`: whether the answer carries an RFC 6750 §3 `WWW-Authenticate`.
         let (error, description, challenge) = match (status.code, refusal) {
             (401, Some(AuthError::NotLoggedIn("no_token" | "no_session" | "no_guard")) | None) => {
-                // RFC 6750 §3.1: no credentials at all → a challenge without an error code.
-                ("unauthenticated", None, Some(format!(r#"Bearer realm="{REALM}""#)))
+                ("unauthenticated", None, true)
             }
-            (401, Some(AuthError::NotLoggedIn(reason))) => (
-                "invalid_token",
-                Some(*reason),
-                Some(format!(r#"Bearer realm="{REALM}", error="invalid_token""#)),
-            ),
-            (401, Some(_)) => {
-                ("invalid_token", None, Some(format!(r#"Bearer realm="{REALM}", error="invalid_token""#)))
+            (401, Some(AuthError::NotLoggedIn(reason))) => ("invalid_token", Some(*reason), true),
+            (401, Some(_)) => ("invalid_token", None, true),
+            (403, Some(AuthError::NoRole(_))) => ("insufficient_scope", Some("no_role"), true),
+            (403, Some(AuthError::Insufficient { .. })) => {
+                ("insufficient_scope", Some("requirement_not_met"), true)
             }
-            (403, Some(AuthError::NoRole(_))) => (
-                "insufficient_scope",
-                Some("no_role"),
-                Some(format!(r#"Bearer realm="{REALM}", error="insufficient_scope""#)),
-            ),
-            (403, Some(AuthError::Insufficient { .. })) => (
-                "insufficient_scope",
-                Some("requirement_not_met"),
-                Some(format!(r#"Bearer realm="{REALM}", error="insufficient_scope""#)),
-            ),
-            (403, _) => ("forbidden", None, None),
-            (400, Some(AuthError::MalformedCredentials)) => (
-                "invalid_request",
-                Some("malformed_authorization_header"),
-                Some(format!(r#"Bearer realm="{REALM}", error="invalid_request""#)),
-            ),
-            (400 | 422, _) => ("bad_request", None, None),
-            (404, _) => ("not_found", None, None),
-            (503, _) => ("temporarily_unavailable", None, None),
-            _ => ("server_error", None, None),
+            (403, _) => ("forbidden", None, false),
+            (400, Some(AuthError::MalformedCredentials)) => {
+                ("invalid_request", Some("malformed_authorization_header"), true)
+            }
+            (400 | 422, _) => ("bad_request", None, false),
+            (404, _) => ("not_found", None, false),
+            (503, _) => ("temporarily_unavailable", None, false),
+            _ => ("server_error", None, false),
         };
+        // RFC 6750 §3.1: no credentials at all → a challenge without an error code.
+        let challenge = challenge.then(|| match error {
+            "unauthenticated" => format!(r#"Bearer realm="{REALM}""#),
+            code => format!(r#"Bearer realm="{REALM}", error="{code}""#),
+        });
         let mut body = json!({ "error": error });
         if let Some(description) = description {
             body["error_description"] = json!(description);
