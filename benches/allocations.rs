@@ -19,7 +19,7 @@ fn main() {
     for path in ["/bench/plain", "/bench/guarded", "/noauth_route", "/auth_route"] {
         let before = dhat::HeapStats::get();
         for _ in 0..REQUESTS {
-            let response = client.get(path).private_cookie(session.clone()).dispatch();
+            let response = client.get(path).cookie(session.clone()).dispatch();
             assert_eq!(response.status().code, 200, "{path}");
             response.into_string();
         }

@@ -19,17 +19,17 @@ fn guard_hot_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("request");
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("plain route (no guard)", |b| {
-        b.iter(|| client.get("/bench/plain").private_cookie(session.clone()).dispatch().into_string())
+        b.iter(|| client.get("/bench/plain").cookie(session.clone()).dispatch().into_string())
     });
     group.bench_function("guarded route (AuthorizedUser)", |b| {
-        b.iter(|| client.get("/bench/guarded").private_cookie(session.clone()).dispatch().into_string())
+        b.iter(|| client.get("/bench/guarded").cookie(session.clone()).dispatch().into_string())
     });
     // The two pages the load test compares (both with the session cookie, as wrk sends it).
     group.bench_function("open page /noauth_route", |b| {
-        b.iter(|| client.get("/noauth_route").private_cookie(session.clone()).dispatch().into_string())
+        b.iter(|| client.get("/noauth_route").cookie(session.clone()).dispatch().into_string())
     });
     group.bench_function("protected page /auth_route", |b| {
-        b.iter(|| client.get("/auth_route").private_cookie(session.clone()).dispatch().into_string())
+        b.iter(|| client.get("/auth_route").cookie(session.clone()).dispatch().into_string())
     });
     group.finish();
 }

@@ -199,9 +199,9 @@ pub async fn signed_out(provider: Option<u8>, jar: &CookieJar<'_>, appid: &State
         Some(1) if appid.config().sso_logout => provider_logout_url(appid).await,
         _ => None,
     };
-    // `viewer: null`: the header must not show anyone (the session is gone).
-    let context = serde_json::json!({ "viewer": null, "provider_logout": provider_logout });
-    Page::new("signed_out", context).no_store()
+    // The header must not show anyone (the session is gone).
+    let context = serde_json::json!({ "provider_logout": provider_logout });
+    Page::new("signed_out", context).showing_nobody().no_store()
 }
 
 /// Revokes the refresh token; a failure is logged and does not stop the logout (the

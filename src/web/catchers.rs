@@ -213,10 +213,14 @@ fn forbidden(request: &Request<'_>) -> PageOrApi {
             Either::Right(ApiError::for_status(request, Status::Forbidden))
         }
         Some(AuthError::NoRole(viewer)) => Either::Left(
-            Page::new("unauthorized", json!({ "viewer": viewer })).with_status(Status::Forbidden).no_store(),
+            Page::new("unauthorized", json!({}))
+                .showing(viewer.clone())
+                .with_status(Status::Forbidden)
+                .no_store(),
         ),
         Some(AuthError::Insufficient { viewer, requirement }) => Either::Left(
-            Page::new("unauthorized", json!({ "viewer": viewer, "requirement": requirement }))
+            Page::new("unauthorized", json!({ "requirement": requirement }))
+                .showing(viewer.clone())
                 .with_status(Status::Forbidden)
                 .no_store(),
         ),

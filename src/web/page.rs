@@ -22,12 +22,42 @@ pub struct Page {
     context: Value,
     no_store: bool,
     retry_after: Option<u32>,
+    shown: Shown,
+}
+
+/// Who the page says is signed in.
+enum Shown {
+    /// The user of this request's session cookie, if any (most pages).
+    FromSession,
+    /// Nobody (the page after logout: the cookie is being removed).
+    Nobody,
+    /// This user (the unauthorized page, from the guard's refusal).
+    This(Viewer),
 }
 
 impl Page {
     /// A 200 page.
     pub fn new(template: &'static str, context: Value) -> Self {
-        Page { status: Status::Ok, template, context, no_store: false, retry_after: None }
+        Page {
+            status: Status::Ok,
+            template,
+            context,
+            no_store: false,
+            retry_after: None,
+            shown: Shown::FromSession,
+        }
+    }
+
+    /// Showing `viewer` as signed in (instead of reading the session cookie again).
+    pub fn showing(mut self, viewer: Viewer) -> Self {
+        self.shown = Shown::This(viewer);
+        self
+    }
+
+    /// Showing nobody as signed in.
+    pub fn showing_nobody(mut self) -> Self {
+        self.shown = Shown::Nobody;
+        self
     }
 
     /// With another status.
@@ -59,8 +89,17 @@ impl<'r> Responder<'r, 'static> for Page {
             map.entry("nav_admin").or_insert_with(|| json!(is_admin));
             // Every page's header shows who is signed in, from the session cookie.
             let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
-            if let Some(session) = Session::of_request(request, secure) {
-                map.entry("viewer").or_insert_with(|| json!(Viewer::from(session)));
+            let session = Session::of_request(request, secure);
+            match (self.shown, session) {
+                (Shown::This(viewer), _) => insert_viewer(map, viewer.name, viewer.email),
+                (Shown::FromSession, Some(session)) => {
+                    insert_viewer(map, session.name.clone(), session.email.clone())
+                }
+                (Shown::Nobody, _) | (Shown::FromSession, None) => {
+                    map.insert("viewer".into(), Value::Bool(false));
+                }
+            }
+            if let Some(session) = session {
                 // The header's logout form posts the session's logout token.
                 map.entry("logout_csrf").or_insert_with(|| {
                     json!(crate::auth::logout::csrf_token(request.rocket(), &session.sid))
@@ -85,6 +124,27 @@ impl<'r> Responder<'r, 'static> for Page {
         }
         Ok(response)
     }
+}
+
+/// Who is signed in, as flat keys for the templates: `viewer` (signed in or not),
+/// `viewer_label` (the name, else the e-mail, else a fixed text), `viewer_name` and
+/// `viewer_email` (`null` when unknown). Flat because Tera looks up a dotted name
+/// (`viewer.name`) with four string allocations and a flat one with none (measured with
+/// callgrind, docs/BENCHMARKS.md); and the label is chosen once here rather than by
+/// chained `default` filters in every template that shows it.
+fn insert_viewer(map: &mut serde_json::Map<String, Value>, name: Option<String>, email: Option<String>) {
+    let (name, email) = (shown(name), shown(email));
+    let label =
+        name.as_ref().or(email.as_ref()).map_or_else(|| "a user without a name".to_string(), Clone::clone);
+    map.insert("viewer".into(), Value::Bool(true));
+    map.insert("viewer_label".into(), Value::String(label));
+    map.insert("viewer_name".into(), name.map_or(Value::Null, Value::String));
+    map.insert("viewer_email".into(), email.map_or(Value::Null, Value::String));
+}
+
+/// A profile text as pages show it: a blank one (`""`, spaces) counts as not provided.
+pub(super) fn shown(text: Option<String>) -> Option<String> {
+    text.filter(|t| !t.trim().is_empty())
 }
 
 /// `303 See Other` to a location we built ourselves, never cached.

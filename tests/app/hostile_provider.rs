@@ -366,6 +366,67 @@ async fn a_well_behaved_fake_provider_logs_the_user_in() {
         .is_some_and(|v| v.to_str().unwrap().starts_with("Basic ")));
 }
 
+/// Logs in with the good id_token claims changed by `change`; the protected page's text.
+async fn protected_page_after_login(change: impl FnOnce(&mut Value)) -> String {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut claims = provider.id_claims(&login.nonce);
+            change(&mut claims);
+            json_answer(token_body(&key().sign_claims(&claims), &provider.access_token()))
+        })
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let page = visit(&app, "/auth_route").await;
+    assert_eq!(page.status(), Status::Ok);
+    page.into_string().await.unwrap()
+}
+
+/// The text of the element with `id` (the first one), without its tags.
+fn element_text(body: &str, id: &str) -> String {
+    let start = body.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let after = &body[start..];
+    let end = after.find("</p>").unwrap();
+    let mut text = String::new();
+    let mut in_tag = true;
+    for c in after[..end].chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[rocket::async_test]
+async fn the_header_names_the_user_by_name_else_e_mail_else_a_fixed_text() {
+    let both = protected_page_after_login(|_| {}).await;
+    assert_eq!(element_text(&both, "signed-in-as"), "Signed in as Pat Tester pat@example.com");
+
+    let no_name = protected_page_after_login(|claims| {
+        claims.as_object_mut().unwrap().remove("name");
+    })
+    .await;
+    assert_eq!(element_text(&no_name, "signed-in-as"), "Signed in as pat@example.com");
+    assert!(no_name.contains("<dd>(not provided)</dd>"), "the Name row: {no_name}");
+
+    let empty_name = protected_page_after_login(|claims| claims["name"] = json!("  ")).await;
+    assert_eq!(element_text(&empty_name, "signed-in-as"), "Signed in as pat@example.com");
+    assert!(empty_name.contains("<dd>(not provided)</dd>"), "a blank name is not shown: {empty_name}");
+
+    let neither = protected_page_after_login(|claims| {
+        let claims = claims.as_object_mut().unwrap();
+        claims.remove("name");
+        claims.remove("email");
+    })
+    .await;
+    assert_eq!(element_text(&neither, "signed-in-as"), "Signed in as a user without a name");
+    assert_eq!(neither.matches("<dd>(not provided)</dd>").count(), 2, "Name and E-mail: {neither}");
+}
+
 #[rocket::async_test]
 async fn b41_an_id_token_with_alg_none_is_refused() {
     assert_id_token_refused(|provider, login| {
