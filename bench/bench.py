@@ -66,8 +66,14 @@ def login(app, email):
     form = dict(urllib.parse.parse_qsl(authorization.query))
     form["login_hint"] = email
     _, headers, _ = fetch(opener, urllib.parse.urlunsplit(authorization._replace(query="")), data=form)
-    status, _, _ = fetch(opener, headers["Location"])
+    status, headers, _ = fetch(opener, headers["Location"])
     assert status == 303, status
+    # Land on the page the login returns to, as a browser does: its first visit removes the
+    # one-shot "just signed in" marker (the login-loop guard's, R-C7). Sending the marker on
+    # every request would make every protected response remove it again with a Set-Cookie,
+    # which no browser would see after the first page.
+    status, _, _ = fetch(opener, urllib.parse.urljoin(app, headers["Location"]))
+    assert status == 200, status
     jar = opener.handlers[[type(h).__name__ for h in opener.handlers].index("HTTPCookieProcessor")].cookiejar
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 

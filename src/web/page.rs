@@ -8,6 +8,7 @@ use rocket_dyn_templates::Template;
 use std::io::Cursor;
 
 use super::render::Renderer;
+use rocket_dyn_templates::tera::Context;
 use serde_json::{json, Value};
 
 use crate::appid::AppId;
@@ -19,7 +20,7 @@ use crate::auth::{Admin, AuthError, Requirement, Viewer};
 pub struct Page {
     status: Status,
     template: &'static str,
-    context: Value,
+    context: Context,
     no_store: bool,
     retry_after: Option<u32>,
     shown: Shown,
@@ -36,8 +37,16 @@ enum Shown {
 }
 
 impl Page {
-    /// A 200 page.
+    /// A 200 page with the data of a JSON object (`json!({ ... })`).
     pub fn new(template: &'static str, context: Value) -> Self {
+        // Only an object can be a context; the callers pass `json!({ ... })` literals.
+        Page::with_context(template, Context::from_value(context).unwrap_or_default())
+    }
+
+    /// A 200 page with a Tera context built by the caller (the pages served most often:
+    /// filling Tera's context directly skips building a JSON map first and then Tera's
+    /// map from it; callgrind, docs/BENCHMARKS.md).
+    pub fn with_context(template: &'static str, context: Context) -> Self {
         Page {
             status: Status::Ok,
             template,
@@ -76,44 +85,33 @@ impl Page {
 impl<'r> Responder<'r, 'static> for Page {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let mut context = self.context;
-        if let Value::Object(map) = &mut context {
-            // Which page this is (the header marks it) and the time, so templates can say
-            // "in 7 hours" without JavaScript. Display data only.
-            map.entry("page_id").or_insert_with(|| json!(self.template));
-            map.entry("now").or_insert_with(|| json!(crate::clock::now()));
-            // The "Admin" link: shown only where this request's guard already established
-            // the user's roles (its cached decision), so no page asks the provider just
-            // for the navigation; pages without a guard (the open page) never show it.
-            let guarded: &Decision = request.local_cache(|| Err(AuthError::NotLoggedIn("no_guard")));
-            let is_admin = guarded.as_ref().is_ok_and(Admin::allows);
-            map.entry("nav_admin").or_insert_with(|| json!(is_admin));
-            // Every page's header shows who is signed in, from the session cookie.
-            let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
-            let session = Session::of_request(request, secure);
-            match (self.shown, session) {
-                (Shown::This(viewer), _) => insert_viewer(map, viewer.name, viewer.email),
-                (Shown::FromSession, Some(session)) => {
-                    insert_viewer(map, session.name.clone(), session.email.clone())
-                }
-                (Shown::Nobody, _) | (Shown::FromSession, None) => {
-                    map.insert("viewer".into(), Value::Bool(false));
-                }
-            }
-            if let Some(session) = session {
-                // The header's logout form posts the session's logout token.
-                map.entry("logout_csrf").or_insert_with(|| {
-                    json!(crate::auth::logout::csrf_token(request.rocket(), &session.sid))
-                });
-            }
+        // Which page this is (the header marks it). Display data only.
+        context.insert("page_id", self.template);
+        // The "Admin" link: shown only where this request's guard already established the
+        // user's roles (its cached decision), so no page asks the provider just for the
+        // navigation; pages without a guard (the open page) never show it.
+        let guarded: &Decision = request.local_cache(|| Err(AuthError::NotLoggedIn("no_guard")));
+        context.insert("nav_admin", &guarded.as_ref().is_ok_and(Admin::allows));
+        // Every page's header shows who is signed in, from the session cookie.
+        let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
+        let session = Session::of_request(request, secure);
+        match (&self.shown, session) {
+            (Shown::This(viewer), _) => insert_viewer(&mut context, &viewer.name, &viewer.email),
+            (Shown::FromSession, Some(session)) => insert_viewer(&mut context, &session.name, &session.email),
+            (Shown::Nobody, _) | (Shown::FromSession, None) => context.insert("viewer", &false),
+        }
+        if let Some(session) = session {
+            // The header's logout form posts the session's logout token.
+            context.insert("logout_csrf", &crate::auth::logout::csrf_token(request.rocket(), &session.sid));
         }
         let mut response = match request.rocket().state::<Renderer>() {
             Some(renderer) => {
                 let (content_type, html) =
-                    renderer.render(self.template, context).ok_or(Status::InternalServerError)?;
+                    renderer.render(self.template, &context).ok_or(Status::InternalServerError)?;
                 Response::build().header(content_type).sized_body(html.len(), Cursor::new(html)).finalize()
             }
             // An app that attached `Template::fairing()` itself (the library use).
-            None => Template::render(self.template, context).respond_to(request)?,
+            None => Template::render(self.template, context.into_json()).respond_to(request)?,
         };
         response.set_status(self.status);
         if self.no_store {
@@ -132,19 +130,17 @@ impl<'r> Responder<'r, 'static> for Page {
 /// (`viewer.name`) with four string allocations and a flat one with none (measured with
 /// callgrind, docs/BENCHMARKS.md); and the label is chosen once here rather than by
 /// chained `default` filters in every template that shows it.
-fn insert_viewer(map: &mut serde_json::Map<String, Value>, name: Option<String>, email: Option<String>) {
+fn insert_viewer(context: &mut Context, name: &Option<String>, email: &Option<String>) {
     let (name, email) = (shown(name), shown(email));
-    let label =
-        name.as_ref().or(email.as_ref()).map_or_else(|| "a user without a name".to_string(), Clone::clone);
-    map.insert("viewer".into(), Value::Bool(true));
-    map.insert("viewer_label".into(), Value::String(label));
-    map.insert("viewer_name".into(), name.map_or(Value::Null, Value::String));
-    map.insert("viewer_email".into(), email.map_or(Value::Null, Value::String));
+    context.insert("viewer", &true);
+    context.insert("viewer_label", name.or(email).unwrap_or("a user without a name"));
+    context.insert("viewer_name", &name);
+    context.insert("viewer_email", &email);
 }
 
 /// A profile text as pages show it: a blank one (`""`, spaces) counts as not provided.
-pub(super) fn shown(text: Option<String>) -> Option<String> {
-    text.filter(|t| !t.trim().is_empty())
+pub(super) fn shown(text: &Option<String>) -> Option<&str> {
+    text.as_deref().filter(|t| !t.trim().is_empty())
 }
 
 /// `303 See Other` to a location we built ourselves, never cached.

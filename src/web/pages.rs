@@ -4,7 +4,8 @@ use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::serde::json::Json;
 use rocket::State;
-use serde_json::{json, Map, Value};
+use rocket_dyn_templates::tera::Context;
+use serde_json::json;
 
 use super::page::{shown, Page};
 use super::when::When;
@@ -21,31 +22,30 @@ pub fn index() -> Redirect {
 #[rocket::get("/auth_route")]
 pub fn auth_route(user: AuthorizedUser) -> Page {
     let ends = When::new(user.expires_at, crate::clock::now());
-    let mut context = user_context(user);
-    context.insert("ends_iso".into(), Value::String(ends.iso));
-    context.insert("ends_text".into(), Value::String(ends.text));
-    context.insert("ends_relative".into(), Value::String(ends.relative));
-    Page::new("protected", Value::Object(context)).no_store()
+    let mut context = user_context(&user);
+    context.insert("ends_iso", &ends.iso);
+    context.insert("ends_text", &ends.text);
+    context.insert("ends_relative", &ends.relative);
+    Page::with_context("protected", context).no_store()
 }
 
 /// Needs login and the App ID role `admin`.
 #[rocket::get("/admin_route")]
 pub fn admin_route(user: Authorized<Admin>) -> Page {
-    Page::new("admin", Value::Object(user_context(user.into_inner()))).no_store()
+    let mut context = user_context(&user);
+    context.insert("user_scopes", &user.scopes);
+    Page::with_context("admin", context).no_store()
 }
 
-/// The user as the protected pages show them: flat keys (`user_name`, `user_email`,
-/// `user_sub`, `user_roles`, `user_scopes`), moved rather than copied out of the guard's
-/// value. Flat because Tera looks a dotted name (`user.name`) up with four string
-/// allocations and a flat one with none: callgrind, docs/BENCHMARKS.md.
-fn user_context(user: AuthorizedUser) -> Map<String, Value> {
-    let strings = |list: Vec<String>| Value::Array(list.into_iter().map(Value::String).collect());
-    let mut context = Map::new();
-    context.insert("user_name".into(), shown(user.name).map_or(Value::Null, Value::String));
-    context.insert("user_email".into(), shown(user.email).map_or(Value::Null, Value::String));
-    context.insert("user_sub".into(), Value::String(user.sub));
-    context.insert("user_roles".into(), strings(user.roles));
-    context.insert("user_scopes".into(), strings(user.scopes));
+/// The user as the protected pages show them, as flat keys (`user_name`, `user_email`,
+/// `user_sub`, `user_roles`): Tera looks a dotted name (`user.name`) up with four string
+/// allocations and a flat one with none (callgrind, docs/BENCHMARKS.md).
+fn user_context(user: &AuthorizedUser) -> Context {
+    let mut context = Context::new();
+    context.insert("user_name", &shown(&user.name));
+    context.insert("user_email", &shown(&user.email));
+    context.insert("user_sub", &user.sub);
+    context.insert("user_roles", &user.roles);
     context
 }
 

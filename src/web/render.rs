@@ -1,10 +1,10 @@
 //! Renders pages with the Tera instance that `rocket_dyn_templates` loaded, straight from
-//! the page's JSON context.
+//! the page's Tera context.
 //!
 //! Why not `Template::render`: it converts the context into a figment `Value`, and its Tera
 //! engine converts that into a Tera context again: two deep copies of every page's data
 //! per request. Measured with callgrind (docs/BENCHMARKS.md), they cost more than the
-//! guard itself on the protected page. Here the context is moved into Tera, not copied.
+//! guard itself on the protected page. Here Tera reads the page's own context.
 //!
 //! The templates are still found, compiled and (in debug) reloaded by the
 //! `rocket_dyn_templates` fairing: [`fairing`] keeps a handle to its current Tera.
@@ -15,7 +15,6 @@ use rocket::fairing::Fairing;
 use rocket::http::ContentType;
 use rocket_dyn_templates::tera::{Context, Tera};
 use rocket_dyn_templates::Template;
-use serde_json::Value;
 
 /// The Tera instance of this Rocket's template fairing (managed state).
 #[derive(Clone, Default)]
@@ -33,12 +32,11 @@ impl Renderer {
         })
     }
 
-    /// Renders `name` (e.g. `"protected"`) with `context` (a JSON object), or `None` when
+    /// Renders `name` (e.g. `"protected"`) with `context`, or `None` when
     /// no templates are loaded or rendering fails (the caller answers 500).
-    pub fn render(&self, name: &str, context: Value) -> Option<(ContentType, String)> {
+    pub fn render(&self, name: &str, context: &Context) -> Option<(ContentType, String)> {
         let tera = self.0.read().unwrap_or_else(|p| p.into_inner()).clone()?;
-        let context = Context::from_value(context).ok()?;
-        match tera.render(name, &context) {
+        match tera.render(name, context) {
             Ok(html) => Some((ContentType::HTML, html)),
             Err(error) => {
                 // Tera's error names the template and the missing variable, never data.
