@@ -97,7 +97,7 @@ pub struct AppIdClient {
     /// `/introspect` answers, by SHA-256 of the token.
     introspections: TtlCache<[u8; 32], bool>,
     /// Role names by subject (management API).
-    roles: TtlCache<String, Vec<String>>,
+    roles: TtlCache<String, Arc<[String]>>,
     /// Role names from the roles claim of the last verified id_token, by subject (roles
     /// source `token`/`both`): the session keeps the access token only, so roles that the
     /// provider puts into the id_token alone are remembered here for the session's life.
@@ -309,7 +309,7 @@ impl AppIdClient {
     ) -> Result<AccessClaims, VerifyError> {
         let claims =
             self.verified
-                .get_or_fetch(key, VERIFIED_TTL, || async {
+                .get_or_fetch(&key, VERIFIED_TTL, || async {
                     let verified = match self.keys_for(token).await {
                         Ok(keys) => verify::verify_access_token(token, &keys, &self.expected())
                             .map_err(VerifyError::from),
@@ -356,7 +356,7 @@ impl AppIdClient {
             IntrospectionPolicy::Cached => {
                 let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
                 let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
-                self.introspections.get_or_fetch(key, ttl, || self.introspect_by_policy(token)).await
+                self.introspections.get_or_fetch(&key, ttl, || self.introspect_by_policy(token)).await
             }
         }
     }
@@ -470,18 +470,21 @@ impl AppIdClient {
     /// configured source. Staleness is bounded either way: management API roles are at most
     /// `roles_ttl_secs` old; token roles are those of the current tokens, so they change at
     /// the next login or token renewal (at the latest when the access token expires).
-    pub async fn roles_for(&self, sub: &str, access: &AccessClaims) -> Result<Vec<String>, ProviderError> {
+    pub async fn roles_for(&self, sub: &str, access: &AccessClaims) -> Result<Arc<[String]>, ProviderError> {
         let source = self.config.roles_source;
-        let mut roles = if source.uses_management_api() { self.roles(sub).await? } else { Vec::new() };
-        if source.uses_token() {
-            roles.extend(access.token_roles.iter().cloned());
-            if let Some(from_id_token) = self.id_token_roles.get(&sub.to_string()) {
-                roles.extend(from_id_token);
-            }
-            roles.sort();
-            roles.dedup();
+        if !source.uses_token() {
+            // The default: the cached list itself, shared (no copy per request).
+            return self.roles(sub).await;
         }
-        Ok(roles)
+        let mut roles =
+            if source.uses_management_api() { self.roles(sub).await?.to_vec() } else { Vec::new() };
+        roles.extend(access.token_roles.iter().cloned());
+        if let Some(from_id_token) = self.id_token_roles.get(sub) {
+            roles.extend(from_id_token);
+        }
+        roles.sort();
+        roles.dedup();
+        Ok(roles.into())
     }
 
     fn remember_id_token_roles(&self, sub: &str, roles: Vec<String>) {
@@ -491,14 +494,14 @@ impl AppIdClient {
 
     /// The user's roles, at most `roles_ttl_secs` old (so a role removed in App ID stops
     /// working within that time), fetched once per user per TTL.
-    pub async fn roles(&self, sub: &str) -> Result<Vec<String>, ProviderError> {
+    pub async fn roles(&self, sub: &str) -> Result<Arc<[String]>, ProviderError> {
         let ttl = Duration::from_secs(self.config.roles_ttl_secs);
-        self.roles.get_or_fetch(sub.to_string(), ttl, || self.user_roles(sub)).await
+        self.roles.get_or_fetch(sub, ttl, || async { self.user_roles(sub).await.map(Arc::from) }).await
     }
 
     /// Remembers roles just read at login, so the first protected page needs no call.
     pub fn remember_roles(&self, sub: &str, roles: Vec<String>) {
-        self.roles.insert(sub.to_string(), roles, Duration::from_secs(self.config.roles_ttl_secs));
+        self.roles.insert(sub.to_string(), roles.into(), Duration::from_secs(self.config.roles_ttl_secs));
     }
 
     /// Readiness without network traffic: `Err(reason)` until discovery and signing keys

@@ -1,6 +1,7 @@
 //! A bounded map of values that expire, where concurrent misses on one key share a
 //! single fetch (so "at most one provider call per key per TTL" holds under load).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -29,9 +30,13 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     }
 
     /// The cached value for `key`, or the result of `fetch`, kept for `ttl`. Callers that
-    /// miss at the same time wait for one fetch; a failed fetch is not kept.
-    pub async fn get_or_fetch<E, F, Fut>(&self, key: K, ttl: Duration, fetch: F) -> Result<V, E>
+    /// miss at the same time wait for one fetch; a failed fetch is not kept. The key is
+    /// borrowed (e.g. `&str` for `String` keys) and copied only when it is not held yet:
+    /// a hit, the case on every request, allocates nothing.
+    pub async fn get_or_fetch<Q, E, F, Fut>(&self, key: &Q, ttl: Duration, fetch: F) -> Result<V, E>
     where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
@@ -50,7 +55,11 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     }
 
     /// The value for `key` if one is held and not expired (no fetch).
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let now = Instant::now();
         let slots = self.lock();
         slots.get(key).filter(|s| s.expires_at > now).and_then(|s| s.value.get().cloned())
@@ -67,15 +76,19 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         self.lock().len()
     }
 
-    fn slot(&self, key: K, ttl: Duration) -> Arc<Slot<V>> {
+    fn slot<Q>(&self, key: &Q, ttl: Duration) -> Arc<Slot<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let now = Instant::now();
         let mut slots = self.lock();
-        if let Some(slot) = slots.get(&key).filter(|s| s.expires_at > now) {
+        if let Some(slot) = slots.get(key).filter(|s| s.expires_at > now) {
             return slot.clone();
         }
         self.make_room(&mut slots);
         let slot = Arc::new(Slot { value: OnceCell::new(), expires_at: now + ttl });
-        slots.insert(key, slot.clone());
+        slots.insert(key.to_owned(), slot.clone());
         slot
     }
 
@@ -115,9 +128,9 @@ mod tests {
         };
         let ttl = Duration::from_secs(60);
         let (a, b, c) = tokio::join!(
-            cache.get_or_fetch("k", ttl, fetch),
-            cache.get_or_fetch("k", ttl, fetch),
-            cache.get_or_fetch("k", ttl, fetch)
+            cache.get_or_fetch(&"k", ttl, fetch),
+            cache.get_or_fetch(&"k", ttl, fetch),
+            cache.get_or_fetch(&"k", ttl, fetch)
         );
         assert_eq!((a, b, c), (Ok(7), Ok(7), Ok(7)));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -127,22 +140,36 @@ mod tests {
     async fn values_expire_and_failures_are_not_kept() {
         let cache: TtlCache<&str, u32> = TtlCache::new("test", 10);
         assert_eq!(
-            cache.get_or_fetch("k", Duration::from_millis(30), || async { Err::<u32, _>("down") }).await,
+            cache.get_or_fetch(&"k", Duration::from_millis(30), || async { Err::<u32, _>("down") }).await,
             Err("down")
         );
         assert_eq!(
-            cache.get_or_fetch("k", Duration::from_millis(30), || async { Ok::<_, ()>(1) }).await,
+            cache.get_or_fetch(&"k", Duration::from_millis(30), || async { Ok::<_, ()>(1) }).await,
             Ok(1)
         );
         assert_eq!(
-            cache.get_or_fetch("k", Duration::from_millis(30), || async { Ok::<_, ()>(2) }).await,
+            cache.get_or_fetch(&"k", Duration::from_millis(30), || async { Ok::<_, ()>(2) }).await,
             Ok(1)
         );
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert_eq!(
-            cache.get_or_fetch("k", Duration::from_millis(30), || async { Ok::<_, ()>(3) }).await,
+            cache.get_or_fetch(&"k", Duration::from_millis(30), || async { Ok::<_, ()>(3) }).await,
             Ok(3)
         );
+    }
+
+    #[tokio::test]
+    async fn a_borrowed_key_finds_the_value_of_its_owned_key() {
+        let cache: TtlCache<String, u32> = TtlCache::new("test", 10);
+        let ttl = Duration::from_secs(60);
+        cache.insert("alice".to_string(), 1, ttl);
+        let fetched = cache.get_or_fetch("alice", ttl, || async { Ok::<_, ()>(2) }).await;
+        assert_eq!(fetched, Ok(1), "a hit: no fetch");
+        assert_eq!(cache.get("alice"), Some(1));
+        let fetched = cache.get_or_fetch("bob", ttl, || async { Ok::<_, ()>(3) }).await;
+        assert_eq!(fetched, Ok(3), "a miss stores the value under an owned copy of the key");
+        assert_eq!(cache.get("bob"), Some(3));
+        assert_eq!(cache.len(), 2);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Validation};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -142,9 +143,20 @@ pub struct AccessClaims {
     /// verification when the roles source reads tokens; empty otherwise).
     #[serde(skip)]
     pub token_roles: Vec<String>,
+    /// The names in `scope`, split once when the claims are made: verified claims are
+    /// cached and shared by every request of the token, so no request splits them again.
+    #[serde(skip)]
+    pub scopes: Arc<[String]>,
 }
 
 impl AccessClaims {
+    /// With [`Self::scopes`] filled in from `scope`.
+    fn with_scopes(mut self) -> Self {
+        self.scopes =
+            self.scope.as_deref().unwrap_or("").split_ascii_whitespace().map(str::to_string).collect();
+        self
+    }
+
     /// Claims vouched for by something other than the token's own signature: an
     /// introspection answer, or (`oidc`, opaque access token, no introspection) the id_token
     /// verified at login. Built through serde so members added later keep their defaults;
@@ -153,7 +165,7 @@ impl AccessClaims {
         let mut claims: AccessClaims =
             serde_json::from_value(serde_json::json!({ "sub": sub, "exp": exp, "scope": scope })).ok()?;
         claims.token_roles = token_roles;
-        Some(claims)
+        Some(claims.with_scopes())
     }
 }
 
@@ -222,7 +234,7 @@ pub fn verify_access_token(
     let claims: AccessClaims = verify_signed(token, keys, expected, Kind::Access)?;
     check_tenant(claims.tenant.as_deref(), expected)?;
     check_subject(&claims.sub, expected)?;
-    Ok(claims)
+    Ok(claims.with_scopes())
 }
 
 /// The `kid` a token names, after the shape and header checks (used to decide

@@ -22,10 +22,12 @@ pub struct AuthorizedUser {
     pub sub: String,
     pub name: Option<String>,
     pub email: Option<String>,
-    pub roles: Vec<String>,
+    /// The user's App ID role names. Shared with the roles cache: a request copies none.
+    pub roles: Arc<[String]>,
     /// The access token's scopes (its `scope` claim: App ID lists the scopes of the
-    /// user's roles there, as bare names, next to its own `openid`, `appid_*`).
-    pub scopes: Vec<String>,
+    /// user's roles there, as bare names, next to its own `openid`, `appid_*`). Shared
+    /// with the verified-token cache.
+    pub scopes: Arc<[String]>,
     /// When the session ends (seconds since the epoch); for a bearer token, when it expires.
     pub expires_at: i64,
 }
@@ -462,14 +464,9 @@ pub(crate) async fn grant(
         name: viewer.name,
         email: viewer.email,
         roles,
-        scopes: scopes_of(claims),
+        scopes: claims.scopes.clone(),
         expires_at,
     })
-}
-
-/// The scope names of the token's space-separated `scope` claim.
-fn scopes_of(claims: &AccessClaims) -> Vec<String> {
-    claims.scope.as_deref().unwrap_or("").split_ascii_whitespace().map(str::to_string).collect()
 }
 
 #[cfg(test)]
