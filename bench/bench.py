@@ -5,7 +5,10 @@ For each introspection policy (never, cached) it starts the app, measures the ti
 process start to the first successful request, logs alice in, and runs wrk against the
 open route and the protected route of the same server in the same run (interleaved),
 counting the provider calls the emulator received during the protected runs. Then it
-measures RSS under 256 connections. Prints a table and writes target/bench/results.json.
+measures RSS under 256 connections. Last, the guard alone: examples/guard_overhead serves the
+open page with and without the AuthorizedUser guard (same template, same session), so the
+ratio of those two is the guard's own cost, apart from the protected page's larger content.
+Prints a table and writes target/bench/results.json.
 
 Usage: bench/bench.py [TARGET_DIR] [--quick] [--pin]
 """
@@ -110,11 +113,16 @@ def run_policy(policy, idp_port, env_base):
         wrk(app + "/auth_route", cookie, 64, 1)  # warm-up
         runs = {"open": [], "protected": []}
         provider_calls = 0
-        for _ in range(ROUNDS):
-            runs["open"].append(wrk(app + "/noauth_route", cookie, 64, DURATION))
-            before = calls(idp_port)["total"]
-            runs["protected"].append(wrk(app + "/auth_route", cookie, 64, DURATION))
-            provider_calls += calls(idp_port)["total"] - before
+        for round_ in range(ROUNDS):
+            # Alternating order (open, protected, protected, open …), so a drift in the
+            # machine's speed during the runs does not favour the route measured first.
+            for page in ("open", "protected") if round_ % 2 == 0 else ("protected", "open"):
+                if page == "open":
+                    runs["open"].append(wrk(app + "/noauth_route", cookie, 64, DURATION))
+                else:
+                    before = calls(idp_port)["total"]
+                    runs["protected"].append(wrk(app + "/auth_route", cookie, 64, DURATION))
+                    provider_calls += calls(idp_port)["total"] - before
         protected_requests = sum(r["rps"] for r in runs["protected"]) * DURATION
         peak = [0]
         stop = threading.Event()
@@ -145,6 +153,39 @@ def run_policy(policy, idp_port, env_base):
     }
 
 
+def run_guard_only(idp_port, env_base):
+    """The guard alone, in a real server: examples/guard_overhead serves the open page at
+    /noauth_route and the same page behind AuthorizedUser at /noauth_route/guarded (same
+    template, same header, same session), introspection policy `cached` (the default)."""
+    binary = f"{TARGET}/examples/guard_overhead"
+    if not os.path.exists(binary):
+        print(f"(skipped the guard-only comparison: {binary} not built; bench/run builds it)")
+        return None
+    port = free_port()
+    app = f"http://127.0.0.1:{port}"
+    env = dict(env_base, PORT=str(port), APPID_REDIRECT_URI=f"{app}/afterauth", APPID_INTROSPECTION="cached")
+    pin = ["taskset", "-c", "1"] if PIN else []
+    server = subprocess.Popen(pin + [binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(app + "/noauth_route"), "guard_overhead did not start"
+        # The guarded copy must really be guarded: without a session it starts a login.
+        status, headers, _ = fetch(browser(), app + "/noauth_route/guarded")
+        assert status == 303 and "/authorization?" in headers["Location"], status
+        cookie = login(app, "alice@example.com")
+        wrk(app + "/noauth_route/guarded", cookie, 64, 1)  # warm-up
+        runs = {"open": [], "guarded": []}
+        for round_ in range(ROUNDS):
+            for page in ("open", "guarded") if round_ % 2 == 0 else ("guarded", "open"):
+                path = "/noauth_route" if page == "open" else "/noauth_route/guarded"
+                runs[page].append(wrk(app + path, cookie, 64, DURATION))
+    finally:
+        stop_server(server)
+    mean = lambda xs: sum(x["rps"] for x in xs) / len(xs)  # noqa: E731
+    return {"open_rps": round(mean(runs["open"])), "guarded_rps": round(mean(runs["guarded"])),
+            "ratio": round(mean(runs["guarded"]) / mean(runs["open"]), 3),
+            "non_2xx": sum(r["non_2xx"] for r in runs["open"] + runs["guarded"])}
+
+
 def main():
     idp_port = free_port()
     secret, api_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -162,13 +203,15 @@ def main():
     try:
         assert wait_for(f"http://127.0.0.1:{idp_port}/"), "emulator did not start"
         results = [run_policy(policy, idp_port, env_base) for policy in ("never", "cached")]
+        guard_only = run_guard_only(idp_port, env_base)
     finally:
         idp.terminate()
         idp.wait(timeout=10)
     os.makedirs("target/bench", exist_ok=True)
     with open("target/bench/results.json", "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
-                   "duration_s": DURATION, "rounds": ROUNDS, "results": results}, f, indent=2)
+                   "duration_s": DURATION, "rounds": ROUNDS, "results": results, "guard_only": guard_only},
+                  f, indent=2)
     placement = "server on core 1, wrk (1 thread) on core 0" if PIN else "server and wrk (2 threads) share both cores"
     print(f"wrk: 64 connections, {DURATION} s per run, {ROUNDS} interleaved round(s); same server, same run; {placement}")
     print("| introspection | open req/s | protected req/s | ratio | open p50/p99 | protected p50/p99 "
@@ -178,7 +221,10 @@ def main():
         print(f"| {r['policy']} | {r['open_rps']} | {r['protected_rps']} | {r['ratio']} | {r['open_p50']} / {r['open_p99']} "
               f"| {r['protected_p50']} / {r['protected_p99']} | {r['provider_calls_per_1000']} ({r['provider_calls']} calls, "
               f"{r['protected_requests']} requests) | {r['peak_rss_mb_256']} MB | {r['start_to_first_request_ms']} ms |")
-    bad = sum(r["non_2xx"] for r in results)
+    if guard_only:
+        print(f"guard alone (the open page with and without AuthorizedUser, introspection cached): "
+              f"{guard_only['open_rps']} vs {guard_only['guarded_rps']} req/s, ratio {guard_only['ratio']}")
+    bad = sum(r["non_2xx"] for r in results) + (guard_only["non_2xx"] if guard_only else 0)
     if bad:
         print(f"WARNING: {bad} responses were not 2xx/3xx: the figures are not valid")
         return 1

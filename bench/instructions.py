@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Instructions per request in the real server, counted with callgrind.
+
+Wall-clock throughput on a shared 2-core VM moves by 10-15 % between identical runs; an
+instruction count does not. For each route this starts the App ID emulator and the server
+(examples/guard_overhead: the app plus the open page behind the guard) under
+`valgrind --tool=callgrind`, counting only inside Rocket's per-request service function
+(routing, guards, handler, templates, responders, fairings; not hyper's HTTP parsing and
+writing, nor the kernel). It logs alice in, warms up, drops the counts so far, drives the
+route with wrk (4 connections, 10 s) and divides the instructions by the requests.
+
+Needs binaries with symbols (the release profile strips them):
+    bench/run --instructions      # builds them into target/prof and runs this
+    python3 bench/instructions.py target/prof/release
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(__file__))
+import bench  # noqa: E402
+from bench import login, stop_server  # noqa: E402
+from smoke import free_port, wait_for  # noqa: E402
+
+TARGET = next((a for a in sys.argv[1:] if not a.startswith("--")), "target/prof/release")
+ROUTES = {"open": "/noauth_route", "protected": "/auth_route", "open, guarded": "/noauth_route/guarded"}
+
+
+def dump(pid):
+    """Writes callgrind's counts so far to a new numbered file and starts again from zero."""
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+
+
+def instructions_per_request(route, env_base, out_dir):
+    port = free_port()
+    app = f"http://127.0.0.1:{port}"
+    env = dict(env_base, PORT=str(port), APPID_REDIRECT_URI=f"{app}/afterauth")
+    prefix = os.path.join(out_dir, f"callgrind-{port}")
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--toggle-collect=*hyper_service_fn*",
+         f"--callgrind-out-file={prefix}.out", f"{TARGET}/examples/guard_overhead"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(app + "/noauth_route", 120), "the server did not start under valgrind"
+        cookie = login(app, "alice@example.com")
+        subprocess.run(["wrk", "-t1", "-c4", "-d2s", "-H", f"Cookie: {cookie}", app + route],
+                       capture_output=True, check=True)
+        dump(server.pid)  # login and warm-up: not counted
+        out = subprocess.run(["wrk", "-t1", "-c4", "-d10s", "-H", f"Cookie: {cookie}", app + route],
+                             capture_output=True, text=True, check=True).stdout
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        assert not bad, f"{route}: {bad.group(1)} responses were not 2xx/3xx"
+        dump(server.pid)
+        dumps = sorted(glob.glob(f"{prefix}.out.*"), key=lambda f: int(f.rsplit(".", 1)[1]))
+        with open(dumps[-1]) as f:
+            total = int(re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M).group(1))
+        return total / requests, requests
+    finally:
+        stop_server(server)
+
+
+def main():
+    out_dir = "target/bench/callgrind"
+    os.makedirs(out_dir, exist_ok=True)
+    idp_port = free_port()
+    idp_env = dict(os.environ, EMULATOR_PORT=str(idp_port), EMULATOR_CLIENT_ID="bench-client",
+                   EMULATOR_CLIENT_SECRET="bench-secret", EMULATOR_API_KEY="bench-api-key")
+    idp = subprocess.Popen([f"{TARGET}/appid-emulator"], env=idp_env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env_base = {k: v for k, v in os.environ.items() if not k.startswith(("APPID_", "ROCKET_", "RUST_LOG"))}
+    env_base.update({
+        "ROCKET_PROFILE": "release", "ROCKET_ADDRESS": "127.0.0.1", "RUST_LOG": "warn",
+        "APPID_CLIENT_ID": "bench-client", "APPID_CLIENT_SECRET": "bench-secret", "IBM_CLOUD_APIKEY": "bench-api-key",
+        "APPID_OAUTH_SERVER_URL": f"http://127.0.0.1:{idp_port}/oauth/v4/{bench.TENANT}",
+        "IBM_CLOUD_IAM_URL": f"http://127.0.0.1:{idp_port}/identity/token",
+        "SESSION_SECRET_KEY": "a benchmark passphrase that is long enough to be stretched",
+        "APPID_INTROSPECTION": "cached",
+    })
+    results = {}
+    try:
+        assert wait_for(f"http://127.0.0.1:{idp_port}/"), "emulator did not start"
+        # Counts do not depend on timing, so the three servers may share the cores.
+        def run(name, route):
+            results[name] = instructions_per_request(route, env_base, out_dir)
+        threads = [threading.Thread(target=run, args=item) for item in ROUTES.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        idp.terminate()
+        idp.wait(timeout=10)
+    missing = [name for name in ROUTES if name not in results]
+    if missing:
+        print(f"no result for {', '.join(missing)}")
+        return 1
+    print("instructions per request inside Rocket's request handling (callgrind, introspection cached):")
+    for name, route in ROUTES.items():
+        per_request, requests = results[name]
+        print(f"  {name:14s} {route:24s} {per_request / 1000:7.1f}k  ({requests} requests)")
+    open_ = results["open"][0]
+    print(f"ratio open / protected:        {open_ / results['protected'][0]:.3f}")
+    print(f"ratio open / open, guarded:    {open_ / results['open, guarded'][0]:.3f}  (the guard alone)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
