@@ -93,7 +93,8 @@ pub struct AppIdClient {
     keys: Cached<KeySet>,
     iam: IamTokenCache,
     /// Access tokens whose signature and claims were verified, by SHA-256 of the token.
-    verified: TtlCache<[u8; 32], AccessClaims>,
+    /// Shared (`Arc`): every request of a token gets the cached claims without a copy.
+    verified: TtlCache<[u8; 32], Arc<AccessClaims>>,
     /// `/introspect` answers, by SHA-256 of the token.
     introspections: TtlCache<[u8; 32], bool>,
     /// Role names by subject (management API).
@@ -226,7 +227,7 @@ impl AppIdClient {
         token: &str,
         id: &IdClaims,
         expires_in: Option<u64>,
-    ) -> Result<AccessClaims, VerifyError> {
+    ) -> Result<Arc<AccessClaims>, VerifyError> {
         let key = token_key(token);
         match self.verify_access_token_keyed(token, key).await {
             Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
@@ -242,7 +243,7 @@ impl AppIdClient {
                     .ok_or(VerifyError::Token(error))?;
                 tracing::info!(event = "opaque_access_token", via = "id_token");
                 self.opaque_tokens.insert(key, claims.clone(), Duration::from_secs(lifetime.max(1)));
-                Ok(claims)
+                Ok(Arc::new(claims))
             }
             other => other,
         }
@@ -297,7 +298,7 @@ impl AppIdClient {
 
     /// Verifies an access token locally (signature, issuer, audience, tenant, expiry).
     /// A token verified before is not verified again; its expiry is checked every time.
-    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+    pub async fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, VerifyError> {
         self.verify_access_token_keyed(token, token_key(token)).await
     }
 
@@ -306,7 +307,7 @@ impl AppIdClient {
         &self,
         token: &str,
         key: [u8; 32],
-    ) -> Result<AccessClaims, VerifyError> {
+    ) -> Result<Arc<AccessClaims>, VerifyError> {
         let claims =
             self.verified
                 .get_or_fetch(&key, VERIFIED_TTL, || async {
@@ -318,10 +319,10 @@ impl AppIdClient {
                     match verified {
                         Ok(mut claims) => {
                             claims.token_roles = self.token_roles_of(token);
-                            Ok(claims)
+                            Ok(Arc::new(claims))
                         }
                         Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
-                            self.verify_opaque(token, key, error).await
+                            self.verify_opaque(token, key, error).await.map(Arc::new)
                         }
                         Err(error) => Err(error),
                     }
