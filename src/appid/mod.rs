@@ -274,7 +274,7 @@ impl AppIdClient {
         let auth = token::client_auth(&self.config, &metadata, &mut form);
         let answer: serde_json::Value =
             self.http.post_form("introspect", endpoint.as_str(), auth, &form, false).await?;
-        let parsed: IntrospectionClaims = serde_json::from_value(answer.clone())
+        let parsed = <IntrospectionClaims as serde::Deserialize>::deserialize(&answer)
             .map_err(|_| ProviderError::Malformed { endpoint: "introspect", what: "introspection answer" })?;
         if parsed.active && !parsed.is_for(&self.config.client_id) {
             return Err(VerifyError::Token(TokenError::AudienceMismatch));
@@ -308,26 +308,24 @@ impl AppIdClient {
         token: &str,
         key: [u8; 32],
     ) -> Result<Arc<AccessClaims>, VerifyError> {
-        let claims =
-            self.verified
-                .get_or_fetch(&key, VERIFIED_TTL, || async {
-                    let verified = match self.keys_for(token).await {
-                        Ok(keys) => verify::verify_access_token(token, &keys, &self.expected())
-                            .map_err(VerifyError::from),
-                        Err(error) => Err(error),
-                    };
-                    match verified {
-                        Ok(mut claims) => {
-                            claims.token_roles = self.token_roles_of(token);
-                            Ok(Arc::new(claims))
-                        }
-                        Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
-                            self.verify_opaque(token, key, error).await.map(Arc::new)
-                        }
-                        Err(error) => Err(error),
+        let claims = self
+            .verified
+            .get_or_fetch(&key, VERIFIED_TTL, || async {
+                let verified = self.keys_for(token).await.and_then(|keys| {
+                    verify::verify_access_token(token, &keys, &self.expected()).map_err(VerifyError::from)
+                });
+                match verified {
+                    Ok(mut claims) => {
+                        claims.token_roles = self.token_roles_of(token);
+                        Ok(Arc::new(claims))
                     }
-                })
-                .await?;
+                    Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
+                        self.verify_opaque(token, key, error).await.map(Arc::new)
+                    }
+                    Err(error) => Err(error),
+                }
+            })
+            .await?;
         if claims.exp + (self.config.clock_leeway_secs as i64) < crate::clock::now() {
             return Err(TokenError::Expired.into());
         }

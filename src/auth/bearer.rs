@@ -15,9 +15,9 @@ use std::marker::PhantomData;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use super::guard::{grant, AuthError, AuthorizedUser, Decision, Viewer};
+use super::guard::{grant, verified_claims, AuthError, AuthorizedUser, Decision, Viewer};
 use super::require::{insufficient, refuse, AnyRole, Requirement};
-use crate::appid::{AppId, VerifyError};
+use crate::appid::AppId;
 
 /// An API caller whose bearer token belongs to a user with at least one role who also
 /// meets `R`. Dereferences to the [`AuthorizedUser`] (`name` and `email` are `None`: an
@@ -85,14 +85,7 @@ async fn decide(request: &Request<'_>) -> Decision {
         }
     };
     let key = crate::appid::token_key(token);
-    let claims = match appid.verify_access_token_keyed(token, key).await {
-        Ok(claims) => claims,
-        Err(VerifyError::Token(error)) => {
-            tracing::info!(event = "bearer_refused", reason = error.reason());
-            return Err(AuthError::NotLoggedIn(error.reason()));
-        }
-        Err(VerifyError::Provider(error)) => return Err(AuthError::Unavailable(error)),
-    };
+    let claims = verified_claims(appid, token, key, "bearer_refused").await?;
     let viewer = Viewer { name: None, email: None };
     grant(appid, token, key, &claims, viewer, claims.exp).await
 }

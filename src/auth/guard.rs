@@ -102,55 +102,11 @@ impl<'r> FromRequest<'r> for AuthorizedUser {
         let decision: &Decision = request
             .local_cache_async(async {
                 match request.rocket().state::<AppId>() {
-                    Some(appid) => {
-                        let secure = appid.config().secure_cookies();
-                        match Session::loaded_of_request(request, secure) {
-                            Loaded::Refused(reason) => {
-                                tracing::info!(event = "session_refused", reason = *reason);
-                                Err(AuthError::NotLoggedIn(reason))
-                            }
-                            loaded => {
-                                let (decision, renewed) = authorize_renewing(loaded.valid(), appid).await;
-                                if let Some(renewed) = renewed {
-                                    // The renewed session replaces the cookie in this response.
-                                    // If it no longer fits, the old cookie stays: its refresh
-                                    // token is served from the grace cache for a while, then
-                                    // the user logs in again.
-                                    if renewed.rewrite(request.cookies(), secure).is_err() {
-                                        tracing::warn!(
-                                            event = "session_renewal_not_stored",
-                                            reason = "session_too_large"
-                                        );
-                                    }
-                                    request.local_cache(|| RenewedThisRequest(true));
-                                }
-                                decision
-                            }
-                        }
-                    }
+                    Some(appid) => decide(request, appid).await,
                     None => Err(AuthError::NotConfigured),
                 }
             })
             .await;
-        if decision.is_ok() {
-            if let Some(appid) = request.rocket().state::<AppId>() {
-                let secure = appid.config().secure_cookies();
-                let jar = request.cookies();
-                let renewed = request.local_cache(|| RenewedThisRequest(false)).0;
-                if let Some(session) = Session::of_request(request, secure).filter(|_| !renewed) {
-                    // The idle timeout counts from the last use, written back at most
-                    // once a minute. (A renewed session was just written with a fresh
-                    // `last_seen`; writing the old one back would undo the renewal.)
-                    if session.needs_touch() {
-                        session.touch(jar, secure);
-                    }
-                }
-                // The browser kept the session: the login-loop marker has done its job.
-                if jar.get(cookies::SIGNED_IN).is_some() {
-                    jar.remove(cookies::signed_in_removal());
-                }
-            }
-        }
         crate::metrics::METRICS.guard_outcome(match decision {
             Ok(_) => "ok",
             Err(AuthError::NotLoggedIn(reason)) => reason,
@@ -167,14 +123,49 @@ impl<'r> FromRequest<'r> for AuthorizedUser {
     }
 }
 
+/// The decision for this request's session (once per request: the caller caches it), and
+/// the cookie upkeep that goes with it.
+async fn decide(request: &Request<'_>, appid: &AppId) -> Decision {
+    let secure = appid.config().secure_cookies();
+    let session = match Session::loaded_of_request(request, secure) {
+        Loaded::Refused(reason) => {
+            tracing::info!(event = "session_refused", reason = *reason);
+            return Err(AuthError::NotLoggedIn(reason));
+        }
+        loaded => loaded.valid(),
+    };
+    let (decision, renewed) = authorize_renewing(session, appid).await;
+    let jar = request.cookies();
+    match renewed {
+        // The renewed session replaces the cookie in this response. If it no longer fits,
+        // the old cookie stays: its refresh token is served from the grace cache for a
+        // while, then the user logs in again.
+        Some(renewed) => {
+            if renewed.rewrite(jar, secure).is_err() {
+                tracing::warn!(event = "session_renewal_not_stored", reason = "session_too_large");
+            }
+        }
+        // The idle timeout counts from the last use, written back at most once a minute.
+        // (Not after a renewal: the renewed session was just written with a fresh
+        // `last_seen`, and writing the old one back would undo it.)
+        None => {
+            if let Some(session) = session.filter(|s| decision.is_ok() && s.needs_touch()) {
+                session.touch(jar, secure);
+            }
+        }
+    }
+    // The browser kept the session: the login-loop marker has done its job.
+    if decision.is_ok() && jar.get(cookies::SIGNED_IN).is_some() {
+        jar.remove(cookies::signed_in_removal());
+    }
+    decision
+}
+
 impl Sentinel for AuthorizedUser {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         rocket.state::<AppId>().is_none()
     }
 }
-
-/// Marks a request whose session the guard renewed (and wrote back).
-struct RenewedThisRequest(bool);
 
 /// [`authorize`] with silent renewal: when the session's access token has expired or has
 /// less than `refresh_window_secs` left and the session holds a refresh token, the tokens
@@ -408,15 +399,27 @@ fn verify_failed(error: VerifyError, which: &'static str) -> Renewal {
 pub async fn authorize(session: Option<&Session>, appid: &AppId) -> Decision {
     let session = session.ok_or(AuthError::NotLoggedIn("no_session"))?;
     let key = session.token_key().ok_or(AuthError::NotLoggedIn("no_session"))?;
-    let claims = match appid.verify_access_token_keyed(&session.access_token, key).await {
-        Ok(claims) => claims,
-        Err(VerifyError::Token(error)) => {
-            tracing::info!(event = "session_refused", reason = error.reason());
-            return Err(AuthError::NotLoggedIn(error.reason()));
-        }
-        Err(VerifyError::Provider(error)) => return Err(AuthError::Unavailable(error)),
-    };
+    let claims = verified_claims(appid, &session.access_token, key, "session_refused").await?;
     authorize_verified(session, appid, key, &claims).await
+}
+
+/// The access token's verified claims (cached), or the guard's refusal: a token that does
+/// not verify means "log in again" (logged as `event` with the reason), a provider that
+/// cannot be asked for keys means 503. Shared by sessions and bearer tokens.
+pub(crate) async fn verified_claims(
+    appid: &AppId,
+    token: &str,
+    key: [u8; 32],
+    event: &'static str,
+) -> Result<Arc<AccessClaims>, AuthError> {
+    match appid.verify_access_token_keyed(token, key).await {
+        Ok(claims) => Ok(claims),
+        Err(VerifyError::Token(error)) => {
+            tracing::info!(event, reason = error.reason());
+            Err(AuthError::NotLoggedIn(error.reason()))
+        }
+        Err(VerifyError::Provider(error)) => Err(AuthError::Unavailable(error)),
+    }
 }
 
 /// [`authorize`] for a session whose access token (SHA-256 `key`) is already verified.
