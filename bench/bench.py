@@ -186,20 +186,27 @@ def run_guard_only(idp_port, env_base):
             "non_2xx": sum(r["non_2xx"] for r in runs["open"] + runs["guarded"])}
 
 
-def main():
+def start_provider(target):
+    """The standalone App ID emulator with a fresh client secret and API key, and the app's
+    environment for it (the Flask pattern's variables only). Returns (process, port, env)."""
     idp_port = free_port()
     secret, api_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     idp_env = dict(os.environ, EMULATOR_PORT=str(idp_port), EMULATOR_CLIENT_ID="bench-client",
                    EMULATOR_CLIENT_SECRET=secret, EMULATOR_API_KEY=api_key)
-    idp = subprocess.Popen([f"{TARGET}/appid-emulator"], env=idp_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env_base = {k: v for k, v in os.environ.items() if not k.startswith(("APPID_", "ROCKET_", "RUST_LOG"))}
-    env_base.update({
+    idp = subprocess.Popen([f"{target}/appid-emulator"], env=idp_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPID_", "ROCKET_", "RUST_LOG"))}
+    env.update({
         "ROCKET_PROFILE": "release", "ROCKET_ADDRESS": "127.0.0.1", "RUST_LOG": "warn",
         "APPID_CLIENT_ID": "bench-client", "APPID_CLIENT_SECRET": secret, "IBM_CLOUD_APIKEY": api_key,
         "APPID_OAUTH_SERVER_URL": f"http://127.0.0.1:{idp_port}/oauth/v4/{TENANT}",
         "IBM_CLOUD_IAM_URL": f"http://127.0.0.1:{idp_port}/identity/token",
         "SESSION_SECRET_KEY": secrets.token_urlsafe(48),
     })
+    return idp, idp_port, env
+
+
+def main():
+    idp, idp_port, env_base = start_provider(TARGET)
     try:
         assert wait_for(f"http://127.0.0.1:{idp_port}/"), "emulator did not start"
         results = [run_policy(policy, idp_port, env_base) for policy in ("never", "cached")]

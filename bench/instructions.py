@@ -66,20 +66,8 @@ def instructions_per_request(route, env_base, out_dir):
 def main():
     out_dir = "target/bench/callgrind"
     os.makedirs(out_dir, exist_ok=True)
-    idp_port = free_port()
-    idp_env = dict(os.environ, EMULATOR_PORT=str(idp_port), EMULATOR_CLIENT_ID="bench-client",
-                   EMULATOR_CLIENT_SECRET="bench-secret", EMULATOR_API_KEY="bench-api-key")
-    idp = subprocess.Popen([f"{TARGET}/appid-emulator"], env=idp_env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env_base = {k: v for k, v in os.environ.items() if not k.startswith(("APPID_", "ROCKET_", "RUST_LOG"))}
-    env_base.update({
-        "ROCKET_PROFILE": "release", "ROCKET_ADDRESS": "127.0.0.1", "RUST_LOG": "warn",
-        "APPID_CLIENT_ID": "bench-client", "APPID_CLIENT_SECRET": "bench-secret", "IBM_CLOUD_APIKEY": "bench-api-key",
-        "APPID_OAUTH_SERVER_URL": f"http://127.0.0.1:{idp_port}/oauth/v4/{bench.TENANT}",
-        "IBM_CLOUD_IAM_URL": f"http://127.0.0.1:{idp_port}/identity/token",
-        "SESSION_SECRET_KEY": "a benchmark passphrase that is long enough to be stretched",
-        "APPID_INTROSPECTION": "cached",
-    })
+    idp, idp_port, env_base = bench.start_provider(TARGET)
+    env_base["APPID_INTROSPECTION"] = "cached"
     results = {}
     try:
         assert wait_for(f"http://127.0.0.1:{idp_port}/"), "emulator did not start"
