@@ -2,7 +2,7 @@
 //! combinations), the `/admin_route` example and the launch-time route audit.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use appid_emulator::Endpoint;
@@ -235,11 +235,9 @@ async fn every_route_the_audit_calls_guarded_refuses_who_it_should() {
 #[test]
 fn the_running_app_logs_the_route_table_at_liftoff() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rocket-appid"))
-        .env_clear()
+    let mut child = app_process()
         .env("PORT", port.to_string())
         .env("LOG_FORMAT", "json")
-        .env("SESSION_SECRET_KEY", "a passphrase of more than thirty-two characters")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

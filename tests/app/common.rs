@@ -15,6 +15,14 @@ pub const ALICE: &str = "alice@example.com"; // role "user"
 pub const BOB: &str = "bob@example.com"; // no role
 pub const CAROL: &str = "carol@example.com"; // roles "user" and "admin"
 
+/// The real `rocket-appid` binary with an empty environment apart from a session key:
+/// each test adds the settings it is about.
+pub fn app_process() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rocket-appid"));
+    command.env_clear().env("SESSION_SECRET_KEY", "a passphrase of more than thirty-two characters");
+    command
+}
+
 /// The app under test and the identity provider it talks to.
 pub struct TestApp {
     pub client: Client,

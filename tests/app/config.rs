@@ -7,6 +7,8 @@ use rocket::figment::providers::Serialized;
 use rocket::local::asynchronous::Client;
 use serde_json::json;
 
+use crate::common::app_process;
+
 /// Runs the real binary with a clean environment plus `vars`; returns (success, output).
 fn run_app(vars: &[(&str, &str)]) -> (bool, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rocket-appid"));
@@ -64,14 +66,12 @@ async fn a_figment_without_appid_settings_does_not_ignite() {
 #[test]
 fn appid_emulator_true_starts_the_emulator_even_in_the_release_profile_and_says_so() {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rocket-appid"))
-        .env_clear()
+    let mut child = app_process()
         .env("ROCKET_PROFILE", "release")
         .env("ROCKET_ADDRESS", "127.0.0.1")
         .env("PORT", "0")
         .env("NO_COLOR", "1")
         .env("APPID_EMULATOR", "true")
-        .env("SESSION_SECRET_KEY", "a passphrase of more than thirty-two characters")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -523,10 +523,8 @@ async fn f14_sigterm_during_a_code_exchange_lets_it_finish_and_the_process_exits
     let settings = idp.emulator.config().clone();
     let port = free_port();
     let app = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rocket-appid"))
-        .env_clear()
+    let mut child = app_process()
         .env("PORT", port.to_string())
-        .env("SESSION_SECRET_KEY", "a passphrase of more than thirty-two characters")
         .env("APPID_CLIENT_ID", &settings.client_id)
         .env("APPID_CLIENT_SECRET", &settings.client_secret)
         .env("APPID_OAUTH_SERVER_URL", &idp.oauth_server_url)

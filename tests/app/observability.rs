@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use appid_emulator::EmulatorConfig;
@@ -83,11 +83,9 @@ fn http_get(port: u16, path: &str) -> String {
 #[test]
 fn the_process_logs_one_json_line_per_request_without_the_query() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rocket-appid"))
-        .env_clear()
+    let mut child = app_process()
         .env("PORT", port.to_string())
         .env("LOG_FORMAT", "json")
-        .env("SESSION_SECRET_KEY", "a passphrase of more than thirty-two characters")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
