@@ -284,8 +284,19 @@ async fn login_with_clock_offset(offset: i64, token_ttl: u64) -> (TestApp, Statu
         EmulatorConfig { id_token_ttl: token_ttl, access_token_ttl: token_ttl, ..Default::default() };
     let app = spawn_app_with(config, json!({})).await;
     app.idp.emulator.set_clock_offset(offset);
+    // Claims are whole seconds: a second that ticks between the emulator issuing the token
+    // and the app checking it shortens the skew the app sees by one (61 s ahead would look
+    // like 60). Starting the login just after a tick keeps both within the same second.
+    start_of_next_second().await;
     let status = login_status(&app, ALICE).await;
     (app, status)
+}
+
+/// Sleeps until just after the wall clock's next whole second.
+async fn start_of_next_second() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let to_next = Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos()));
+    tokio::time::sleep(to_next + Duration::from_millis(5)).await;
 }
 
 #[rocket::async_test]
@@ -707,6 +718,7 @@ async fn f5_a_provider_clock_ahead_by_more_than_the_leeway_is_logged_as_clock_sk
     let (logs, _guard) = capture_logs();
     let app = spawn_app().await;
     app.idp.emulator.set_clock_offset(61);
+    start_of_next_second().await; // see login_with_clock_offset
     assert_eq!(login_status(&app, ALICE).await, Status::BadRequest);
     assert!(app.client.cookies().get_private("appid_session").is_none());
     let logged = text(&logs);
