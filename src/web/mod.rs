@@ -1,6 +1,7 @@
 //! Pages, error pages (catchers) and response headers.
 
 pub mod catchers;
+pub mod escape;
 pub mod headers;
 pub mod page;
 pub mod pages;

@@ -27,6 +27,7 @@ impl Renderer {
         let slot = self.0.clone();
         // Called at ignite, and again whenever debug mode reloads changed templates.
         Template::custom(move |engines| {
+            engines.tera.set_escape_fn(super::escape::escape_html);
             let tera = Arc::new(engines.tera.clone());
             *slot.write().unwrap_or_else(|p| p.into_inner()) = Some(tera);
         })

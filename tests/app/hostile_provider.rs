@@ -428,6 +428,26 @@ async fn the_header_names_the_user_by_name_else_e_mail_else_a_fixed_text() {
 }
 
 #[rocket::async_test]
+async fn markup_in_the_name_and_e_mail_is_shown_as_text_not_run() {
+    let name = r#"<img src=x onerror="alert('n')"> & Co"#;
+    let email = r#"x"><script>alert(1)</script>@example.com"#;
+    let page = protected_page_after_login(|claims| {
+        claims["name"] = json!(name);
+        claims["email"] = json!(email);
+    })
+    .await;
+    assert!(!page.contains("<img") && !page.contains("<script>"), "markup got through: {page}");
+    let name_shown = "&lt;img src=x onerror=&quot;alert(&#x27;n&#x27;)&quot;&gt; &amp; Co";
+    assert!(page.contains(&format!("<dd>{name_shown}</dd>")), "the Name row: {page}");
+    assert!(page.contains("<dd>x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;@example.com</dd>"), "{page}");
+    // The header's "signed in as" line carries the same references.
+    assert_eq!(
+        element_text(&page, "signed-in-as"),
+        format!("Signed in as {name_shown} x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;@example.com")
+    );
+}
+
+#[rocket::async_test]
 async fn b41_an_id_token_with_alg_none_is_refused() {
     assert_id_token_refused(|provider, login| {
         let header = json!({"alg": "none", "typ": "JWT"});
