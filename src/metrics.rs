@@ -16,10 +16,13 @@ pub struct Metrics {
     logins_started: AtomicU64,
     logins_succeeded: AtomicU64,
     logins_refused: Mutex<BTreeMap<&'static str, u64>>,
-    guard: Mutex<BTreeMap<&'static str, u64>>,
+    /// Guard decisions that let the request through: one on every guarded request, so an
+    /// atomic; the refusals (by reason) are rare and go into `guard_refused`.
+    guard_ok: AtomicU64,
+    guard_refused: Mutex<BTreeMap<&'static str, u64>>,
     provider_calls: Mutex<CallTimes>,
-    /// (cache, hit|miss) → count.
-    cache: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// [cache][miss, hit] → count. Atomics: a guarded request looks up three caches.
+    cache: [[AtomicU64; 2]; Cache::ALL.len()],
     jwks_fetches: AtomicU64,
     /// Session cookies that did not decrypt under our key (forged, tampered, or sealed by
     /// an instance with another `secret_key`: a rising rate means the keys differ).
@@ -34,19 +37,33 @@ pub struct Metrics {
 }
 
 /// This process's counters.
-pub static METRICS: Metrics = Metrics {
-    logins_started: AtomicU64::new(0),
-    logins_succeeded: AtomicU64::new(0),
-    logins_refused: Mutex::new(BTreeMap::new()),
-    guard: Mutex::new(BTreeMap::new()),
-    provider_calls: Mutex::new(BTreeMap::new()),
-    cache: Mutex::new(BTreeMap::new()),
-    jwks_fetches: AtomicU64::new(0),
-    cookie_undecryptable: AtomicU64::new(0),
-    provider_refused: Mutex::new(BTreeMap::new()),
-    breaker_openings: Mutex::new(BTreeMap::new()),
-    renewals: Mutex::new(BTreeMap::new()),
-};
+pub static METRICS: Metrics = Metrics::new();
+
+/// The caches whose lookups are counted (`TtlCache`s of the App ID client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    VerifiedTokens,
+    Introspection,
+    Roles,
+    IdTokenRoles,
+    OpaqueTokens,
+}
+
+impl Cache {
+    const ALL: [Cache; 5] =
+        [Cache::VerifiedTokens, Cache::Introspection, Cache::Roles, Cache::IdTokenRoles, Cache::OpaqueTokens];
+
+    /// The `cache` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::VerifiedTokens => "verified_tokens",
+            Cache::Introspection => "introspection",
+            Cache::Roles => "roles",
+            Cache::IdTokenRoles => "id_token_roles",
+            Cache::OpaqueTokens => "opaque_tokens",
+        }
+    }
+}
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
     // A poisoned lock still holds valid counts (each update is one insert).
@@ -55,6 +72,24 @@ fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
 }
 
 impl Metrics {
+    /// All counters at zero.
+    const fn new() -> Self {
+        Metrics {
+            logins_started: AtomicU64::new(0),
+            logins_succeeded: AtomicU64::new(0),
+            logins_refused: Mutex::new(BTreeMap::new()),
+            guard_ok: AtomicU64::new(0),
+            guard_refused: Mutex::new(BTreeMap::new()),
+            provider_calls: Mutex::new(BTreeMap::new()),
+            cache: [const { [const { AtomicU64::new(0) }; 2] }; Cache::ALL.len()],
+            jwks_fetches: AtomicU64::new(0),
+            cookie_undecryptable: AtomicU64::new(0),
+            provider_refused: Mutex::new(BTreeMap::new()),
+            breaker_openings: Mutex::new(BTreeMap::new()),
+            renewals: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// A browser was sent to the provider to log in.
     pub fn login_started(&self) {
         self.logins_started.fetch_add(1, Ordering::Relaxed);
@@ -72,7 +107,11 @@ impl Metrics {
 
     /// The guard decided (`ok`, `not_logged_in`, `no_role`, `unavailable`, ...).
     pub fn guard_outcome(&self, outcome: &'static str) {
-        bump(&self.guard, outcome);
+        if outcome == "ok" {
+            self.guard_ok.fetch_add(1, Ordering::Relaxed);
+        } else {
+            bump(&self.guard_refused, outcome);
+        }
     }
 
     /// A call to the provider ended (`ok` or `error`) after `elapsed`.
@@ -84,8 +123,8 @@ impl Metrics {
     }
 
     /// A cache lookup was a hit or a miss.
-    pub fn cache_lookup(&self, cache: &'static str, hit: bool) {
-        bump(&self.cache, (cache, if hit { "hit" } else { "miss" }));
+    pub fn cache_lookup(&self, cache: Cache, hit: bool) {
+        self.cache[cache as usize][usize::from(hit)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The signing keys were fetched.
@@ -145,7 +184,14 @@ impl Metrics {
             let _ = writeln!(out, "rocket_appid_logins_refused_total{{reason=\"{reason}\"}} {n}");
         }
         counter(&mut out, "rocket_appid_guard_decisions_total", "AuthorizedUser guard decisions by outcome.");
-        for (outcome, n) in self.guard.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let mut outcomes = self.guard_refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match self.guard_ok.load(Ordering::Relaxed) {
+            0 => {}
+            ok => {
+                outcomes.insert("ok", ok);
+            }
+        }
+        for (outcome, n) in &outcomes {
             let _ = writeln!(out, "rocket_appid_guard_decisions_total{{outcome=\"{outcome}\"}} {n}");
         }
         counter(
@@ -162,11 +208,19 @@ impl Metrics {
             let _ = writeln!(out, "rocket_appid_provider_call_seconds_total{{{labels}}} {secs:.6}");
         }
         counter(&mut out, "rocket_appid_cache_lookups_total", "Cache lookups by cache and result.");
-        for ((cache, result), n) in self.cache.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(
-                out,
-                "rocket_appid_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {n}"
-            );
+        for cache in Cache::ALL {
+            for (result, count) in ["miss", "hit"].into_iter().zip(&self.cache[cache as usize]) {
+                match count.load(Ordering::Relaxed) {
+                    0 => {}
+                    n => {
+                        let cache = cache.name();
+                        let _ = writeln!(
+                            out,
+                            "rocket_appid_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {n}"
+                        );
+                    }
+                }
+            }
         }
         counter(&mut out, "rocket_appid_jwks_fetches_total", "Fetches of the provider's signing keys.");
         let _ =
@@ -202,5 +256,35 @@ impl Metrics {
             let _ = writeln!(out, "rocket_appid_breaker_openings_total{{endpoint=\"{endpoint}\"}} {n}");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_decisions_and_cache_lookups_are_counted_by_label() {
+        let metrics = Metrics::new();
+        metrics.guard_outcome("ok");
+        metrics.guard_outcome("ok");
+        metrics.guard_outcome("no_role");
+        for hit in [true, true, true, false] {
+            metrics.cache_lookup(Cache::Roles, hit);
+        }
+        metrics.cache_lookup(Cache::VerifiedTokens, true);
+        let text = metrics.render();
+        for line in [
+            "rocket_appid_guard_decisions_total{outcome=\"no_role\"} 1",
+            "rocket_appid_guard_decisions_total{outcome=\"ok\"} 2",
+            "rocket_appid_cache_lookups_total{cache=\"roles\",result=\"miss\"} 1",
+            "rocket_appid_cache_lookups_total{cache=\"roles\",result=\"hit\"} 3",
+            "rocket_appid_cache_lookups_total{cache=\"verified_tokens\",result=\"hit\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+        // Series that never counted anything are left out, as before.
+        assert!(!text.contains("cache=\"introspection\""), "{text}");
+        assert!(!text.contains("verified_tokens\",result=\"miss"), "{text}");
     }
 }

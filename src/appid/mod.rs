@@ -75,11 +75,11 @@ impl AppId {
             metadata: Cached::default(),
             keys: Cached::default(),
             iam: IamTokenCache::default(),
-            verified: TtlCache::new("verified_tokens", CACHE_CAPACITY),
-            introspections: TtlCache::new("introspection", CACHE_CAPACITY),
-            roles: TtlCache::new("roles", CACHE_CAPACITY),
-            id_token_roles: TtlCache::new("id_token_roles", CACHE_CAPACITY),
-            opaque_tokens: TtlCache::new("opaque_tokens", CACHE_CAPACITY),
+            verified: TtlCache::new(crate::metrics::Cache::VerifiedTokens, CACHE_CAPACITY),
+            introspections: TtlCache::new(crate::metrics::Cache::Introspection, CACHE_CAPACITY),
+            roles: TtlCache::new(crate::metrics::Cache::Roles, CACHE_CAPACITY),
+            id_token_roles: TtlCache::new(crate::metrics::Cache::IdTokenRoles, CACHE_CAPACITY),
+            opaque_tokens: TtlCache::new(crate::metrics::Cache::OpaqueTokens, CACHE_CAPACITY),
             no_introspection_logged: AtomicBool::new(false),
         })))
     }

@@ -20,12 +20,12 @@ pub struct TtlCache<K, V> {
     slots: Mutex<HashMap<K, Arc<Slot<V>>>>,
     capacity: usize,
     /// The cache's name in the metrics.
-    name: &'static str,
+    name: crate::metrics::Cache,
 }
 
 impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// An empty cache holding at most `capacity` keys, named `name` in the metrics.
-    pub fn new(name: &'static str, capacity: usize) -> Self {
+    pub fn new(name: crate::metrics::Cache, capacity: usize) -> Self {
         TtlCache { slots: Mutex::new(HashMap::new()), capacity, name }
     }
 
@@ -119,7 +119,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_share_one_fetch() {
-        let cache: TtlCache<&str, u32> = TtlCache::new("test", 10);
+        let cache: TtlCache<&str, u32> = TtlCache::new(crate::metrics::Cache::Roles, 10);
         let calls = AtomicUsize::new(0);
         let fetch = || async {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -138,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn values_expire_and_failures_are_not_kept() {
-        let cache: TtlCache<&str, u32> = TtlCache::new("test", 10);
+        let cache: TtlCache<&str, u32> = TtlCache::new(crate::metrics::Cache::Roles, 10);
         assert_eq!(
             cache.get_or_fetch(&"k", Duration::from_millis(30), || async { Err::<u32, _>("down") }).await,
             Err("down")
@@ -160,7 +160,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_borrowed_key_finds_the_value_of_its_owned_key() {
-        let cache: TtlCache<String, u32> = TtlCache::new("test", 10);
+        let cache: TtlCache<String, u32> = TtlCache::new(crate::metrics::Cache::Roles, 10);
         let ttl = Duration::from_secs(60);
         cache.insert("alice".to_string(), 1, ttl);
         let fetched = cache.get_or_fetch("alice", ttl, || async { Ok::<_, ()>(2) }).await;
@@ -174,7 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cache_never_grows_past_its_capacity() {
-        let cache: TtlCache<u32, u32> = TtlCache::new("test", 100);
+        let cache: TtlCache<u32, u32> = TtlCache::new(crate::metrics::Cache::Roles, 100);
         for key in 0..1_000 {
             cache.insert(key, key, Duration::from_secs(60));
             assert!(cache.len() <= 100);
