@@ -9,7 +9,7 @@ use rocket_appid::web::page::Page;
 use rocket_appid::AuthorizedUser;
 
 #[get("/noauth_route/guarded")]
-fn guarded_open_page(_user: AuthorizedUser) -> Page {
+fn guarded_open_page(_user: &AuthorizedUser) -> Page {
     rocket_appid::web::pages::noauth_route()
 }
 

@@ -120,7 +120,7 @@ pub fn auth_routes_audited(audit: RouteAudit) -> RouteAudit {
 pub fn route_requirements() -> RouteAudit {
     auth_routes_audited(RouteAudit::new())
         .public("index")
-        .route::<AuthorizedUser>("auth_route")
+        .route::<&AuthorizedUser>("auth_route")
         .route::<Authorized<Admin>>("admin_route")
         .route::<Bearer>("api_me")
         .public("noauth_route")

@@ -9,7 +9,7 @@ use rocket_appid::AuthorizedUser;
 use serde_json::json;
 
 #[rocket::get("/bench/guarded")]
-fn guarded(_user: AuthorizedUser) -> &'static str {
+fn guarded(_user: &AuthorizedUser) -> &'static str {
     "ok"
 }
 

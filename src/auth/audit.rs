@@ -37,6 +37,12 @@ impl Guarded for AuthorizedUser {
     }
 }
 
+impl Guarded for &AuthorizedUser {
+    fn requirement() -> String {
+        AuthorizedUser::requirement()
+    }
+}
+
 impl<R: Requirement> Guarded for Authorized<R> {
     fn requirement() -> String {
         R::description()

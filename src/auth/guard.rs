@@ -94,12 +94,14 @@ impl AuthError {
 /// catchers can see why it refused.
 pub type Decision = Result<AuthorizedUser, AuthError>;
 
+/// The guard as a borrow of the request's cached decision: `fn page(user: &AuthorizedUser)`.
+/// Nothing is copied, so pages that only read the user take this form.
 #[rocket::async_trait]
-impl<'r> FromRequest<'r> for AuthorizedUser {
+impl<'r> FromRequest<'r> for &'r AuthorizedUser {
     type Error = AuthError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
-        let decision: &Decision = request
+        let decision: &'r Decision = request
             .local_cache_async(async {
                 match request.rocket().state::<AppId>() {
                     Some(appid) => decide(request, appid).await,
@@ -117,9 +119,19 @@ impl<'r> FromRequest<'r> for AuthorizedUser {
             Err(AuthError::NotConfigured) => "not_configured",
         });
         match decision {
-            Ok(user) => Outcome::Success(user.clone()),
+            Ok(user) => Outcome::Success(user),
             Err(error) => Outcome::Error((error.status(), error.clone())),
         }
+    }
+}
+
+/// The guard as an owned user (a copy of the request's cached decision).
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AuthorizedUser {
+    type Error = AuthError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
+        <&AuthorizedUser>::from_request(request).await.map(AuthorizedUser::clone)
     }
 }
 
@@ -164,6 +176,12 @@ async fn decide(request: &Request<'_>, appid: &AppId) -> Decision {
 impl Sentinel for AuthorizedUser {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         rocket.state::<AppId>().is_none()
+    }
+}
+
+impl Sentinel for &AuthorizedUser {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        AuthorizedUser::abort(rocket)
     }
 }
 

@@ -20,9 +20,9 @@ pub fn index() -> Redirect {
 
 /// Needs login and a role.
 #[rocket::get("/auth_route")]
-pub fn auth_route(user: AuthorizedUser) -> Page {
+pub fn auth_route(user: &AuthorizedUser) -> Page {
     let ends = When::new(user.expires_at, crate::clock::now());
-    let mut context = user_context(&user);
+    let mut context = user_context(user);
     context.insert("ends_iso", &ends.iso);
     context.insert("ends_text", &ends.text);
     context.insert("ends_relative", &ends.relative);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use appid_emulator::Endpoint;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
-use rocket_appid::{role, scope, AllOf, AnyOf, Authorized};
+use rocket_appid::{role, scope, AllOf, AnyOf, Authorized, AuthorizedUser};
 use serde_json::json;
 
 use crate::common::*;
@@ -37,16 +37,56 @@ fn needs_all_impossible(user: Authorized<AllOf<(rocket_appid::Admin, Auditor)>>)
     format!("impossible {}", user.sub)
 }
 
+#[rocket::get("/t/owned")]
+fn needs_a_role_owned(user: AuthorizedUser) -> String {
+    format!("owned {} {}", user.sub, user.roles.join(","))
+}
+
+#[rocket::get("/t/borrowed")]
+fn needs_a_role_borrowed(user: &AuthorizedUser) -> String {
+    format!("borrowed {} {}", user.sub, user.roles.join(","))
+}
+
 /// A test app with extra guarded routes, against a fresh emulator, `email` logged in.
 async fn app_with_guarded_routes(email: Option<&str>) -> TestApp {
     let mut app = spawn_app().await;
-    let rocket = rocket_appid::build(app_figment(&app.idp, json!({})))
-        .mount("/", rocket::routes![needs_manage, needs_any, needs_all, needs_all_impossible]);
+    let rocket = rocket_appid::build(app_figment(&app.idp, json!({}))).mount(
+        "/",
+        rocket::routes![
+            needs_manage,
+            needs_any,
+            needs_all,
+            needs_all_impossible,
+            needs_a_role_owned,
+            needs_a_role_borrowed
+        ],
+    );
     app.client = Client::tracked(rocket).await.unwrap();
     if let Some(email) = email {
         app.login_as(email, "/auth_route").await;
     }
     app
+}
+
+/// The guard taken by value (a copy) and by reference (a borrow of the request's decision)
+/// let the same users through and refuse the same ones.
+#[rocket::async_test]
+async fn the_guard_by_value_and_by_reference_decide_alike() {
+    let alice = app_with_guarded_routes(Some(ALICE)).await;
+    let owned = alice.get("/t/owned").await.into_string().await.unwrap();
+    let borrowed = alice.get("/t/borrowed").await.into_string().await.unwrap();
+    assert!(owned.starts_with("owned ") && owned.ends_with(" user"), "{owned}");
+    assert_eq!(owned.replacen("owned", "borrowed", 1), borrowed);
+
+    let anonymous = app_with_guarded_routes(None).await;
+    for path in ["/t/owned", "/t/borrowed"] {
+        let response = anonymous.get(path).await;
+        assert_eq!(response.status(), Status::SeeOther, "{path}: a browser is sent to log in");
+        assert!(
+            response.headers().get_one("Location").is_some_and(|l| l.contains("/authorization?")),
+            "{path}"
+        );
+    }
 }
 
 #[rocket::async_test]
