@@ -9,9 +9,12 @@ instruction count does not. For each route this starts the App ID emulator and t
 writing, nor the kernel). It logs alice in, warms up, drops the counts so far, drives the
 route with wrk (4 connections, 10 s) and divides the instructions by the requests.
 
+With --whole-process it counts every instruction of the server process instead (hyper's
+HTTP parsing and writing, tokio's scheduling, logging; still not the kernel's socket work).
+
 Needs binaries with symbols (the release profile strips them):
     bench/run --instructions      # builds them into target/prof and runs this
-    python3 bench/instructions.py target/prof/release
+    python3 bench/instructions.py target/prof/release [--whole-process]
 """
 import glob
 import os
@@ -26,6 +29,7 @@ from bench import login, stop_server  # noqa: E402
 from smoke import free_port, wait_for  # noqa: E402
 
 TARGET = next((a for a in sys.argv[1:] if not a.startswith("--")), "target/prof/release")
+WHOLE = "--whole-process" in sys.argv
 ROUTES = {"open": "/noauth_route", "protected": "/auth_route", "open, guarded": "/noauth_route/guarded"}
 
 
@@ -40,7 +44,7 @@ def instructions_per_request(route, env_base, out_dir):
     env = dict(env_base, PORT=str(port), APPID_REDIRECT_URI=f"{app}/afterauth")
     prefix = os.path.join(out_dir, f"callgrind-{port}")
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--toggle-collect=*hyper_service_fn*",
+        ["valgrind", "--tool=callgrind", *([] if WHOLE else ["--toggle-collect=*hyper_service_fn*"]),
          f"--callgrind-out-file={prefix}.out", f"{TARGET}/examples/guard_overhead"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -86,7 +90,8 @@ def main():
     if missing:
         print(f"no result for {', '.join(missing)}")
         return 1
-    print("instructions per request inside Rocket's request handling (callgrind, introspection cached):")
+    counted = "in the whole server process" if WHOLE else "inside Rocket's request handling"
+    print(f"instructions per request {counted} (callgrind, introspection cached):")
     for name, route in ROUTES.items():
         per_request, requests = results[name]
         print(f"  {name:14s} {route:24s} {per_request / 1000:7.1f}k  ({requests} requests)")
