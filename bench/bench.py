@@ -81,6 +81,19 @@ def login(app, email):
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
+def assert_steady_cookie(url, cookie):
+    """wrk ignores Set-Cookie, so it keeps sending the cookie of the login. Once that is older
+    than the session's activity granularity (60 s, `ACTIVITY_GRANULARITY_SECS`), every
+    guarded response would re-seal it (the idle-timeout touch), which a browser, taking the
+    new cookie, sees once a minute. The runs stay well inside that window; this checks it
+    at their end, so a longer DURATION cannot silently measure the re-sealing."""
+    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        assert r.status == 200, r.status
+        assert r.headers.get("Set-Cookie") is None, \
+            "the session cookie is older than 60 s: guarded responses re-seal it; shorten the runs"
+
+
 def stop_server(server):
     """SIGTERM, then SIGKILL if Rocket is still in its shutdown grace period (it waits up to
     the configured grace, 25 s, for connections a load generator may have left half-open).
@@ -137,6 +150,7 @@ def run_policy(policy, idp_port, env_base):
         stop.set()
         sampler.join()
         _, hwm = rss_kb(server.pid)
+        assert_steady_cookie(app + "/auth_route", cookie)
     finally:
         stop_server(server)
     mean = lambda key, xs: sum(x[key] for x in xs) / len(xs)  # noqa: E731
@@ -178,6 +192,7 @@ def run_guard_only(idp_port, env_base):
             for page in ("open", "guarded") if round_ % 2 == 0 else ("guarded", "open"):
                 path = "/noauth_route" if page == "open" else "/noauth_route/guarded"
                 runs[page].append(wrk(app + path, cookie, 64, DURATION))
+        assert_steady_cookie(app + "/noauth_route/guarded", cookie)
     finally:
         stop_server(server)
     mean = lambda xs: sum(x["rps"] for x in xs) / len(xs)  # noqa: E731
