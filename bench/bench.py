@@ -8,7 +8,9 @@ counting the provider calls the emulator received during the protected runs. The
 measures RSS under 256 connections. Last, the guard alone: examples/guard_overhead serves the
 open page with and without the AuthorizedUser guard (same template, same session), so the
 ratio of those two is the guard's own cost, apart from the protected page's larger content.
-Prints a table and writes target/bench/results.json.
+Each run also reads the server's CPU time (user + system) per request, which does not
+depend on how much CPU wrk takes from the server. Prints a table and writes
+target/bench/results.json.
 
 Usage: bench/bench.py [TARGET_DIR] [--quick] [--pin]
 """
@@ -42,17 +44,29 @@ def calls(idp):
         return json.loads(r.read())
 
 
-def wrk(url, cookie, connections, duration):
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far (`/proc/PID/stat`)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, cookie, connections, duration, server_pid=None):
+    """One wrk run. With `server_pid`, also the server's CPU time per request (user +
+    system, µs): unlike req/s it does not depend on how much CPU wrk took from the server."""
     pin = ["taskset", "-c", "0"] if PIN else []
     threads = "-t1" if PIN else "-t2"
+    cpu_before = cpu_seconds(server_pid) if server_pid else None
     out = subprocess.run(
         pin + ["wrk", threads, f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Cookie: {cookie}", url],
         capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    cpu_us = (cpu_seconds(server_pid) - cpu_before) / max(requests, 1) * 1e6 if server_pid else None
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"), "cpu_us": cpu_us,
             "non_2xx": int(bad.group(1)) if bad else 0, "socket_errors": errors.group(1) if errors else None}
 
 
@@ -131,10 +145,10 @@ def run_policy(policy, idp_port, env_base):
             # machine's speed during the runs does not favour the route measured first.
             for page in ("open", "protected") if round_ % 2 == 0 else ("protected", "open"):
                 if page == "open":
-                    runs["open"].append(wrk(app + "/noauth_route", cookie, 64, DURATION))
+                    runs["open"].append(wrk(app + "/noauth_route", cookie, 64, DURATION, server.pid))
                 else:
                     before = calls(idp_port)["total"]
-                    runs["protected"].append(wrk(app + "/auth_route", cookie, 64, DURATION))
+                    runs["protected"].append(wrk(app + "/auth_route", cookie, 64, DURATION, server.pid))
                     provider_calls += calls(idp_port)["total"] - before
         protected_requests = sum(r["rps"] for r in runs["protected"]) * DURATION
         peak = [0]
@@ -158,6 +172,9 @@ def run_policy(policy, idp_port, env_base):
         "policy": policy, "start_to_first_request_ms": round(start_ms, 1),
         "open_rps": round(mean("rps", runs["open"])), "protected_rps": round(mean("rps", runs["protected"])),
         "ratio": round(mean("rps", runs["protected"]) / mean("rps", runs["open"]), 3),
+        "open_cpu_us": round(mean("cpu_us", runs["open"]), 1),
+        "protected_cpu_us": round(mean("cpu_us", runs["protected"]), 1),
+        "cpu_ratio": round(mean("cpu_us", runs["open"]) / mean("cpu_us", runs["protected"]), 3),
         "open_p50": runs["open"][-1]["p50"], "open_p99": runs["open"][-1]["p99"],
         "protected_p50": runs["protected"][-1]["p50"], "protected_p99": runs["protected"][-1]["p99"],
         "protected_requests": round(protected_requests), "provider_calls": provider_calls,
@@ -191,13 +208,16 @@ def run_guard_only(idp_port, env_base):
         for round_ in range(ROUNDS):
             for page in ("open", "guarded") if round_ % 2 == 0 else ("guarded", "open"):
                 path = "/noauth_route" if page == "open" else "/noauth_route/guarded"
-                runs[page].append(wrk(app + path, cookie, 64, DURATION))
+                runs[page].append(wrk(app + path, cookie, 64, DURATION, server.pid))
         assert_steady_cookie(app + "/noauth_route/guarded", cookie)
     finally:
         stop_server(server)
-    mean = lambda xs: sum(x["rps"] for x in xs) / len(xs)  # noqa: E731
+    mean = lambda xs, key="rps": sum(x[key] for x in xs) / len(xs)  # noqa: E731
     return {"open_rps": round(mean(runs["open"])), "guarded_rps": round(mean(runs["guarded"])),
             "ratio": round(mean(runs["guarded"]) / mean(runs["open"]), 3),
+            "open_cpu_us": round(mean(runs["open"], "cpu_us"), 1),
+            "guarded_cpu_us": round(mean(runs["guarded"], "cpu_us"), 1),
+            "cpu_ratio": round(mean(runs["open"], "cpu_us") / mean(runs["guarded"], "cpu_us"), 3),
             "non_2xx": sum(r["non_2xx"] for r in runs["open"] + runs["guarded"])}
 
 
@@ -243,9 +263,14 @@ def main():
         print(f"| {r['policy']} | {r['open_rps']} | {r['protected_rps']} | {r['ratio']} | {r['open_p50']} / {r['open_p99']} "
               f"| {r['protected_p50']} / {r['protected_p99']} | {r['provider_calls_per_1000']} ({r['provider_calls']} calls, "
               f"{r['protected_requests']} requests) | {r['peak_rss_mb_256']} MB | {r['start_to_first_request_ms']} ms |")
+    for r in results:
+        print(f"server CPU per request ({r['policy']}): open {r['open_cpu_us']} µs, protected {r['protected_cpu_us']} µs, "
+              f"ratio {r['cpu_ratio']}")
     if guard_only:
         print(f"guard alone (the open page with and without AuthorizedUser, introspection cached): "
-              f"{guard_only['open_rps']} vs {guard_only['guarded_rps']} req/s, ratio {guard_only['ratio']}")
+              f"{guard_only['open_rps']} vs {guard_only['guarded_rps']} req/s, ratio {guard_only['ratio']}; "
+              f"server CPU {guard_only['open_cpu_us']} vs {guard_only['guarded_cpu_us']} µs per request, "
+              f"ratio {guard_only['cpu_ratio']}")
     bad = sum(r["non_2xx"] for r in results) + (guard_only["non_2xx"] if guard_only else 0)
     if bad:
         print(f"WARNING: {bad} responses were not 2xx/3xx: the figures are not valid")
