@@ -185,11 +185,9 @@ impl Metrics {
         }
         counter(&mut out, "rocket_appid_guard_decisions_total", "AuthorizedUser guard decisions by outcome.");
         let mut outcomes = self.guard_refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match self.guard_ok.load(Ordering::Relaxed) {
-            0 => {}
-            ok => {
-                outcomes.insert("ok", ok);
-            }
+        let ok = self.guard_ok.load(Ordering::Relaxed);
+        if ok > 0 {
+            outcomes.insert("ok", ok);
         }
         for (outcome, n) in &outcomes {
             let _ = writeln!(out, "rocket_appid_guard_decisions_total{{outcome=\"{outcome}\"}} {n}");
@@ -210,15 +208,13 @@ impl Metrics {
         counter(&mut out, "rocket_appid_cache_lookups_total", "Cache lookups by cache and result.");
         for cache in Cache::ALL {
             for (result, count) in ["miss", "hit"].into_iter().zip(&self.cache[cache as usize]) {
-                match count.load(Ordering::Relaxed) {
-                    0 => {}
-                    n => {
-                        let cache = cache.name();
-                        let _ = writeln!(
-                            out,
-                            "rocket_appid_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {n}"
-                        );
-                    }
+                let n = count.load(Ordering::Relaxed);
+                if n > 0 {
+                    let cache = cache.name();
+                    let _ = writeln!(
+                        out,
+                        "rocket_appid_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {n}"
+                    );
                 }
             }
         }
