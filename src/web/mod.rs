@@ -1,4 +1,5 @@
-//! Pages, error pages (catchers) and response headers.
+//! Pages, error pages (catchers), the sign-in and sign-out routes, and response headers:
+//! everything the user sees. `auth` decides; this module renders.
 
 pub mod catchers;
 pub mod escape;
@@ -7,4 +8,5 @@ pub mod page;
 pub mod pages;
 pub mod render;
 pub mod request_log;
+pub mod sign_in;
 pub mod when;

@@ -11,6 +11,7 @@ use super::page::{shown, Page};
 use super::when::When;
 use crate::appid::AppId;
 use crate::auth::{Admin, Authorized, AuthorizedUser, Bearer};
+use crate::metrics::Metrics;
 
 /// `/` sends everyone to the protected page (as the Flask pattern does).
 #[rocket::get("/")]
@@ -127,7 +128,8 @@ impl crate::auth::Guarded for MetricsAccess {
 
 /// Prometheus metrics (see `crate::metrics`).
 #[rocket::get("/metrics")]
-pub fn metrics(_access: MetricsAccess) -> (rocket::http::ContentType, String) {
-    let text = rocket::http::ContentType::new("text", "plain").with_params(("version", "0.0.4"));
-    (text, crate::metrics::METRICS.render())
+pub fn metrics(_access: MetricsAccess, metrics: &State<Metrics>) -> (rocket::http::ContentType, String) {
+    let text = rocket::http::ContentType::parse_flexible(crate::metrics::CONTENT_TYPE)
+        .unwrap_or(rocket::http::ContentType::Plain);
+    (text, metrics.render())
 }

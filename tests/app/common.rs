@@ -6,6 +6,7 @@ use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket_appid::auth::store::SessionStore;
 use serde_json::{json, Value};
 use url::Url;
 
@@ -103,4 +104,23 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> LocalResponse<'_> {
         self.client.get(path.to_string()).header(Header::new("Accept", "text/html")).dispatch().await
     }
+}
+
+/// Session cookies that did not decrypt at the app behind `client` (its own metrics).
+pub fn undecryptable_cookies(client: &Client) -> u64 {
+    client
+        .rocket()
+        .state::<rocket_appid::metrics::Metrics>()
+        .expect("the app's metrics")
+        .cookies_undecryptable()
+}
+
+/// Another browser of the same deployment: a cookie-less client of an app built with
+/// `overrides` that shares `app`'s session store (its deny-list and renewals), as every
+/// request of one instance does.
+pub async fn another_browser(app: &TestApp, overrides: Value) -> Client {
+    let store = app.client.rocket().state::<SessionStore>().expect("the app's session store").clone();
+    Client::untracked(rocket_appid::build(app_figment(&app.idp, overrides)).manage(store))
+        .await
+        .expect("app ignites")
 }

@@ -151,14 +151,14 @@ async fn b31_a_random_session_cookie_is_no_session_and_counts_as_undecryptable()
     let app = spawn_app().await;
     let browser = bare_browser(&app).await;
     let before = provider_use(&app);
-    let undecryptable = rocket_appid::metrics::METRICS.cookies_undecryptable();
+    let undecryptable = undecryptable_cookies(&browser);
     let random = STANDARD.encode((0..45).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
     assert_eq!(random.len(), 60);
 
     let response = visit_with_cookie_header(&browser, &format!("appid_session={random}")).await;
     assert_treated_as_absent(&app, &response, before);
     assert_eq!(session_set_cookie(&response).as_deref(), Some(""), "the junk cookie is removed");
-    assert!(rocket_appid::metrics::METRICS.cookies_undecryptable() > undecryptable, "metric +1");
+    assert!(undecryptable_cookies(&browser) > undecryptable, "metric +1");
 
     // A script gets 401, not a login redirect and not a 500.
     let response = browser
@@ -186,10 +186,10 @@ async fn b32_a_session_sealed_with_another_secret_key_is_no_session() {
 
     let browser = bare_browser(&app).await;
     let before = provider_use(&app);
-    let undecryptable = rocket_appid::metrics::METRICS.cookies_undecryptable();
+    let undecryptable = undecryptable_cookies(&browser);
     let response = visit_with_cookie_header(&browser, &format!("appid_session={sealed}")).await;
     assert_treated_as_absent(&app, &response, before);
-    assert!(rocket_appid::metrics::METRICS.cookies_undecryptable() > undecryptable);
+    assert!(undecryptable_cookies(&browser) > undecryptable);
 }
 
 #[rocket::async_test]
@@ -207,10 +207,10 @@ async fn b33_a_session_cookie_with_one_flipped_bit_is_no_session() {
     bytes[middle] ^= 0x01;
     let flipped = STANDARD.encode(bytes);
     let before = provider_use(&app);
-    let undecryptable = rocket_appid::metrics::METRICS.cookies_undecryptable();
+    let undecryptable = undecryptable_cookies(&browser);
     let response = visit_with_cookie_header(&browser, &format!("appid_session={flipped}")).await;
     assert_treated_as_absent(&app, &response, before);
-    assert!(rocket_appid::metrics::METRICS.cookies_undecryptable() > undecryptable);
+    assert!(undecryptable_cookies(&browser) > undecryptable);
 }
 
 #[rocket::async_test]
@@ -308,7 +308,7 @@ async fn b40_a_copied_session_cookie_works_until_logout_then_never_again() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let stolen = format!("appid_session={}", raw_cookie(&app, "appid_session"));
-    let thief = bare_browser(&app).await;
+    let thief = another_browser(&app, json!({})).await;
     assert_eq!(visit_with_cookie_header(&thief, &stolen).await.status(), Status::Ok, "the residual risk");
 
     let response = crate::logout::logout(&app).await;
@@ -435,7 +435,7 @@ async fn r_l2_a_saved_session_cookie_replayed_after_logout_is_refused() {
     let saved = format!("appid_session={}", raw_cookie(&app, "appid_session"));
     crate::logout::logout(&app).await;
 
-    let replay = bare_browser(&app).await;
+    let replay = another_browser(&app, json!({})).await;
     let before = provider_use(&app);
     let response = visit_with_cookie_header(&replay, &saved).await;
     assert_treated_as_absent(&app, &response, before);

@@ -8,7 +8,6 @@ use std::time::Duration;
 use appid_emulator::{EmulatorConfig, Endpoint, Fault};
 use rocket::futures::future::join_all;
 use rocket::http::{Header, Status};
-use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -81,8 +80,7 @@ async fn twenty_concurrent_requests_on_an_expired_token_make_exactly_one_refresh
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
     // Grace: a request still carrying the previous cookie (e.g. sent before the browser
     // stored the new one) is served with the renewed session, with no second refresh.
-    let other_tab =
-        Client::untracked(rocket_appid::build(app_figment(&app.idp, overrides(json!({}))))).await.unwrap();
+    let other_tab = another_browser(&app, overrides(json!({}))).await;
     assert_eq!(replay(&other_tab, &old_cookies, "text/html").await.status(), Status::Ok);
     assert_eq!(token_calls(&app), 2, "still one refresh in all");
 }
@@ -173,12 +171,7 @@ async fn a_reused_refresh_token_is_refused_after_the_grace_period_and_the_user_l
 
     // After the grace period the previous cookie presents a used-up refresh token: the
     // provider refuses it (rotation) and the holder must log in.
-    let other = Client::untracked(rocket_appid::build(app_figment(
-        &app.idp,
-        overrides(json!({ "refresh_grace_secs": 1 })),
-    )))
-    .await
-    .unwrap();
+    let other = another_browser(&app, overrides(json!({ "refresh_grace_secs": 1 }))).await;
     let response = replay(&other, &old_cookies, "text/html").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
@@ -195,12 +188,7 @@ async fn with_reuse_allowed_by_the_provider_the_previous_refresh_token_still_wor
     until_the_access_token_has_expired().await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let other = Client::untracked(rocket_appid::build(app_figment(
-        &app.idp,
-        overrides(json!({ "refresh_grace_secs": 1 })),
-    )))
-    .await
-    .unwrap();
+    let other = another_browser(&app, overrides(json!({ "refresh_grace_secs": 1 }))).await;
     assert_eq!(replay(&other, &old_cookies, "text/html").await.status(), Status::Ok);
     assert_eq!(token_calls(&app), 3);
 }
