@@ -19,7 +19,7 @@ use crate::config::AppIdConfig;
 use crate::metrics::Metrics;
 
 /// Bumped when the layout changes incompatibly: older cookies then count as absent.
-/// (Adding the optional `last_seen` did not need a bump.)
+/// Optional fields added with `serde(default)` need no bump.
 pub const VERSION: u8 = 3;
 /// The default idle timeout (`appid.session_idle_secs`): a session not used for this long
 /// has ended (ASVS 7.3.1), whatever its absolute expiry.

@@ -44,7 +44,7 @@ impl Page {
 
     /// A 200 page with a Tera context built by the caller (the pages served most often:
     /// filling Tera's context directly skips building a JSON map first and then Tera's
-    /// map from it; callgrind, docs/BENCHMARKS.md).
+    /// map from it).
     pub fn with_context(template: &'static str, context: Context) -> Self {
         Page {
             status: Status::Ok,
@@ -124,8 +124,8 @@ impl<'r> Responder<'r, 'static> for Page {
 /// Who is signed in, as flat keys for the templates: `viewer` (signed in or not),
 /// `viewer_label` (the name, else the e-mail, else a fixed text), `viewer_name` and
 /// `viewer_email` (`null` when unknown). Flat because Tera looks up a dotted name
-/// (`viewer.name`) with four string allocations and a flat one with none (measured with
-/// callgrind, docs/BENCHMARKS.md); and the label is chosen once here rather than by
+/// (`viewer.name`) with four string allocations and a flat one with none; and the label
+/// is chosen once here rather than by
 /// chained `default` filters in every template that shows it.
 fn insert_viewer(context: &mut Context, name: &Option<String>, email: &Option<String>) {
     let (name, email) = (shown(name), shown(email));

@@ -40,7 +40,7 @@ pub fn admin_route(user: Authorized<Admin>) -> Page {
 
 /// The user as the protected pages show them, as flat keys (`user_name`, `user_email`,
 /// `user_sub`, `user_roles`): Tera looks a dotted name (`user.name`) up with four string
-/// allocations and a flat one with none (callgrind, docs/BENCHMARKS.md).
+/// allocations and a flat one with none.
 fn user_context(user: &AuthorizedUser) -> Context {
     let mut context = Context::new();
     context.insert("user_name", &shown(&user.name));
