@@ -74,7 +74,10 @@ pub fn rocket() -> Rocket<Build> {
 /// The app configured from `figment`.
 pub fn build(figment: Figment) -> Rocket<Build> {
     let static_dir: String = figment.extract_inner("static_dir").unwrap_or_else(|_| "static".to_string());
+    let drain = web::drain::Drain::default();
     protect(rocket::custom(figment))
+        .attach(drain.clone())
+        .manage(drain)
         .attach(web::headers::SecurityHeaders)
         .attach(web::request_log::RequestLog)
         .attach(route_requirements())

@@ -2,6 +2,7 @@
 //! everything the user sees. `auth` decides; this module renders.
 
 pub mod catchers;
+pub mod drain;
 pub mod escape;
 pub mod headers;
 pub mod page;
