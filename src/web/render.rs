@@ -3,8 +3,8 @@
 //!
 //! Why not `Template::render`: it converts the context into a figment `Value`, and its Tera
 //! engine converts that into a Tera context again: two deep copies of every page's data
-//! per request. Measured with callgrind (docs/BENCHMARKS.md), they cost more than the
-//! guard itself on the protected page. Here Tera reads the page's own context.
+//! per request, which cost more than the guard itself on the protected page. Here Tera
+//! reads the page's own context.
 //!
 //! The templates are still found, compiled and (in debug) reloaded by the
 //! `rocket_dyn_templates` fairing: [`fairing`] keeps a handle to its current Tera.
