@@ -13,9 +13,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use rocket::request::Request;
 
-/// The default of `appid.sign_in_per_minute`: logins one client may start per minute (all
-/// at once, then one every 6 s); it may finish twice as many (a callback can be reloaded).
-pub const SIGN_IN_PER_MINUTE: u32 = 10;
+/// The default of `appid.sign_in_per_minute`, for the tests.
+#[cfg(test)]
+const SIGN_IN_PER_MINUTE: u32 = 10;
 /// Every this many checks, clients whose buckets are full again are forgotten, so the
 /// table of clients cannot grow without bound.
 const PRUNE_EVERY: u64 = 1024;

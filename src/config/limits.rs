@@ -95,6 +95,8 @@ numeric_settings! {
         session_idle_secs:            u64,   "APPID_SESSION_IDLE_SECS",       60,  WEEK,                      30 * 60, SecondsUpToDays;
         session_max_chunks:           usize, "APPID_SESSION_MAX_CHUNKS",      1,   MAX_SESSION_CHUNKS as u64, 4,       Count;
         login_max_pending:            usize, "APPID_LOGIN_MAX_PENDING",       1,   MAX_PENDING_LOGINS as u64, 4,       Count;
+        sign_in_per_minute:           u32,   "APPID_SIGN_IN_PER_MINUTE",      1,   10_000,                    10,      Count;
+        trusted_proxies:              usize, "APPID_TRUSTED_PROXIES",         0,   10,                        0,       Count;
     ]
 }
 
@@ -164,6 +166,8 @@ mod tests {
             ("APPID_SESSION_IDLE_SECS", "must be between 60 seconds and 7 days"),
             ("APPID_SESSION_MAX_CHUNKS", "must be between 1 and 8"),
             ("APPID_LOGIN_MAX_PENDING", "must be between 1 and 8"),
+            ("APPID_SIGN_IN_PER_MINUTE", "must be between 1 and 10000"),
+            ("APPID_TRUSTED_PROXIES", "must be between 0 and 10"),
         ];
         assert_eq!(texts, expected.map(|(env, what)| (env, what.to_string())));
     }

@@ -131,6 +131,10 @@ pub struct RawSettings {
     pub session_max_chunks: usize,
     /// Most logins in progress at once in one browser (tabs); the oldest is dropped.
     pub login_max_pending: usize,
+    /// Logins one client may start per minute (twice as many callbacks): the abuse limit.
+    pub sign_in_per_minute: u32,
+    /// Proxies in front of the app that append to `X-Forwarded-For`.
+    pub trusted_proxies: usize,
     /// The key before the last `SESSION_SECRET_KEY` rotation: cookies sealed with it are
     /// still read (and re-sealed with the current key) during the rotation window.
     pub previous_session_secret_key: Option<String>,
@@ -179,6 +183,8 @@ impl Default for RawSettings {
             session_idle_secs: numbers.session_idle_secs,
             session_max_chunks: numbers.session_max_chunks,
             login_max_pending: numbers.login_max_pending,
+            sign_in_per_minute: numbers.sign_in_per_minute,
+            trusted_proxies: numbers.trusted_proxies,
             previous_session_secret_key: None,
             provider: ProviderKind::default(),
             roles_source: None,

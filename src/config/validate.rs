@@ -164,6 +164,8 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 session_idle_secs: raw.session_idle_secs,
                 session_max_chunks: raw.session_max_chunks,
                 login_max_pending: raw.login_max_pending,
+                sign_in_per_minute: raw.sign_in_per_minute,
+                trusted_proxies: raw.trusted_proxies,
                 previous_session_key,
             })
         }

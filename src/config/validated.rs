@@ -76,6 +76,10 @@ pub struct AppIdConfig {
     pub session_max_chunks: usize,
     /// Most logins in progress at once in one browser.
     pub login_max_pending: usize,
+    /// Logins one client may start per minute (twice as many callbacks).
+    pub sign_in_per_minute: u32,
+    /// Proxies in front of the app that append to `X-Forwarded-For` (0: the peer is the client).
+    pub trusted_proxies: usize,
     /// The session key before the last rotation, still accepted for reading.
     pub previous_session_key: Option<SessionKey>,
 }
