@@ -36,6 +36,7 @@ use verify::Expected;
 
 use crate::config::{AppIdConfig, IntrospectionPolicy};
 use crate::metrics::Metrics;
+use crate::secret::{Nonce, PkceVerifier};
 
 /// Provider metadata is fetched again after this long.
 const DISCOVERY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -220,7 +221,7 @@ impl AppIdClient {
     }
 
     /// Verifies an id_token from the token endpoint against our keys and the login's nonce.
-    pub async fn verify_id_token(&self, token: &str, nonce: &str) -> Result<IdClaims, VerifyError> {
+    pub async fn verify_id_token(&self, token: &str, nonce: &Nonce) -> Result<IdClaims, VerifyError> {
         let keys = self.keys_for(token).await?;
         let mut claims = verify::verify_id_token(token, &keys, &self.expected(), nonce)?;
         claims.token_roles = self.token_roles_of(token);
@@ -408,7 +409,7 @@ impl AppIdClient {
     pub async fn exchange_code(
         &self,
         code: &str,
-        code_verifier: Option<&str>,
+        code_verifier: Option<&PkceVerifier>,
     ) -> Result<Tokens, ProviderError> {
         let metadata = self.metadata().await?;
         token::exchange_code(&self.http, &self.config, &metadata, code, code_verifier).await

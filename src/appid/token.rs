@@ -6,7 +6,7 @@ use super::discovery::ProviderMetadata;
 use super::error::ProviderError;
 use super::http::{Auth, Http};
 use crate::config::AppIdConfig;
-use crate::secret::Secret;
+use crate::secret::{PkceVerifier, Secret};
 
 /// The token endpoint's answer (tokens kept as secrets).
 #[derive(Debug)]
@@ -55,7 +55,7 @@ pub async fn exchange_code(
     config: &AppIdConfig,
     metadata: &ProviderMetadata,
     code: &str,
-    code_verifier: Option<&str>,
+    code_verifier: Option<&PkceVerifier>,
 ) -> Result<Tokens, ProviderError> {
     let mut form = vec![
         ("grant_type", "authorization_code"),
@@ -65,7 +65,7 @@ pub async fn exchange_code(
         ("client_id", config.client_id.as_str()),
     ];
     if let Some(verifier) = code_verifier {
-        form.push(("code_verifier", verifier));
+        form.push(("code_verifier", verifier.secret()));
     }
     let auth = client_auth(config, metadata, &mut form);
     let response: TokenResponse =

@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 use super::error::TokenError;
 use super::jwks::KeySet;
 use crate::config::is_safe_segment;
+use crate::secret::Nonce;
 
 /// Largest token we look at (RFC 8725 §3.7 resource limits); App ID's custom claims
 /// may add up to 100 KB, but such a token could not live in a cookie anyway.
@@ -174,12 +175,12 @@ pub fn verify_id_token(
     token: &str,
     keys: &KeySet,
     expected: &Expected,
-    nonce: &str,
+    nonce: &Nonce,
 ) -> Result<IdClaims, TokenError> {
     let claims = verify_id_claims(token, keys, expected)?;
     // Step 11: the nonce we sent must come back, compared in constant time.
     let sent = claims.nonce.as_deref().ok_or(TokenError::NonceMissing)?;
-    if !bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) {
+    if !nonce.matches(sent) {
         return Err(TokenError::NonceMismatch);
     }
     check_subject(&claims.sub, expected)?;
@@ -544,6 +545,7 @@ mod tests {
         assert_eq!(verify_access_token(&at_jwt, &keys, &generic).unwrap_err(), TokenError::UnknownKid);
         assert_eq!(verify_access_token(&ver3, &keys, &generic).unwrap_err(), TokenError::UnknownKid);
         // An access token type never passes as an id_token.
-        assert_eq!(verify_id_token(&at_jwt, &keys, &generic, "n").unwrap_err(), TokenError::TypNotAllowed);
+        let nonce = Nonce::new("n".to_string());
+        assert_eq!(verify_id_token(&at_jwt, &keys, &generic, &nonce).unwrap_err(), TokenError::TypNotAllowed);
     }
 }

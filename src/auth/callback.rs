@@ -3,7 +3,6 @@
 //! starts the session and says where the user goes next, or why the login is refused.
 
 use rocket::http::CookieJar;
-use subtle::ConstantTimeEq;
 
 use super::login::{self, LoginState, NoLogin, LOGIN_TTL_SECS};
 use super::return_to;
@@ -129,7 +128,7 @@ async fn complete(
     };
     // The state must match before anything the provider sent is believed.
     let state = query.state.as_deref().ok_or(failed("state_missing"))?;
-    if !bool::from(state.as_bytes().ct_eq(login.state.as_bytes())) {
+    if !login.state.matches(state) {
         return Err(failed("state_mismatch"));
     }
     if let Some(error) = &query.error {
@@ -159,7 +158,7 @@ async fn complete(
     }
     let code = query.code.as_deref().ok_or(failed("code_missing"))?;
 
-    let tokens = appid.exchange_code(code, login.verifier.as_deref()).await.map_err(|e| {
+    let tokens = appid.exchange_code(code, login.verifier.as_ref()).await.map_err(|e| {
         if e.is_invalid_grant() {
             Refusal("invalid_grant", LoginFailure::Expired)
         } else if e.is_incomplete() {
