@@ -36,7 +36,7 @@ use verify::Expected;
 
 use crate::config::{AppIdConfig, IntrospectionPolicy};
 use crate::metrics::Metrics;
-use crate::secret::{Nonce, PkceVerifier};
+use crate::secret::{AccessToken, Nonce, PkceVerifier, RefreshToken};
 
 /// Provider metadata is fetched again after this long.
 const DISCOVERY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -247,10 +247,11 @@ impl AppIdClient {
     /// lifetime, `session_max_age_secs`), remembered by this process only.
     pub async fn verify_login_access_token(
         &self,
-        token: &str,
+        token: &AccessToken,
         id: &IdClaims,
         expires_in: Option<u64>,
     ) -> Result<Arc<AccessClaims>, VerifyError> {
+        let token = token.secret();
         let key = token_key(token);
         match self.verify_access_token_keyed(token, key).await {
             Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
@@ -416,13 +417,13 @@ impl AppIdClient {
     }
 
     /// Renews the tokens with a refresh token (no retry: see [`refresh::refresh`]).
-    pub async fn refresh_tokens(&self, refresh_token: &str) -> Result<Renewed, ProviderError> {
+    pub async fn refresh_tokens(&self, refresh_token: &RefreshToken) -> Result<Renewed, ProviderError> {
         let metadata = self.metadata().await?;
         refresh::refresh(&self.http, &self.config, &metadata, refresh_token).await
     }
 
     /// Revokes a refresh token at the provider (RFC 7009).
-    pub async fn revoke_refresh_token(&self, refresh_token: &str) -> Result<(), ProviderError> {
+    pub async fn revoke_refresh_token(&self, refresh_token: &RefreshToken) -> Result<(), ProviderError> {
         let metadata = self.metadata().await?;
         refresh::revoke(&self.http, &self.config, &metadata, refresh_token).await
     }

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::error::TokenError;
 use super::jwks::KeySet;
 use crate::config::is_safe_segment;
-use crate::secret::Nonce;
+use crate::secret::{AccessToken, Nonce};
 
 /// Largest token we look at (RFC 8725 §3.7 resource limits); App ID's custom claims
 /// may add up to 100 KB, but such a token could not live in a cookie anyway.
@@ -114,10 +114,10 @@ pub struct IdClaims {
 impl IdClaims {
     /// OIDC Core §3.1.3.8: when the id_token carries `at_hash`, it must be the base64url
     /// left half of the SHA-256 of the access token it came with (RS256 → SHA-256).
-    pub fn at_hash_matches(&self, access_token: &str) -> bool {
+    pub fn at_hash_matches(&self, access_token: &AccessToken) -> bool {
         use sha2::{Digest, Sha256};
         let Some(at_hash) = &self.at_hash else { return true };
-        let digest = Sha256::digest(access_token.as_bytes());
+        let digest = Sha256::digest(access_token.secret().as_bytes());
         let expected = URL_SAFE_NO_PAD.encode(&digest[..16]);
         bool::from(expected.as_bytes().ct_eq(at_hash.as_bytes()))
     }

@@ -175,13 +175,13 @@ async fn complete(
         .await
         .map_err(|e| verify_refusal(e, "id_token"))?;
     let access = appid
-        .verify_login_access_token(tokens.access_token.expose(), &id, tokens.expires_in)
+        .verify_login_access_token(&tokens.access_token, &id, tokens.expires_in)
         .await
         .map_err(|e| verify_refusal(e, "access_token"))?;
     if access.sub != id.sub {
         return Err(failed("sub_mismatch"));
     }
-    if !id.at_hash_matches(tokens.access_token.expose()) {
+    if !id.at_hash_matches(&tokens.access_token) {
         return Err(failed("at_hash_mismatch"));
     }
     // By the configured source (management API, token claims or both); remembered, so the
@@ -191,15 +191,10 @@ async fn complete(
     let config = appid.config();
     let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
     let role_count = roles.len();
-    let mut session = Session::new(
-        id.sub.clone(),
-        id.name.clone(),
-        id.email.clone(),
-        tokens.access_token.expose().to_string(),
-        expires_at,
-    );
-    if let Some(refresh_token) = &tokens.refresh_token {
-        session = session.with_refresh_token(refresh_token.expose().to_string(), config.session_max_age_secs);
+    let mut session =
+        Session::new(id.sub.clone(), id.name.clone(), id.email.clone(), tokens.access_token, expires_at);
+    if let Some(refresh_token) = tokens.refresh_token {
+        session = session.with_refresh_token(refresh_token, config.session_max_age_secs);
     }
     // A new session replaces whatever this browser had (no fixation), in as many cookies
     // as it needs up to the configured ceiling (App ID custom claims make large tokens).
