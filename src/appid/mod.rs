@@ -24,7 +24,7 @@ pub use discovery::ProviderMetadata;
 pub use error::{ProviderError, TokenError, VerifyError};
 pub use refresh::Renewed;
 pub use token::Tokens;
-pub use verify::{AccessClaims, IdClaims};
+pub use verify::{AccessClaims, IdClaims, Verified};
 
 use cache::Cached;
 use http::{Auth, Http};
@@ -221,11 +221,14 @@ impl AppIdClient {
     }
 
     /// Verifies an id_token from the token endpoint against our keys and the login's nonce.
-    pub async fn verify_id_token(&self, token: &str, nonce: &Nonce) -> Result<IdClaims, VerifyError> {
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        nonce: &Nonce,
+    ) -> Result<Verified<IdClaims>, VerifyError> {
         let keys = self.keys_for(token).await?;
-        let mut claims = verify::verify_id_token(token, &keys, &self.expected(), nonce)?;
-        claims.token_roles = self.token_roles_of(token);
-        Ok(claims)
+        let roles_claim = self.config.roles_source.uses_token().then_some(self.config.roles_claim.as_str());
+        Ok(verify::verify_id_token(token, &keys, &self.expected(), nonce, roles_claim)?)
     }
 
     /// The roles claim of a verified token, when the roles source reads tokens.
@@ -248,7 +251,7 @@ impl AppIdClient {
     pub async fn verify_login_access_token(
         &self,
         token: &AccessToken,
-        id: &IdClaims,
+        id: &Verified<IdClaims>,
         expires_in: Option<u64>,
     ) -> Result<Arc<AccessClaims>, VerifyError> {
         let token = token.secret();
@@ -430,10 +433,14 @@ impl AppIdClient {
 
     /// Verifies an id_token that came with a refresh: as at login, without a nonce, and
     /// for the session's `sub`.
-    pub async fn verify_refreshed_id_token(&self, token: &str, sub: &str) -> Result<IdClaims, VerifyError> {
+    pub async fn verify_refreshed_id_token(
+        &self,
+        token: &str,
+        sub: &str,
+    ) -> Result<Verified<IdClaims>, VerifyError> {
         let keys = self.keys_for(token).await?;
-        let mut claims = verify::verify_refreshed_id_token(token, &keys, &self.expected(), sub)?;
-        claims.token_roles = self.token_roles_of(token);
+        let roles_claim = self.config.roles_source.uses_token().then_some(self.config.roles_claim.as_str());
+        let claims = verify::verify_refreshed_id_token(token, &keys, &self.expected(), sub, roles_claim)?;
         // The renewed id_token's roles replace those from login (renewal is when token
         // roles change without a new login).
         if self.config.roles_source.uses_token() {
@@ -470,7 +477,7 @@ impl AppIdClient {
     /// further call.
     pub async fn login_roles(
         &self,
-        id: &IdClaims,
+        id: &Verified<IdClaims>,
         access: &AccessClaims,
     ) -> Result<Vec<String>, ProviderError> {
         let source = self.config.roles_source;

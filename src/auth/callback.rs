@@ -191,8 +191,7 @@ async fn complete(
     let config = appid.config();
     let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
     let role_count = roles.len();
-    let mut session =
-        Session::new(id.sub.clone(), id.name.clone(), id.email.clone(), tokens.access_token, expires_at);
+    let mut session = Session::new(&id, tokens.access_token, expires_at);
     if let Some(refresh_token) = tokens.refresh_token {
         session = session.with_refresh_token(refresh_token, config.session_max_age_secs);
     }

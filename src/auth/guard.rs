@@ -272,20 +272,17 @@ mod tests {
 
     #[test]
     fn a_sessions_debug_form_shows_no_token() {
+        let id = crate::appid::Verified::for_test("sub-1", None, None);
         let token = |value: &str| AccessToken::new(value.to_string());
-        let session = Session::new("sub-1".into(), None, None, token("eyJ-access-CANARY"), 0);
-        let renewed = session.renewed(
-            token("eyJ-renewed-CANARY"),
-            Some(RefreshToken::new("rt-CANARY".into())),
-            None,
-            None,
-        );
+        let session = Session::new(&id, token("eyJ-access-CANARY"), 0);
+        let renewed =
+            session.renewed(token("eyJ-renewed-CANARY"), Some(RefreshToken::new("rt-CANARY".into())), None);
         for debug in [format!("{session:?}"), format!("{renewed:?}")] {
             assert!(!debug.contains("CANARY") && debug.contains("sub-1"), "{debug}");
         }
         assert_eq!(renewed.sid, session.sid, "a renewal continues the same session");
         assert_eq!(renewed.refresh_token().map(RefreshToken::secret), Some("rt-CANARY"));
-        let kept = renewed.renewed(token("eyJ-third"), None, None, None);
+        let kept = renewed.renewed(token("eyJ-third"), None, None);
         assert_eq!(
             kept.refresh_token().map(RefreshToken::secret),
             Some("rt-CANARY"),

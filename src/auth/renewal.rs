@@ -115,13 +115,10 @@ async fn refresh_once(session: &Session, appid: &AppId) -> Renewal {
         tracing::warn!(event = "session_refresh_refused", reason = "sub_mismatch");
         return Renewal::Rejected("sub_mismatch");
     }
-    let (mut name, mut email) = (None, None);
+    let mut id = None;
     if let Some(id_token) = &renewed.id_token {
         match appid.verify_refreshed_id_token(id_token.expose(), &session.sub).await {
-            Ok(id) if id.at_hash_matches(&renewed.access_token) => {
-                name = id.name;
-                email = id.email;
-            }
+            Ok(verified) if verified.at_hash_matches(&renewed.access_token) => id = Some(verified),
             Ok(_) => {
                 tracing::warn!(event = "session_refresh_refused", reason = "at_hash_mismatch");
                 return Renewal::Rejected("at_hash_mismatch");
@@ -130,7 +127,7 @@ async fn refresh_once(session: &Session, appid: &AppId) -> Renewal {
         }
     }
     tracing::info!(event = "session_refreshed", sub = %session.sub, rotated = renewed.refresh_token.is_some());
-    let renewed = session.renewed(renewed.access_token, renewed.refresh_token, name, email);
+    let renewed = session.renewed(renewed.access_token, renewed.refresh_token, id.as_ref());
     Renewal::Renewed(Arc::new(renewed))
 }
 

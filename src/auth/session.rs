@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
 use super::store::SessionStore;
+use crate::appid::{IdClaims, Verified};
 use crate::config::AppIdConfig;
 use crate::metrics::Metrics;
 use crate::secret::{AccessToken, RefreshToken};
@@ -120,22 +121,17 @@ impl rocket::fairing::Fairing for ResolveSession {
 pub struct SessionTooLarge;
 
 impl Session {
-    /// A new session for a login that just completed.
-    pub fn new(
-        sub: String,
-        name: Option<String>,
-        email: Option<String>,
-        access_token: AccessToken,
-        expires_at: i64,
-    ) -> Self {
+    /// A new session for a login that just completed: who it is comes from the id_token
+    /// verified at that login.
+    pub fn new(id: &Verified<IdClaims>, access_token: AccessToken, expires_at: i64) -> Self {
         let key = crate::appid::token_key(access_token.secret());
         let now = crate::clock::now();
         Session {
             v: VERSION,
             sid: super::login::random_token(),
-            sub,
-            name,
-            email,
+            sub: id.sub.clone(),
+            name: id.name.clone(),
+            email: id.email.clone(),
             th: URL_SAFE_NO_PAD.encode(key),
             access_token,
             expires_at,
@@ -162,13 +158,12 @@ impl Session {
 
     /// The same session (same id, subject, start and end) with renewed tokens. A provider
     /// that sends no new refresh token keeps the old one valid (RFC 6749 §6). Name and
-    /// e-mail are updated when a renewed id_token carries them.
+    /// e-mail are updated when the renewal's verified id_token `id` carries them.
     pub fn renewed(
         &self,
         access_token: AccessToken,
         refresh_token: Option<RefreshToken>,
-        name: Option<String>,
-        email: Option<String>,
+        id: Option<&Verified<IdClaims>>,
     ) -> Session {
         let mut session = self.clone();
         session.th = URL_SAFE_NO_PAD.encode(crate::appid::token_key(access_token.secret()));
@@ -176,11 +171,11 @@ impl Session {
         if refresh_token.is_some() {
             session.rt = refresh_token;
         }
-        if name.is_some() {
-            session.name = name;
+        if let Some(name) = id.and_then(|id| id.name.clone()) {
+            session.name = Some(name);
         }
-        if email.is_some() {
-            session.email = email;
+        if let Some(email) = id.and_then(|id| id.email.clone()) {
+            session.email = Some(email);
         }
         session.last_seen = Some(crate::clock::now());
         session
