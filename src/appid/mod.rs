@@ -24,7 +24,7 @@ pub use discovery::ProviderMetadata;
 pub use error::{ProviderError, TokenError, VerifyError};
 pub use refresh::Renewed;
 pub use token::Tokens;
-pub use verify::{AccessClaims, IdClaims};
+pub use verify::{AccessClaims, IdClaims, Verified};
 
 use cache::Cached;
 use http::{Auth, Http};
@@ -36,6 +36,7 @@ use verify::Expected;
 
 use crate::config::{AppIdConfig, IntrospectionPolicy};
 use crate::metrics::Metrics;
+use crate::secret::{AccessToken, Nonce, PkceVerifier, RefreshToken};
 
 /// Provider metadata is fetched again after this long.
 const DISCOVERY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -220,11 +221,14 @@ impl AppIdClient {
     }
 
     /// Verifies an id_token from the token endpoint against our keys and the login's nonce.
-    pub async fn verify_id_token(&self, token: &str, nonce: &str) -> Result<IdClaims, VerifyError> {
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        nonce: &Nonce,
+    ) -> Result<Verified<IdClaims>, VerifyError> {
         let keys = self.keys_for(token).await?;
-        let mut claims = verify::verify_id_token(token, &keys, &self.expected(), nonce)?;
-        claims.token_roles = self.token_roles_of(token);
-        Ok(claims)
+        let roles_claim = self.config.roles_source.uses_token().then_some(self.config.roles_claim.as_str());
+        Ok(verify::verify_id_token(token, &keys, &self.expected(), nonce, roles_claim)?)
     }
 
     /// The roles claim of a verified token, when the roles source reads tokens.
@@ -246,10 +250,11 @@ impl AppIdClient {
     /// lifetime, `session_max_age_secs`), remembered by this process only.
     pub async fn verify_login_access_token(
         &self,
-        token: &str,
-        id: &IdClaims,
+        token: &AccessToken,
+        id: &Verified<IdClaims>,
         expires_in: Option<u64>,
     ) -> Result<Arc<AccessClaims>, VerifyError> {
+        let token = token.secret();
         let key = token_key(token);
         match self.verify_access_token_keyed(token, key).await {
             Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
@@ -408,30 +413,34 @@ impl AppIdClient {
     pub async fn exchange_code(
         &self,
         code: &str,
-        code_verifier: Option<&str>,
+        code_verifier: Option<&PkceVerifier>,
     ) -> Result<Tokens, ProviderError> {
         let metadata = self.metadata().await?;
         token::exchange_code(&self.http, &self.config, &metadata, code, code_verifier).await
     }
 
     /// Renews the tokens with a refresh token (no retry: see [`refresh::refresh`]).
-    pub async fn refresh_tokens(&self, refresh_token: &str) -> Result<Renewed, ProviderError> {
+    pub async fn refresh_tokens(&self, refresh_token: &RefreshToken) -> Result<Renewed, ProviderError> {
         let metadata = self.metadata().await?;
         refresh::refresh(&self.http, &self.config, &metadata, refresh_token).await
     }
 
     /// Revokes a refresh token at the provider (RFC 7009).
-    pub async fn revoke_refresh_token(&self, refresh_token: &str) -> Result<(), ProviderError> {
+    pub async fn revoke_refresh_token(&self, refresh_token: &RefreshToken) -> Result<(), ProviderError> {
         let metadata = self.metadata().await?;
         refresh::revoke(&self.http, &self.config, &metadata, refresh_token).await
     }
 
     /// Verifies an id_token that came with a refresh: as at login, without a nonce, and
     /// for the session's `sub`.
-    pub async fn verify_refreshed_id_token(&self, token: &str, sub: &str) -> Result<IdClaims, VerifyError> {
+    pub async fn verify_refreshed_id_token(
+        &self,
+        token: &str,
+        sub: &str,
+    ) -> Result<Verified<IdClaims>, VerifyError> {
         let keys = self.keys_for(token).await?;
-        let mut claims = verify::verify_refreshed_id_token(token, &keys, &self.expected(), sub)?;
-        claims.token_roles = self.token_roles_of(token);
+        let roles_claim = self.config.roles_source.uses_token().then_some(self.config.roles_claim.as_str());
+        let claims = verify::verify_refreshed_id_token(token, &keys, &self.expected(), sub, roles_claim)?;
         // The renewed id_token's roles replace those from login (renewal is when token
         // roles change without a new login).
         if self.config.roles_source.uses_token() {
@@ -468,7 +477,7 @@ impl AppIdClient {
     /// further call.
     pub async fn login_roles(
         &self,
-        id: &IdClaims,
+        id: &Verified<IdClaims>,
         access: &AccessClaims,
     ) -> Result<Vec<String>, ProviderError> {
         let source = self.config.roles_source;

@@ -6,14 +6,14 @@ use super::discovery::ProviderMetadata;
 use super::error::ProviderError;
 use super::http::{Auth, Http};
 use crate::config::AppIdConfig;
-use crate::secret::Secret;
+use crate::secret::{AccessToken, PkceVerifier, RefreshToken, Secret};
 
 /// The token endpoint's answer (tokens kept as secrets).
 #[derive(Debug)]
 pub struct Tokens {
-    pub access_token: Secret,
+    pub access_token: AccessToken,
     pub id_token: Secret,
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<RefreshToken>,
     /// The access token's lifetime in seconds, when the provider said (a number, or a
     /// numeric string as in some App ID samples).
     pub expires_in: Option<u64>,
@@ -55,7 +55,7 @@ pub async fn exchange_code(
     config: &AppIdConfig,
     metadata: &ProviderMetadata,
     code: &str,
-    code_verifier: Option<&str>,
+    code_verifier: Option<&PkceVerifier>,
 ) -> Result<Tokens, ProviderError> {
     let mut form = vec![
         ("grant_type", "authorization_code"),
@@ -65,7 +65,7 @@ pub async fn exchange_code(
         ("client_id", config.client_id.as_str()),
     ];
     if let Some(verifier) = code_verifier {
-        form.push(("code_verifier", verifier));
+        form.push(("code_verifier", verifier.secret()));
     }
     let auth = client_auth(config, metadata, &mut form);
     let response: TokenResponse =
@@ -76,9 +76,9 @@ pub async fn exchange_code(
     }
     let id_token = response.id_token.ok_or(incomplete("no id_token"))?;
     Ok(Tokens {
-        access_token: Secret::new(response.access_token),
+        access_token: AccessToken::new(response.access_token),
         id_token: Secret::new(id_token),
-        refresh_token: response.refresh_token.map(Secret::new),
+        refresh_token: response.refresh_token.map(RefreshToken::new),
         expires_in: response.expires_in.as_ref().and_then(|v| match v {
             serde_json::Value::Number(n) => n.as_u64(),
             serde_json::Value::String(s) => s.trim().parse().ok(),

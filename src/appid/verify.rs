@@ -7,13 +7,14 @@ use jsonwebtoken::{Algorithm, Validation};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::error::TokenError;
 use super::jwks::KeySet;
 use crate::config::is_safe_segment;
+use crate::secret::{AccessToken, Nonce};
 
 /// Largest token we look at (RFC 8725 §3.7 resource limits); App ID's custom claims
 /// may add up to 100 KB, but such a token could not live in a cookie anyway.
@@ -80,7 +81,35 @@ impl Audience {
     }
 }
 
-/// Claims of a verified id_token that the app uses.
+/// Claims that passed the checks of this module: only its verify functions make one (the
+/// field is private, and there is no constructor or `Deserialize`), so a function that takes
+/// a `&Verified<IdClaims>` cannot be handed the claims of a token nobody checked. Reading
+/// goes through `Deref`.
+///
+/// ```compile_fail,E0423
+/// # use rocket_appid::appid::verify::{IdClaims, Verified};
+/// # fn claims() -> IdClaims { unimplemented!() }
+/// let forged: Verified<IdClaims> = Verified(claims()); // private field: does not compile
+/// ```
+///
+/// ```compile_fail,E0277
+/// # use rocket_appid::appid::verify::{IdClaims, Verified};
+/// // Nor can it be read from JSON (say, from a cookie).
+/// let forged: Verified<IdClaims> = serde_json::from_str("{}").unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Verified<T>(T);
+
+impl<T> std::ops::Deref for Verified<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Claims of an id_token that the app uses; those of a checked one come as
+/// [`Verified<IdClaims>`].
 #[derive(Debug, Clone, Deserialize)]
 pub struct IdClaims {
     pub sub: String,
@@ -97,8 +126,8 @@ pub struct IdClaims {
     azp: Option<String>,
     #[serde(default)]
     tenant: Option<String>,
-    /// Role names from the configured roles claim (filled in by the client after
-    /// verification when the roles source reads tokens; empty otherwise).
+    /// Role names from the configured roles claim, read from the verified payload when the
+    /// roles source reads tokens; empty otherwise.
     #[serde(skip)]
     pub token_roles: Vec<String>,
     /// How the user authenticated (App ID: `cloud_directory`, `google`, ...), for the log
@@ -110,17 +139,30 @@ pub struct IdClaims {
     at_hash: Option<String>,
 }
 
-impl IdClaims {
+impl Verified<IdClaims> {
     /// OIDC Core §3.1.3.8: when the id_token carries `at_hash`, it must be the base64url
-    /// left half of the SHA-256 of the access token it came with (RS256 → SHA-256).
-    pub fn at_hash_matches(&self, access_token: &str) -> bool {
+    /// left half of the SHA-256 of the access token it came with (RS256 → SHA-256). Only
+    /// a verified id_token's `at_hash` vouches for anything.
+    pub fn at_hash_matches(&self, access_token: &AccessToken) -> bool {
         use sha2::{Digest, Sha256};
         let Some(at_hash) = &self.at_hash else { return true };
-        let digest = Sha256::digest(access_token.as_bytes());
+        let digest = Sha256::digest(access_token.secret().as_bytes());
         let expected = URL_SAFE_NO_PAD.encode(&digest[..16]);
         bool::from(expected.as_bytes().ct_eq(at_hash.as_bytes()))
     }
+}
 
+#[cfg(test)]
+impl Verified<IdClaims> {
+    /// Claims for unit tests elsewhere in the crate, which have no signed token at hand.
+    pub(crate) fn for_test(sub: &str, name: Option<&str>, email: Option<&str>) -> Self {
+        let json =
+            serde_json::json!({ "sub": sub, "name": name, "email": email, "exp": 0, "iat": 0, "aud": "c" });
+        Verified(serde_json::from_value(json).expect("test claims"))
+    }
+}
+
+impl IdClaims {
     /// The authentication methods as one log-safe string: short lower-case names only,
     /// anything else left out (the value comes from the provider, not from us).
     pub fn amr_for_log(&self) -> String {
@@ -169,21 +211,24 @@ impl AccessClaims {
     }
 }
 
-/// Verifies an id_token: signature, issuer, audience (ours only), tenant, times, nonce, subject.
+/// Verifies an id_token: signature, issuer, audience (ours only), tenant, times, nonce,
+/// subject. With `roles_claim`, the role names in that claim (see [`roles_in_claims`]) go
+/// into `token_roles`.
 pub fn verify_id_token(
     token: &str,
     keys: &KeySet,
     expected: &Expected,
-    nonce: &str,
-) -> Result<IdClaims, TokenError> {
-    let claims = verify_id_claims(token, keys, expected)?;
+    nonce: &Nonce,
+    roles_claim: Option<&str>,
+) -> Result<Verified<IdClaims>, TokenError> {
+    let claims = verify_id_claims(token, keys, expected, roles_claim)?;
     // Step 11: the nonce we sent must come back, compared in constant time.
     let sent = claims.nonce.as_deref().ok_or(TokenError::NonceMissing)?;
-    if !bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) {
+    if !nonce.matches(sent) {
         return Err(TokenError::NonceMismatch);
     }
     check_subject(&claims.sub, expected)?;
-    Ok(claims)
+    Ok(Verified(claims))
 }
 
 /// Verifies an id_token that came with a refresh (OIDC Core §12.2): the same checks as at
@@ -193,18 +238,27 @@ pub fn verify_refreshed_id_token(
     keys: &KeySet,
     expected: &Expected,
     sub: &str,
-) -> Result<IdClaims, TokenError> {
-    let claims = verify_id_claims(token, keys, expected)?;
+    roles_claim: Option<&str>,
+) -> Result<Verified<IdClaims>, TokenError> {
+    let claims = verify_id_claims(token, keys, expected, roles_claim)?;
     check_subject(&claims.sub, expected)?;
     if claims.sub != sub {
         return Err(TokenError::SubjectMismatch);
     }
-    Ok(claims)
+    Ok(Verified(claims))
 }
 
 /// The id_token checks shared by login and refresh (OIDC Core §3.1.3.7 steps 2-10).
-fn verify_id_claims(token: &str, keys: &KeySet, expected: &Expected) -> Result<IdClaims, TokenError> {
-    let claims: IdClaims = verify_signed(token, keys, expected, Kind::Id)?;
+fn verify_id_claims(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected,
+    roles_claim: Option<&str>,
+) -> Result<IdClaims, TokenError> {
+    let payload = verify_signed(token, keys, expected, Kind::Id)?;
+    let token_roles = roles_claim.map(|path| roles_in_claims(&payload, path)).unwrap_or_default();
+    let mut claims: IdClaims = serde_json::from_value(payload).map_err(|_| TokenError::Malformed)?;
+    claims.token_roles = token_roles;
     // Step 3: we trust no audience but ourselves, so extra audiences are refused.
     if claims.aud.values() != [expected.client_id] {
         return Err(TokenError::AudienceMismatch);
@@ -231,7 +285,8 @@ pub fn verify_access_token(
     keys: &KeySet,
     expected: &Expected,
 ) -> Result<AccessClaims, TokenError> {
-    let claims: AccessClaims = verify_signed(token, keys, expected, Kind::Access)?;
+    let claims: AccessClaims = serde_json::from_value(verify_signed(token, keys, expected, Kind::Access)?)
+        .map_err(|_| TokenError::Malformed)?;
     check_tenant(claims.tenant.as_deref(), expected)?;
     check_subject(&claims.sub, expected)?;
     Ok(claims.with_scopes())
@@ -343,13 +398,14 @@ fn is_base64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-/// Signature (RS256 with the key named by `kid`), `iss`, `aud` contains us, `exp`/`nbf` with leeway.
-fn verify_signed<T: DeserializeOwned>(
+/// Signature (RS256 with the key named by `kid`), `iss`, `aud` contains us, `exp`/`nbf`
+/// with leeway; the payload, for the caller's own checks.
+fn verify_signed(
     token: &str,
     keys: &KeySet,
     expected: &Expected,
     kind: Kind,
-) -> Result<T, TokenError> {
+) -> Result<serde_json::Value, TokenError> {
     let header = header(token)?;
     // `JWT` or none; a generic provider's JWT access tokens are `at+jwt` (RFC 9068 §2.1),
     // which an id_token must never be (RFC 9068 §4: no access token passes as an id_token).
@@ -402,7 +458,7 @@ fn verify_signed<T: DeserializeOwned>(
     if exp + (expected.leeway_secs as i64) < expected.now {
         return Err(TokenError::Expired);
     }
-    serde_json::from_value(data.claims).map_err(|_| TokenError::Malformed)
+    Ok(data.claims)
 }
 
 fn check_tenant(tenant: Option<&str>, expected: &Expected) -> Result<(), TokenError> {
@@ -449,7 +505,8 @@ pub fn roles_from_verified(token: &str, path: &str) -> Vec<String> {
     roles_in_claims(&claims, path)
 }
 
-/// [`roles_from_verified`] for claims already parsed (e.g. an introspection answer).
+/// The role names in claim `path` of a verified token's payload or of an introspection
+/// answer (see [`roles_from_verified`]).
 pub fn roles_in_claims(claims: &serde_json::Value, path: &str) -> Vec<String> {
     let value = claims.get(path).or_else(|| path.split('.').try_fold(claims, |v, name| v.get(name)));
     let names: Vec<&str> = match value {
@@ -544,6 +601,10 @@ mod tests {
         assert_eq!(verify_access_token(&at_jwt, &keys, &generic).unwrap_err(), TokenError::UnknownKid);
         assert_eq!(verify_access_token(&ver3, &keys, &generic).unwrap_err(), TokenError::UnknownKid);
         // An access token type never passes as an id_token.
-        assert_eq!(verify_id_token(&at_jwt, &keys, &generic, "n").unwrap_err(), TokenError::TypNotAllowed);
+        let nonce = Nonce::new("n".to_string());
+        assert_eq!(
+            verify_id_token(&at_jwt, &keys, &generic, &nonce, None).unwrap_err(),
+            TokenError::TypNotAllowed
+        );
     }
 }

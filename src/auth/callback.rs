@@ -3,7 +3,6 @@
 //! starts the session and says where the user goes next, or why the login is refused.
 
 use rocket::http::CookieJar;
-use subtle::ConstantTimeEq;
 
 use super::login::{self, LoginState, NoLogin, LOGIN_TTL_SECS};
 use super::return_to;
@@ -129,7 +128,7 @@ async fn complete(
     };
     // The state must match before anything the provider sent is believed.
     let state = query.state.as_deref().ok_or(failed("state_missing"))?;
-    if !bool::from(state.as_bytes().ct_eq(login.state.as_bytes())) {
+    if !login.state.matches(state) {
         return Err(failed("state_mismatch"));
     }
     if let Some(error) = &query.error {
@@ -159,7 +158,7 @@ async fn complete(
     }
     let code = query.code.as_deref().ok_or(failed("code_missing"))?;
 
-    let tokens = appid.exchange_code(code, login.verifier.as_deref()).await.map_err(|e| {
+    let tokens = appid.exchange_code(code, login.verifier.as_ref()).await.map_err(|e| {
         if e.is_invalid_grant() {
             Refusal("invalid_grant", LoginFailure::Expired)
         } else if e.is_incomplete() {
@@ -176,13 +175,13 @@ async fn complete(
         .await
         .map_err(|e| verify_refusal(e, "id_token"))?;
     let access = appid
-        .verify_login_access_token(tokens.access_token.expose(), &id, tokens.expires_in)
+        .verify_login_access_token(&tokens.access_token, &id, tokens.expires_in)
         .await
         .map_err(|e| verify_refusal(e, "access_token"))?;
     if access.sub != id.sub {
         return Err(failed("sub_mismatch"));
     }
-    if !id.at_hash_matches(tokens.access_token.expose()) {
+    if !id.at_hash_matches(&tokens.access_token) {
         return Err(failed("at_hash_mismatch"));
     }
     // By the configured source (management API, token claims or both); remembered, so the
@@ -192,15 +191,9 @@ async fn complete(
     let config = appid.config();
     let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
     let role_count = roles.len();
-    let mut session = Session::new(
-        id.sub.clone(),
-        id.name.clone(),
-        id.email.clone(),
-        tokens.access_token.expose().to_string(),
-        expires_at,
-    );
-    if let Some(refresh_token) = &tokens.refresh_token {
-        session = session.with_refresh_token(refresh_token.expose().to_string(), config.session_max_age_secs);
+    let mut session = Session::new(&id, tokens.access_token, expires_at);
+    if let Some(refresh_token) = tokens.refresh_token {
+        session = session.with_refresh_token(refresh_token, config.session_max_age_secs);
     }
     // A new session replaces whatever this browser had (no fixation), in as many cookies
     // as it needs up to the configured ceiling (App ID custom claims make large tokens).

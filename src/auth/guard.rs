@@ -192,7 +192,7 @@ impl Sentinel for &AuthorizedUser {
 pub async fn authorize(session: Option<&Session>, appid: &AppId) -> Decision {
     let session = session.ok_or(AuthError::NotLoggedIn("no_session"))?;
     let key = session.token_key().ok_or(AuthError::NotLoggedIn("no_session"))?;
-    let claims = verified_claims(appid, &session.access_token, key, "session_refused").await?;
+    let claims = verified_claims(appid, session.access_token.secret(), key, "session_refused").await?;
     authorize_verified(session, appid, key, &claims).await
 }
 
@@ -227,7 +227,7 @@ pub(crate) async fn authorize_verified(
         return Err(AuthError::NotLoggedIn("sub_mismatch"));
     }
     let viewer = Viewer::from(session);
-    grant(appid, &session.access_token, key, claims, viewer, session.expires_at).await
+    grant(appid, session.access_token.secret(), key, claims, viewer, session.expires_at).await
 }
 
 /// The checks after a locally verified access token, shared by sessions and bearer
@@ -268,18 +268,26 @@ pub(crate) async fn grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::{AccessToken, RefreshToken};
 
     #[test]
     fn a_sessions_debug_form_shows_no_token() {
-        let session = Session::new("sub-1".into(), None, None, "eyJ-access-CANARY".into(), 0);
-        let renewed = session.renewed("eyJ-renewed-CANARY".into(), Some("rt-CANARY".into()), None, None);
+        let id = crate::appid::Verified::for_test("sub-1", None, None);
+        let token = |value: &str| AccessToken::new(value.to_string());
+        let session = Session::new(&id, token("eyJ-access-CANARY"), 0);
+        let renewed =
+            session.renewed(token("eyJ-renewed-CANARY"), Some(RefreshToken::new("rt-CANARY".into())), None);
         for debug in [format!("{session:?}"), format!("{renewed:?}")] {
             assert!(!debug.contains("CANARY") && debug.contains("sub-1"), "{debug}");
         }
         assert_eq!(renewed.sid, session.sid, "a renewal continues the same session");
-        assert_eq!(renewed.refresh_token(), Some("rt-CANARY"));
-        let kept = renewed.renewed("eyJ-third".into(), None, None, None);
-        assert_eq!(kept.refresh_token(), Some("rt-CANARY"), "no new refresh token: the old one stays");
+        assert_eq!(renewed.refresh_token().map(RefreshToken::secret), Some("rt-CANARY"));
+        let kept = renewed.renewed(token("eyJ-third"), None, None);
+        assert_eq!(
+            kept.refresh_token().map(RefreshToken::secret),
+            Some("rt-CANARY"),
+            "no new refresh token: the old one stays"
+        );
     }
 
     #[test]

@@ -15,23 +15,23 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use subtle::ConstantTimeEq;
-
 use super::cookie_store::{self, StoreSettings};
 use super::cookies;
 use crate::appid::{AppId, ProviderError, ProviderMetadata};
 use crate::config::{AppIdConfig, PkceMode};
+use crate::secret::{Nonce, PkceVerifier, State};
 
 /// A login transaction older than this is refused at the callback.
 pub const LOGIN_TTL_SECS: i64 = 600;
 
-/// What the callback needs to finish a login started in this browser.
+/// What the callback needs to finish a login started in this browser. `Debug` shows
+/// neither state, nonce nor verifier (their types redact them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginState {
-    pub state: String,
-    pub nonce: String,
+    pub state: State,
+    pub nonce: Nonce,
     /// The PKCE code verifier, when PKCE was used.
-    pub verifier: Option<String>,
+    pub verifier: Option<PkceVerifier>,
     pub return_to: String,
     pub created_at: i64,
 }
@@ -44,8 +44,8 @@ pub fn random_token() -> String {
 }
 
 /// RFC 7636 S256: BASE64URL(SHA256(verifier)).
-pub fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+pub fn pkce_challenge(verifier: &PkceVerifier) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.secret().as_bytes()))
 }
 
 /// Starts a login that returns to `return_to`: stores the transaction in a cookie and
@@ -59,9 +59,9 @@ pub async fn begin(appid: &AppId, jar: &CookieJar<'_>, return_to: String) -> Res
         PkceMode::Auto => metadata.pkce_s256,
     };
     let login = LoginState {
-        state: random_token(),
-        nonce: random_token(),
-        verifier: use_pkce.then(random_token),
+        state: State::new(random_token()),
+        nonce: Nonce::new(random_token()),
+        verifier: use_pkce.then(|| PkceVerifier::new(random_token())),
         return_to,
         created_at: crate::clock::now(),
     };
@@ -147,8 +147,8 @@ fn authorization_url(appid: &AppId, metadata: &ProviderMetadata, login: &LoginSt
             .append_pair("response_type", "code")
             .append_pair("redirect_uri", config.redirect_uri.as_str())
             .append_pair("scope", "openid")
-            .append_pair("state", &login.state)
-            .append_pair("nonce", &login.nonce);
+            .append_pair("state", login.state.secret())
+            .append_pair("nonce", login.nonce.secret());
         if let Some(verifier) = &login.verifier {
             query
                 .append_pair("code_challenge", &pkce_challenge(verifier))
@@ -189,8 +189,7 @@ pub fn take(jar: &CookieJar<'_>, config: &AppIdConfig, state: Option<&str>) -> R
     let found = match state {
         // Every entry is compared, so the time taken does not say which one matched.
         Some(state) => pending.iter().enumerate().fold(None, |found, (index, login)| {
-            let equal = bool::from(state.as_bytes().ct_eq(login.state.as_bytes()));
-            if equal {
+            if login.state.matches(state) {
                 Some(index)
             } else {
                 found
@@ -221,9 +220,28 @@ mod tests {
     fn the_pkce_challenge_follows_rfc_7636() {
         // RFC 7636 Appendix B.
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            pkce_challenge(&PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".to_string())),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    /// The login cookie keeps the JSON shape it had when these fields were plain strings,
+    /// so transactions started before an upgrade still finish, and its `Debug` form shows
+    /// none of the secrets.
+    #[test]
+    fn the_login_cookie_format_is_unchanged_and_debug_is_redacted() {
+        let stored = r#"{"state":"st-CANARY","nonce":"no-CANARY","verifier":"pv-CANARY","return_to":"/x","created_at":7}"#;
+        let login: LoginState = serde_json::from_str(stored).unwrap();
+        assert!(login.state.matches("st-CANARY") && login.nonce.matches("no-CANARY"));
+        assert_eq!(login.verifier.as_ref().map(PkceVerifier::secret), Some("pv-CANARY"));
+        assert_eq!(serde_json::to_string(&login).unwrap(), stored);
+        let debug = format!("{login:?}");
+        assert!(!debug.contains("CANARY") && debug.contains("/x"), "{debug}");
+        let without_pkce: LoginState = serde_json::from_str(
+            r#"{"state":"s","nonce":"n","verifier":null,"return_to":"/","created_at":1}"#,
+        )
+        .unwrap();
+        assert!(without_pkce.verifier.is_none());
     }
 
     #[test]

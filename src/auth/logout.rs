@@ -18,6 +18,7 @@ use super::renewal::forget_renewal;
 use super::session::Session;
 use super::store::SessionStore;
 use crate::appid::AppId;
+use crate::secret::RefreshToken;
 
 /// How long logout waits for the provider to revoke the refresh token: logout must not
 /// hang on a slow provider (the deny-list already ends the session here).
@@ -170,7 +171,7 @@ pub fn mark_signed_out(jar: &CookieJar<'_>, secure: bool) {
 
 /// Revokes the refresh token; a failure is logged and does not stop the logout (the
 /// session is already on the deny-list, and the token expires on its own).
-async fn revoke(appid: &AppId, refresh_token: &str) {
+async fn revoke(appid: &AppId, refresh_token: &RefreshToken) {
     match tokio::time::timeout(REVOKE_WAIT, appid.revoke_refresh_token(refresh_token)).await {
         Ok(Ok(())) => tracing::info!(event = "refresh_token_revoked"),
         Ok(Err(error)) => tracing::warn!(event = "refresh_token_revoke_failed", %error),

@@ -9,6 +9,7 @@ use super::guard::{authorize, authorize_verified, AuthError, Decision};
 use super::session::Session;
 use super::store::SessionStore;
 use crate::appid::{AppId, ProviderError, VerifyError};
+use crate::secret::RefreshToken;
 
 /// [`authorize`] with silent renewal: when the session's access token has expired or has
 /// less than `refresh_window_secs` left and the session holds a refresh token, the tokens
@@ -32,7 +33,7 @@ pub async fn authorize_renewing(
     let window = i64::try_from(appid.config().refresh_window_secs).unwrap_or(0);
     // The current access token's claims, if it can still serve this request should
     // renewal fail (verified once here, not again by `authorize`).
-    let usable = match appid.verify_access_token_keyed(&current.access_token, key).await {
+    let usable = match appid.verify_access_token_keyed(current.access_token.secret(), key).await {
         Ok(claims) if claims.exp - now > window => {
             return (authorize_verified(current, appid, key, &claims).await, None)
         }
@@ -71,7 +72,7 @@ async fn renew(session: &Session, appid: &AppId, store: &SessionStore) -> Renewa
     let Some(refresh_token) = session.refresh_token() else {
         return Renewal::Rejected("no_refresh_token");
     };
-    let key = crate::appid::token_key(refresh_token);
+    let key = crate::appid::token_key(refresh_token.secret());
     let (session, appid) = (session.clone(), appid.clone());
     let refresh = async move {
         // Its own task: a request cancelled half-way (the browser navigated on) must not
@@ -93,8 +94,8 @@ async fn renew(session: &Session, appid: &AppId, store: &SessionStore) -> Renewa
 
 /// Forgets the renewal made with this refresh token (at logout: a renewed session must not
 /// outlive it in the grace record; the deny-list refuses its cookie anyway).
-pub async fn forget_renewal(store: &SessionStore, refresh_token: &str) {
-    store.forget_renewal(crate::appid::token_key(refresh_token)).await;
+pub async fn forget_renewal(store: &SessionStore, refresh_token: &RefreshToken) {
+    store.forget_renewal(crate::appid::token_key(refresh_token.secret())).await;
 }
 
 /// One refresh at the provider, and the checks of what it returns (as at login).
@@ -106,7 +107,7 @@ async fn refresh_once(session: &Session, appid: &AppId) -> Renewal {
         Ok(renewed) => renewed,
         Err(error) => return refresh_failed(error),
     };
-    let access = match appid.verify_access_token(renewed.access_token.expose()).await {
+    let access = match appid.verify_access_token(renewed.access_token.secret()).await {
         Ok(claims) => claims,
         Err(error) => return verify_failed(error, "access_token"),
     };
@@ -114,13 +115,10 @@ async fn refresh_once(session: &Session, appid: &AppId) -> Renewal {
         tracing::warn!(event = "session_refresh_refused", reason = "sub_mismatch");
         return Renewal::Rejected("sub_mismatch");
     }
-    let (mut name, mut email) = (None, None);
+    let mut id = None;
     if let Some(id_token) = &renewed.id_token {
         match appid.verify_refreshed_id_token(id_token.expose(), &session.sub).await {
-            Ok(id) if id.at_hash_matches(renewed.access_token.expose()) => {
-                name = id.name;
-                email = id.email;
-            }
+            Ok(verified) if verified.at_hash_matches(&renewed.access_token) => id = Some(verified),
             Ok(_) => {
                 tracing::warn!(event = "session_refresh_refused", reason = "at_hash_mismatch");
                 return Renewal::Rejected("at_hash_mismatch");
@@ -129,8 +127,7 @@ async fn refresh_once(session: &Session, appid: &AppId) -> Renewal {
         }
     }
     tracing::info!(event = "session_refreshed", sub = %session.sub, rotated = renewed.refresh_token.is_some());
-    let refresh_token = renewed.refresh_token.map(|t| t.expose().to_string());
-    let renewed = session.renewed(renewed.access_token.expose().to_string(), refresh_token, name, email);
+    let renewed = session.renewed(renewed.access_token, renewed.refresh_token, id.as_ref());
     Renewal::Renewed(Arc::new(renewed))
 }
 

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
 use super::store::SessionStore;
+use crate::appid::{IdClaims, Verified};
 use crate::config::AppIdConfig;
 use crate::metrics::Metrics;
+use crate::secret::{AccessToken, RefreshToken};
 
 /// Bumped when the layout changes incompatibly: older cookies then count as absent.
 /// Optional fields added with `serde(default)` need no bump.
@@ -42,7 +44,7 @@ pub struct Session {
     pub sub: String,
     pub name: Option<String>,
     pub email: Option<String>,
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// SHA-256 of the access token, base64url: the guard's cache key, computed once at
     /// login (the sealed cookie vouches that it belongs to this token).
     th: String,
@@ -57,7 +59,7 @@ pub struct Session {
     /// The refresh token, when the provider issued one: the guard renews an expiring access
     /// token with it, logout revokes it. Sealed like the rest; never shown or logged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    rt: Option<String>,
+    rt: Option<RefreshToken>,
 }
 
 /// Tokens never reach a log line, even through `{:?}` of a session.
@@ -119,22 +121,17 @@ impl rocket::fairing::Fairing for ResolveSession {
 pub struct SessionTooLarge;
 
 impl Session {
-    /// A new session for a login that just completed.
-    pub fn new(
-        sub: String,
-        name: Option<String>,
-        email: Option<String>,
-        access_token: String,
-        expires_at: i64,
-    ) -> Self {
-        let key = crate::appid::token_key(&access_token);
+    /// A new session for a login that just completed: who it is comes from the id_token
+    /// verified at that login.
+    pub fn new(id: &Verified<IdClaims>, access_token: AccessToken, expires_at: i64) -> Self {
+        let key = crate::appid::token_key(access_token.secret());
         let now = crate::clock::now();
         Session {
             v: VERSION,
             sid: super::login::random_token(),
-            sub,
-            name,
-            email,
+            sub: id.sub.clone(),
+            name: id.name.clone(),
+            email: id.email.clone(),
             th: URL_SAFE_NO_PAD.encode(key),
             access_token,
             expires_at,
@@ -147,7 +144,7 @@ impl Session {
     /// With the refresh token issued at login: the guard renews the access token with it,
     /// so the session then lasts the configured session lifetime (from its start), not
     /// just the access token's.
-    pub fn with_refresh_token(mut self, refresh_token: String, session_max_age_secs: u64) -> Self {
+    pub fn with_refresh_token(mut self, refresh_token: RefreshToken, session_max_age_secs: u64) -> Self {
         let max_age = i64::try_from(session_max_age_secs).unwrap_or(i64::MAX);
         self.expires_at = self.expires_at.max(self.created_at.saturating_add(max_age));
         self.rt = Some(refresh_token);
@@ -155,31 +152,30 @@ impl Session {
     }
 
     /// The refresh token, if the provider issued one.
-    pub fn refresh_token(&self) -> Option<&str> {
-        self.rt.as_deref()
+    pub fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.rt.as_ref()
     }
 
     /// The same session (same id, subject, start and end) with renewed tokens. A provider
     /// that sends no new refresh token keeps the old one valid (RFC 6749 §6). Name and
-    /// e-mail are updated when a renewed id_token carries them.
+    /// e-mail are updated when the renewal's verified id_token `id` carries them.
     pub fn renewed(
         &self,
-        access_token: String,
-        refresh_token: Option<String>,
-        name: Option<String>,
-        email: Option<String>,
+        access_token: AccessToken,
+        refresh_token: Option<RefreshToken>,
+        id: Option<&Verified<IdClaims>>,
     ) -> Session {
         let mut session = self.clone();
-        session.th = URL_SAFE_NO_PAD.encode(crate::appid::token_key(&access_token));
+        session.th = URL_SAFE_NO_PAD.encode(crate::appid::token_key(access_token.secret()));
         session.access_token = access_token;
         if refresh_token.is_some() {
             session.rt = refresh_token;
         }
-        if name.is_some() {
-            session.name = name;
+        if let Some(name) = id.and_then(|id| id.name.clone()) {
+            session.name = Some(name);
         }
-        if email.is_some() {
-            session.email = email;
+        if let Some(email) = id.and_then(|id| id.email.clone()) {
+            session.email = Some(email);
         }
         session.last_seen = Some(crate::clock::now());
         session
@@ -386,5 +382,17 @@ mod tests {
         assert_eq!(old_or_malformed(r#"{"v":2,"sid":"x"}"#), "old_version");
         assert_eq!(old_or_malformed(r#"{"sid":"x"}"#), "malformed");
         assert_eq!(old_or_malformed("not json"), "malformed");
+    }
+
+    /// Sessions written when the tokens were plain strings still open, and are written back
+    /// in the same shape; `Debug` shows no token.
+    #[test]
+    fn the_cookie_format_is_unchanged_and_debug_shows_no_token() {
+        let stored = r#"{"v":3,"sid":"s","sub":"u","name":null,"email":null,"access_token":"at-CANARY","th":"h","expires_at":9,"created_at":1,"last_seen":2,"rt":"rt-CANARY"}"#;
+        let session: Session = serde_json::from_str(stored).unwrap();
+        assert_eq!(session.access_token.secret(), "at-CANARY");
+        assert_eq!(session.refresh_token().map(RefreshToken::secret), Some("rt-CANARY"));
+        assert_eq!(serde_json::to_string(&session).unwrap(), stored);
+        assert!(!format!("{session:?}").contains("CANARY"));
     }
 }
