@@ -118,7 +118,9 @@ def main():
                 idp.terminate()
                 idp.wait(timeout=10)
             times.append(elapsed)
-            failures += 0 if ok else 1
+            if not ok:
+                failures += 1
+                print(f"  run {len(times)} failed (after {elapsed:.3f} s)")
         summary(name, times, failures)
         failed += failures
     return 1 if failed else 0

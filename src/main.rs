@@ -50,11 +50,12 @@ async fn main() -> ExitCode {
     let drain = rocket.state::<rocket_appid::web::drain::Drain>().cloned();
     // The longest a request in flight at SIGTERM may take to finish.
     let grace = Duration::from_secs(u64::from(rocket.config().shutdown.grace));
+    let stop = stop_signal();
     let launch = rocket.launch();
     tokio::pin!(launch);
     let signal = tokio::select! {
         result = &mut launch => return result.map_or_else(failed, |_| ExitCode::SUCCESS),
-        signal = stop_signal() => signal,
+        signal = stop => signal,
     };
     tracing::info!(event = "shutdown", signal, "stopping: finishing the requests in flight");
     if let Some(drain) = drain {
@@ -69,18 +70,19 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// SIGTERM (Code Engine, `podman stop`) or Ctrl-C; its name.
-async fn stop_signal() -> &'static str {
+/// SIGTERM (Code Engine, `podman stop`) or Ctrl-C; its name. Registered before the server
+/// listens, so that no SIGTERM finds the process without its handler.
+fn stop_signal() -> impl std::future::Future<Output = &'static str> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-        },
-        // Without a SIGTERM handler (cannot happen on Linux), Ctrl-C still stops the app.
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
+    let (terminate, interrupt) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut terminate), Ok(mut interrupt)) => tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            },
+            // Cannot happen on Linux; without handlers the signals' default (exit) applies.
+            _ => std::future::pending().await,
         }
     }
 }
