@@ -59,7 +59,7 @@ async fn after_a_key_rotation_tokens_with_the_new_kid_verify_after_one_key_refet
     // The key set is cached (one hour), so the current session stays valid...
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
     // ...and a token naming the new key makes the app fetch the keys once more.
-    crate::logout::logout(&app).await;
+    app.logout().await;
     let callback = app.login_as(CAROL, "/auth_route").await;
     assert_eq!(callback.status(), Status::SeeOther, "{:?}", callback.into_string().await);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
