@@ -6,39 +6,12 @@
 use std::time::{Duration, Instant};
 
 use appid_emulator::{EmulatorConfig, Endpoint, Fault, RunningEmulator};
-use rocket::figment::providers::Serialized;
 use rocket::http::{Cookie, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::json;
 use url::Url;
 
 use crate::common::*;
-
-const UNAVAILABLE: &str = "Identity service unavailable";
-
-/// A free loopback port (bound and released; the race with other tests is negligible).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Signs `email` in at the provider for the login `authorization` started; returns the
-/// callback path (`/afterauth?code=…&state=…`).
-async fn sign_in(authorization: &Url, email: &str) -> String {
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut form: Vec<(String, String)> = authorization.query_pairs().into_owned().collect();
-    form.push(("login_hint".into(), email.into()));
-    let mut action = authorization.clone();
-    action.set_query(None);
-    let response = browser.post(action).form(&form).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 302, "the provider signs {email} in");
-    let back = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    format!("{}?{}", back.path(), back.query().unwrap_or(""))
-}
-
-/// GET `path` as a browser would, on any client.
-async fn visit<'c>(client: &'c Client, path: &str) -> LocalResponse<'c> {
-    client.get(path.to_string()).header(Header::new("Accept", "text/html")).dispatch().await
-}
 
 /// GET `path` with this raw (sealed) session cookie instead of the jar's.
 async fn visit_as<'c>(client: &'c Client, path: &str, session: &str) -> LocalResponse<'c> {
@@ -68,8 +41,7 @@ async fn assert_unavailable(response: LocalResponse<'_>) {
 /// key, so its cookies are valid on the first): logs `email` in there and returns the raw
 /// session cookie, once that instance is ready.
 async fn session_from_second_instance(app: &TestApp, email: &str) -> String {
-    let figment = app_figment(&app.idp, json!({ "introspection": "never" }));
-    let client = Client::tracked(rocket_appid::build(figment)).await.unwrap();
+    let client = app.other_browser(json!({ "introspection": "never" })).await;
     for _ in 0..100 {
         if client.get("/ready").dispatch().await.status() == Status::Ok {
             break;
@@ -95,19 +67,7 @@ async fn f1_the_app_starts_while_the_provider_is_down_and_recovers_when_it_comes
     let port = free_port();
     let config = EmulatorConfig { port, ..EmulatorConfig::default() };
     let base = format!("http://127.0.0.1:{port}");
-    let figment = rocket::Config::figment().merge(Serialized::global(
-        "appid",
-        json!({
-            "client_id": config.client_id,
-            "client_secret": config.client_secret,
-            "oauth_server_url": format!("{base}/oauth/v4/{}", config.tenant_id),
-            "redirect_uri": REDIRECT_URI,
-            "ibm_cloud_apikey": config.api_key,
-            "iam_url": format!("{base}/identity/token"),
-            "session_secret_key": "a test passphrase that is long enough to be stretched",
-            "breaker_open_secs": 1,
-        }),
-    ));
+    let figment = figment_with(emulator_settings(&config, &base), json!({ "breaker_open_secs": 1 }));
     // The process starts: ignite and liftoff never wait for the provider.
     let client = Client::tracked(rocket_appid::build(figment)).await.expect("the app starts");
 
@@ -481,18 +441,7 @@ async fn f15_a_provider_with_an_untrusted_certificate_gives_503_and_is_never_cal
     let port = https_with_self_signed_certificate(seen.clone()).await;
     let base = format!("https://127.0.0.1:{port}");
     let config = EmulatorConfig::default();
-    let figment = rocket::Config::figment().merge(Serialized::global(
-        "appid",
-        json!({
-            "client_id": config.client_id,
-            "client_secret": config.client_secret,
-            "oauth_server_url": format!("{base}/oauth/v4/{}", config.tenant_id),
-            "redirect_uri": REDIRECT_URI,
-            "ibm_cloud_apikey": config.api_key,
-            "iam_url": format!("{base}/identity/token"),
-            "session_secret_key": "a test passphrase that is long enough to be stretched",
-        }),
-    ));
+    let figment = figment_with(emulator_settings(&config, &base), json!({}));
     let client = Client::tracked(rocket_appid::build(figment)).await.expect("the app starts");
     for _ in 0..3 {
         let response = visit(&client, "/auth_route").await;
