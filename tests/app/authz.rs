@@ -2,7 +2,6 @@
 //! combinations), the `/admin_route` example and the launch-time route audit.
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use appid_emulator::Endpoint;
@@ -274,14 +273,8 @@ async fn every_route_the_audit_calls_guarded_refuses_who_it_should() {
 
 #[test]
 fn the_running_app_logs_the_route_table_at_liftoff() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = app_process()
-        .env("PORT", port.to_string())
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = app_process_logging_json(port);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut routes = Vec::new();

@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use appid_emulator::EmulatorConfig;
@@ -82,14 +81,8 @@ fn http_get(port: u16, path: &str) -> String {
 
 #[test]
 fn the_process_logs_one_json_line_per_request_without_the_query() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = app_process()
-        .env("PORT", port.to_string())
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = app_process_logging_json(port);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !http_get(port, "/health").contains("200") {
         assert!(Instant::now() < deadline, "the app did not start");
