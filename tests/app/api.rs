@@ -91,7 +91,7 @@ async fn a_real_access_token_from_a_login_works_as_a_bearer_token() {
     let session = app.client.cookies().get_private("appid_session").unwrap();
     let access =
         serde_json::from_str::<Value>(session.value()).unwrap()["access_token"].as_str().unwrap().to_string();
-    let bare = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let bare = app.bare_browser(json!({})).await;
     let response = get_with(&bare, "/api/me", Some(&format!("Bearer {access}"))).await;
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(body(response).await["roles"], json!(["user"]));
@@ -263,8 +263,7 @@ async fn a_provider_outage_is_a_json_503_on_the_api() {
 #[rocket::async_test]
 async fn an_unknown_api_path_is_a_json_404() {
     let app = spawn_app().await;
-    let response =
-        app.client.get("/api/nothing-here").header(Header::new("Accept", "text/html")).dispatch().await;
+    let response = app.get("/api/nothing-here").await;
     assert_eq!(response.status(), Status::NotFound);
     assert_eq!(body(response).await["error"], "not_found");
 }

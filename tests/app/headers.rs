@@ -12,7 +12,7 @@ use rocket::fairing::AdHoc;
 use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
 use rocket::http::{Header, Method, Status};
-use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::local::asynchronous::LocalResponse;
 use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
 use rocket::tokio::net::TcpStream;
 use serde_json::json;
@@ -142,8 +142,8 @@ async fn r_h3_a_503_page_carries_the_security_headers() {
     let app = spawn_app().await;
     // A provider that refuses connections, so no discovery document was ever read.
     let dead = json!({ "oauth_server_url": "http://127.0.0.1:1/oauth/v4/tenant-down" });
-    let client = Client::tracked(rocket_appid::build(app_figment(&app.idp, dead))).await.unwrap();
-    let response = client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let client = app.other_browser(dead).await;
+    let response = visit(&client, "/auth_route").await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
     assert_security_headers(&response, "503");
 }
@@ -258,7 +258,7 @@ async fn b95_identity_headers_and_a_bearer_token_without_the_cookie_are_ignored(
         .as_str()
         .unwrap()
         .to_string();
-    let bare = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let bare = app.bare_browser(json!({})).await;
     let identity = [
         ("X-Forwarded-User", "admin"),
         ("X_Forwarded_User", "admin"),
@@ -336,7 +336,7 @@ async fn b97_variants_of_the_protected_path_are_guarded_or_404() {
         "/auth_route?x=/noauth_route",
     ];
     for path in variants {
-        let response = app.client.get(path).header(Header::new("Accept", "text/html")).dispatch().await;
+        let response = app.get(&path).await;
         let status = response.status();
         assert!(
             status == Status::Forbidden || status == Status::NotFound || status == Status::BadRequest,

@@ -11,8 +11,6 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-const UNAVAILABLE: &str = "Identity service unavailable";
-
 /// An app that introspects on every protected request, with ALICE logged in.
 async fn logged_in(overrides: Value) -> TestApp {
     let mut settings = json!({ "introspection": "always" });

@@ -24,7 +24,7 @@ async fn rotated(app: &TestApp, keep_previous: bool) -> Client {
     } else {
         json!({ "session_secret_key": NEW_KEY })
     };
-    Client::untracked(rocket_appid::build(app_figment(&app.idp, settings))).await.unwrap()
+    app.bare_browser(settings).await
 }
 
 /// The session cookies (every chunk) of the test browser.
@@ -104,7 +104,7 @@ async fn with_the_previous_key_old_sessions_are_accepted_and_sealed_again_with_t
 #[rocket::async_test]
 async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes() {
     let app = spawn_app().await;
-    let start = app.client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let start = app.get("/auth_route").await;
     let authorization = Url::parse(&location(&start)).unwrap();
     let transaction = start.cookies().get("appid_login").unwrap().clone().into_owned();
     drop(start);
@@ -120,7 +120,7 @@ async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes()
 
     // Without the previous key the same transaction gets the "start again" page (F6).
     let app = spawn_app().await;
-    let start = app.client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let start = app.get("/auth_route").await;
     let authorization = Url::parse(&location(&start)).unwrap();
     let transaction = start.cookies().get("appid_login").unwrap().clone().into_owned();
     drop(start);

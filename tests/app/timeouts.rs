@@ -9,10 +9,6 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
 /// Logs Alice in with `settings` and returns her session (decrypted) and a cookie-less
 /// browser of the same app.
 async fn session_and_browser(settings: Value) -> (TestApp, Value, Client) {
@@ -20,7 +16,7 @@ async fn session_and_browser(settings: Value) -> (TestApp, Value, Client) {
     assert_eq!(app.login_as(ALICE, "/auth_route").await.status(), Status::SeeOther);
     let cookie = app.client.cookies().get_private("appid_session").expect("a session");
     let session = serde_json::from_str(cookie.value()).unwrap();
-    let browser = Client::untracked(rocket_appid::build(app_figment(&app.idp, settings))).await.unwrap();
+    let browser = app.bare_browser(settings).await;
     (app, session, browser)
 }
 
