@@ -190,6 +190,17 @@ async fn sign_in_with(browser: &reqwest::Client, authorization: &Url, email: &st
     format!("{}?{}", back.path(), back.query().unwrap_or(""))
 }
 
+/// `request` with these headers added, in order.
+fn with_headers<'c>(
+    mut request: rocket::local::asynchronous::LocalRequest<'c>,
+    headers: &[(&str, &str)],
+) -> rocket::local::asynchronous::LocalRequest<'c> {
+    for (name, value) in headers {
+        request = request.header(Header::new(name.to_string(), value.to_string()));
+    }
+    request
+}
+
 /// The app under test and the identity provider it talks to.
 pub struct TestApp {
     pub client: Client,
@@ -229,6 +240,16 @@ impl TestApp {
     /// GET `path` as a browser would.
     pub async fn get(&self, path: &str) -> LocalResponse<'_> {
         visit(&self.client, path).await
+    }
+
+    /// GET `path` with exactly these request headers (no `Accept` unless given).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> LocalResponse<'_> {
+        with_headers(self.client.get(path.to_string()), headers).dispatch().await
+    }
+
+    /// POST `path` with no body and exactly these request headers.
+    pub async fn post_with(&self, path: &str, headers: &[(&str, &str)]) -> LocalResponse<'_> {
+        with_headers(self.client.post(path.to_string()), headers).dispatch().await
     }
 
     /// Visits `path` without a session and returns the provider URL the app redirects to.

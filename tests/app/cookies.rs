@@ -399,11 +399,7 @@ async fn r_l1_a_cross_site_logout_is_refused_and_leaves_the_session_alone() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let response = app
-        .client
-        .post("/logout")
-        .header(Header::new("Sec-Fetch-Site", "cross-site"))
-        .header(Header::new("Origin", "https://evil.example"))
-        .dispatch()
+        .post_with("/logout", &[("Sec-Fetch-Site", "cross-site"), ("Origin", "https://evil.example")])
         .await;
     assert_eq!(response.status(), Status::Forbidden);
     assert!(response.headers().get_one("Clear-Site-Data").is_none());

@@ -108,8 +108,7 @@ async fn r_h3_every_kind_of_response_carries_the_security_headers_and_no_store()
     assert_eq!(response.status(), Status::BadRequest);
     assert_security_headers(&response, "400 callback");
 
-    let response =
-        app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    let response = app.get_with("/auth_route", &[("Accept", "application/json")]).await;
     assert_eq!(response.status(), Status::Unauthorized);
     assert_security_headers(&response, "401 API");
 
@@ -131,8 +130,7 @@ async fn r_h3_every_kind_of_response_carries_the_security_headers_and_no_store()
     assert_eq!(response.status(), Status::Forbidden);
     assert_security_headers(&response, "403 no role");
 
-    let cross =
-        app.client.post("/logout").header(Header::new("Sec-Fetch-Site", "cross-site")).dispatch().await;
+    let cross = app.post_with("/logout", &[("Sec-Fetch-Site", "cross-site")]).await;
     assert_eq!(cross.status(), Status::Forbidden);
     assert_security_headers(&cross, "403 cross-site");
 }
@@ -170,13 +168,15 @@ async fn b88_roles_claimed_by_the_client_are_ignored() {
     let app = spawn_app().await;
     app.login_as(BOB, "/auth_route").await;
     let response = app
-        .client
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .header(Header::new("X-Forwarded-Groups", "admin"))
-        .header(Header::new("X-Roles", "user,admin"))
-        .header(Header::new("X-Auth-Request-Groups", "user"))
-        .dispatch()
+        .get_with(
+            "/auth_route",
+            &[
+                ("Accept", "text/html"),
+                ("X-Forwarded-Groups", "admin"),
+                ("X-Roles", "user,admin"),
+                ("X-Auth-Request-Groups", "user"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), Status::Forbidden);
     assert!(response.cookies().get("appid_session").is_none(), "the session is not changed");
@@ -288,23 +288,11 @@ async fn b96_rewrite_headers_do_not_change_what_is_guarded() {
     let app = spawn_app().await;
     let rewrites = ["X-Forwarded-Uri", "X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Prefix"];
     for name in rewrites {
-        let response = app
-            .client
-            .get("/auth_route")
-            .header(Header::new("Accept", "text/html"))
-            .header(Header::new(name, "/noauth_route"))
-            .dispatch()
-            .await;
+        let response = app.get_with("/auth_route", &[("Accept", "text/html"), (name, "/noauth_route")]).await;
         assert_eq!(response.status(), Status::SeeOther, "{name}: still the guarded page");
         assert!(location(&response).starts_with(&app.idp.oauth_server_url));
         // And the open page pretending to be the protected one shows nothing protected.
-        let response = app
-            .client
-            .get("/noauth_route")
-            .header(Header::new("Accept", "text/html"))
-            .header(Header::new(name, "/auth_route"))
-            .dispatch()
-            .await;
+        let response = app.get_with("/noauth_route", &[("Accept", "text/html"), (name, "/auth_route")]).await;
         assert_eq!(response.status(), Status::Ok);
         let body = response.into_string().await.unwrap();
         assert!(!body.contains("Who you are"), "{name}: nothing protected");

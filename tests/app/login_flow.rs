@@ -154,12 +154,7 @@ async fn the_page_after_logout_removes_the_signed_out_marker() {
 async fn a_logout_posted_from_another_site_is_refused_and_keeps_the_session() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = app
-        .client
-        .post("/logout")
-        .header(rocket::http::Header::new("Origin", "https://evil.example"))
-        .dispatch()
-        .await;
+    let response = app.post_with("/logout", &[("Origin", "https://evil.example")]).await;
     assert_eq!(response.status(), Status::Forbidden);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 }
@@ -201,12 +196,7 @@ async fn logout_from_our_own_page_works_in_a_browser_that_sends_origin_null() {
 async fn a_cross_site_logout_is_refused_by_sec_fetch_site() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = app
-        .client
-        .post("/logout")
-        .header(rocket::http::Header::new("Sec-Fetch-Site", "cross-site"))
-        .dispatch()
-        .await;
+    let response = app.post_with("/logout", &[("Sec-Fetch-Site", "cross-site")]).await;
     assert_eq!(response.status(), Status::Forbidden);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 }

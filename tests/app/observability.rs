@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use appid_emulator::EmulatorConfig;
-use rocket::http::{Header, Status};
+use rocket::http::Status;
 use serde_json::json;
 
 use crate::common::*;
@@ -49,15 +49,9 @@ async fn a_metrics_token_is_required_when_configured() {
     )
     .await;
     assert_eq!(app.client.get("/metrics").dispatch().await.status(), Status::Forbidden);
-    let wrong =
-        app.client.get("/metrics").header(Header::new("Authorization", "Bearer nope")).dispatch().await;
+    let wrong = app.get_with("/metrics", &[("Authorization", "Bearer nope")]).await;
     assert_eq!(wrong.status(), Status::Forbidden);
-    let right = app
-        .client
-        .get("/metrics")
-        .header(Header::new("Authorization", "Bearer scrape-me-1234"))
-        .dispatch()
-        .await;
+    let right = app.get_with("/metrics", &[("Authorization", "Bearer scrape-me-1234")]).await;
     assert_eq!(right.status(), Status::Ok);
 }
 

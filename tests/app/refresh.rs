@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use appid_emulator::{EmulatorConfig, Endpoint, Fault};
 use rocket::futures::future::join_all;
-use rocket::http::{Header, Status};
+use rocket::http::Status;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -43,7 +43,7 @@ async fn until_the_access_token_has_expired() {
 }
 
 async fn api_get(app: &TestApp) -> Status {
-    app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await.status()
+    app.get_with("/auth_route", &[("Accept", "application/json")]).await.status()
 }
 
 #[rocket::async_test]
