@@ -669,26 +669,6 @@ async fn r_x6_the_redirect_after_login_is_a_303_neither_cached_nor_referred() {
     assert_eq!(response.headers().get_one("Referrer-Policy"), Some("no-referrer"));
 }
 
-/// Collects what a `tracing` formatter writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 #[rocket::async_test]
 async fn b22_a_state_with_crlf_is_refused_and_logged_as_one_escaped_line() {
     use tracing::instrument::WithSubscriber;

@@ -201,6 +201,38 @@ fn with_headers<'c>(
     request
 }
 
+/// Collects what a `tracing` formatter writes (clones share one buffer).
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Everything written so far (UTF-8, as the formatters write it).
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// A browser visit to the protected page carrying `session` sealed by the app itself (a
+/// cookie it could have set).
+pub async fn visit_with_session<'c>(client: &'c Client, session: &Value) -> LocalResponse<'c> {
+    client
+        .get("/auth_route")
+        .header(Header::new("Accept", "text/html"))
+        .private_cookie(Cookie::new("appid_session", session.to_string()))
+        .dispatch()
+        .await
+}
+
 /// The app under test and the identity provider it talks to.
 pub struct TestApp {
     pub client: Client,

@@ -53,16 +53,6 @@ async fn transaction_elsewhere(app: &TestApp) -> (Cookie<'static>, url::Url) {
     (cookie, url::Url::parse(&location(&response)).unwrap())
 }
 
-/// A browser visit carrying `session` sealed by the app itself (a cookie it could have set).
-async fn visit_with_session<'c>(client: &'c Client, session: &Value) -> LocalResponse<'c> {
-    client
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .private_cookie(Cookie::new("appid_session", session.to_string()))
-        .dispatch()
-        .await
-}
-
 /// No session: a login starts at the provider, no session is set (at most the refused one
 /// is removed), and nothing about the cookie was asked of the provider.
 fn assert_treated_as_absent(app: &TestApp, response: &LocalResponse<'_>, before: [u64; 3]) {

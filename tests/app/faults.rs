@@ -408,30 +408,15 @@ async fn https_with_self_signed_certificate(seen: std::sync::Arc<Seen>) -> u16 {
 
 /// Log lines written while the returned guard lives (on this thread: the test runtime is
 /// single-threaded, so the app's request futures log here too).
-fn capture_logs() -> (std::sync::Arc<std::sync::Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let logs = Captured::default();
+    let sink = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || sink.clone())
         .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
-}
-
-fn text(buffer: &std::sync::Mutex<Vec<u8>>) -> String {
-    String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned()
+    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 #[tokio::test]
@@ -452,7 +437,7 @@ async fn f15_a_provider_with_an_untrusted_certificate_gives_503_and_is_never_cal
     let seen_tls = seen.tls.load(std::sync::atomic::Ordering::SeqCst);
     assert!(seen_tls >= 1, "the app tried https");
     assert_eq!(seen.plain.load(std::sync::atomic::Ordering::SeqCst), 0, "never downgraded to http");
-    let logged = text(&logs);
+    let logged = logs.text();
     assert!(logged.contains("backend_tls_failure"), "the TLS failure is logged:\n{logged}");
     assert!(!logged.contains(&config.client_secret), "no secret in the log");
 }
@@ -470,7 +455,7 @@ async fn f10_a_revoked_iam_key_is_logged_once_as_mgmt_auth_failed_without_the_ke
         let callback = sign_in(&authorization, ALICE).await;
         assert_unavailable(client.get(callback).dispatch().await).await;
     }
-    let logged = text(&logs);
+    let logged = logs.text();
     assert_eq!(logged.matches("mgmt_auth_failed").count(), 1, "logged once, not per request:\n{logged}");
     assert!(!logged.contains(&idp.emulator.config().api_key), "the API key is never logged");
     assert_eq!(idp.emulator.calls(Endpoint::IamToken), 1);
@@ -670,7 +655,7 @@ async fn f5_a_provider_clock_ahead_by_more_than_the_leeway_is_logged_as_clock_sk
     start_of_next_second().await; // see login_with_clock_offset
     assert_eq!(login_status(&app, ALICE).await, Status::BadRequest);
     assert!(app.client.cookies().get_private("appid_session").is_none());
-    let logged = text(&logs);
+    let logged = logs.text();
     assert!(logged.contains("clock_skew_suspected"), "the reason is logged:\n{logged}");
 }
 
