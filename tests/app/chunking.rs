@@ -79,7 +79,7 @@ fn joined_session(client: &Client) -> Value {
 
 /// A protected page in `client`'s browser: 200 and the user's e-mail, or the status.
 async fn protected(client: &Client) -> (Status, String) {
-    let response = visit(&client, "/auth_route").await;
+    let response = visit(client, "/auth_route").await;
     let status = response.status();
     (status, response.into_string().await.unwrap_or_default())
 }

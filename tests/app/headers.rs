@@ -324,7 +324,7 @@ async fn b97_variants_of_the_protected_path_are_guarded_or_404() {
         "/auth_route?x=/noauth_route",
     ];
     for path in variants {
-        let response = app.get(&path).await;
+        let response = app.get(path).await;
         let status = response.status();
         assert!(
             status == Status::Forbidden || status == Status::NotFound || status == Status::BadRequest,
