@@ -3,7 +3,7 @@
 //! again; with `SESSION_SECRET_KEY_PREVIOUS` (`appid.previous_session_secret_key`) they keep
 //! working and are sealed again with the new key on the same response.
 
-use appid_emulator::Endpoint;
+use appid_emulator::{EmulatorConfig, Endpoint};
 use rocket::http::{Cookie, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::json;
@@ -50,13 +50,20 @@ fn set_session_cookies(response: &LocalResponse<'_>) -> Vec<Cookie<'static>> {
         .collect()
 }
 
+/// `user` logged in on a new app against `provider`; returns the app and the session's
+/// cookies, which must be `chunks` of them.
+async fn logged_in(provider: EmulatorConfig, user: &str, chunks: usize) -> (TestApp, Vec<Cookie<'static>>) {
+    let app = spawn_app_with(provider, json!({})).await;
+    app.login_as(user, "/auth_route").await;
+    let old = session_cookies(&app.client);
+    assert_eq!(old.len(), chunks);
+    (app, old)
+}
+
 #[rocket::async_test]
 async fn without_the_previous_key_old_sessions_are_absent_and_the_user_logs_in_again() {
     for (provider, user, chunks) in [(Default::default(), ALICE, 1), (big_claims_provider(), BIG, 3)] {
-        let app = spawn_app_with(provider, json!({})).await;
-        app.login_as(user, "/auth_route").await;
-        let old = session_cookies(&app.client);
-        assert_eq!(old.len(), chunks);
+        let (app, old) = logged_in(provider, user, chunks).await;
         let restarted = rotated(&app, false).await;
         let calls = app.idp.emulator.calls(Endpoint::Token);
 
@@ -74,10 +81,7 @@ async fn without_the_previous_key_old_sessions_are_absent_and_the_user_logs_in_a
 #[rocket::async_test]
 async fn with_the_previous_key_old_sessions_are_accepted_and_sealed_again_with_the_new_key() {
     for (provider, user, chunks) in [(Default::default(), ALICE, 1), (big_claims_provider(), BIG, 3)] {
-        let app = spawn_app_with(provider, json!({})).await;
-        app.login_as(user, "/auth_route").await;
-        let old = session_cookies(&app.client);
-        assert_eq!(old.len(), chunks);
+        let (app, old) = logged_in(provider, user, chunks).await;
 
         let rotating = rotated(&app, true).await;
         let response = visit(&rotating, &old, "text/html").await;

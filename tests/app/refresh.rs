@@ -46,6 +46,15 @@ async fn api_get(app: &TestApp) -> Status {
     app.get_with("/auth_route", &[("Accept", "application/json")]).await.status()
 }
 
+/// The session has ended: the browser is sent to the provider's login, an API client gets 401.
+async fn assert_logged_out(app: &TestApp) {
+    let response = app.get("/auth_route").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(location(&response).starts_with(&app.idp.oauth_server_url), "to the provider's login");
+    drop(response);
+    assert_eq!(api_get(app).await, Status::Unauthorized);
+}
+
 #[rocket::async_test]
 async fn twenty_concurrent_requests_on_an_expired_token_make_exactly_one_refresh_call_and_all_succeed() {
     let app = logged_in(true, json!({})).await;
@@ -96,11 +105,7 @@ async fn without_refresh_tokens_an_expired_token_means_logging_in_again() {
     let app = logged_in(false, json!({})).await;
     assert!(app.session_json().get("rt").is_none(), "nothing to renew with");
     until_the_access_token_has_expired().await;
-    let response = app.get("/auth_route").await;
-    assert_eq!(response.status(), Status::SeeOther);
-    assert!(location(&response).starts_with(&app.idp.oauth_server_url), "to the provider's login");
-    drop(response);
-    assert_eq!(api_get(&app).await, Status::Unauthorized);
+    assert_logged_out(&app).await;
     assert_eq!(app.token_calls(), 1, "no refresh attempted");
 }
 
@@ -110,11 +115,7 @@ async fn a_refused_refresh_token_sends_the_browser_to_log_in_and_an_api_client_g
     // The refresh token dies at the provider (revoked by an administrator, expired).
     app.idp.emulator.revoke_all_refresh_tokens();
     until_the_access_token_has_expired().await;
-    let response = app.get("/auth_route").await;
-    assert_eq!(response.status(), Status::SeeOther);
-    assert!(location(&response).starts_with(&app.idp.oauth_server_url), "to the provider's login");
-    drop(response);
-    assert_eq!(api_get(&app).await, Status::Unauthorized);
+    assert_logged_out(&app).await;
     assert_eq!(app.token_calls() - 1, 1, "the refusal is remembered: one refresh call");
 }
 
