@@ -105,14 +105,20 @@ async fn with_the_previous_key_old_sessions_are_accepted_and_sealed_again_with_t
     }
 }
 
-#[rocket::async_test]
-async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes() {
-    let app = spawn_app().await;
+/// A login Alice started before the rotation and finished at the provider: the raw
+/// transaction cookie and the callback path, not yet delivered.
+async fn login_in_flight(app: &TestApp) -> (Cookie<'static>, String) {
     let start = app.get("/auth_route").await;
     let authorization = Url::parse(&location(&start)).unwrap();
     let transaction = start.cookies().get("appid_login").unwrap().clone().into_owned();
     drop(start);
-    let callback = app.sign_in_at_provider(&authorization, ALICE).await;
+    (transaction, app.sign_in_at_provider(&authorization, ALICE).await)
+}
+
+#[rocket::async_test]
+async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes() {
+    let app = spawn_app().await;
+    let (transaction, callback) = login_in_flight(&app).await;
 
     let rotating = rotated(&app, true).await;
     let response = rotating.get(callback.clone()).cookie(transaction.clone()).dispatch().await;
@@ -124,11 +130,7 @@ async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes()
 
     // Without the previous key the same transaction gets the "start again" page (F6).
     let app = spawn_app().await;
-    let start = app.get("/auth_route").await;
-    let authorization = Url::parse(&location(&start)).unwrap();
-    let transaction = start.cookies().get("appid_login").unwrap().clone().into_owned();
-    drop(start);
-    let callback = app.sign_in_at_provider(&authorization, ALICE).await;
+    let (transaction, callback) = login_in_flight(&app).await;
     let response = rotated(&app, false).await;
     let response = response.get(callback).cookie(transaction).dispatch().await;
     assert_eq!(response.status(), Status::BadRequest);
