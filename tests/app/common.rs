@@ -143,11 +143,15 @@ pub fn param(path_and_query: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} in {path_and_query}"))
 }
 
-/// A visit to the protected page from a browser that sends exactly `cookies`.
-pub async fn replay<'c>(client: &'c Client, cookies: &[(String, String)], accept: &str) -> LocalResponse<'c> {
+/// A visit to the protected page from a browser that sends exactly `cookies` (cookies or
+/// (name, value) pairs), accepting `accept`.
+pub async fn replay<'c, C>(client: &'c Client, cookies: &[C], accept: &str) -> LocalResponse<'c>
+where
+    C: Clone + Into<Cookie<'static>>,
+{
     let mut request = client.get("/auth_route").header(Header::new("Accept", accept.to_string()));
-    for (name, value) in cookies {
-        request = request.cookie(Cookie::new(name.clone(), value.clone()));
+    for cookie in cookies {
+        request = request.cookie(cookie.clone().into());
     }
     request.dispatch().await
 }

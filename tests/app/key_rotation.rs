@@ -4,7 +4,7 @@
 //! working and are sealed again with the new key on the same response.
 
 use appid_emulator::{EmulatorConfig, Endpoint};
-use rocket::http::{Cookie, Header, Status};
+use rocket::http::{Cookie, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::json;
 use url::Url;
@@ -30,14 +30,6 @@ async fn rotated(app: &TestApp, keep_previous: bool) -> Client {
 /// The session cookies (every chunk) of the test browser.
 fn session_cookies(client: &Client) -> Vec<Cookie<'static>> {
     client.cookies().iter().filter(|c| c.name().starts_with("appid_session")).cloned().collect()
-}
-
-async fn visit<'c>(client: &'c Client, cookies: &[Cookie<'static>], accept: &str) -> LocalResponse<'c> {
-    let mut request = client.get("/auth_route").header(Header::new("Accept", accept.to_string()));
-    for cookie in cookies {
-        request = request.cookie(cookie.clone());
-    }
-    request.dispatch().await
 }
 
 /// Session cookies set (not removed) by `response`.
@@ -67,13 +59,13 @@ async fn without_the_previous_key_old_sessions_are_absent_and_the_user_logs_in_a
         let restarted = rotated(&app, false).await;
         let calls = app.idp.emulator.calls(Endpoint::Token);
 
-        let page = visit(&restarted, &old, "text/html").await;
+        let page = replay(&restarted, &old, "text/html").await;
         assert_eq!(page.status(), Status::SeeOther, "a browser is sent to log in, no error page");
         assert!(location(&page).contains("/authorization?"));
         let removed = page.cookies().iter().filter(|c| c.name().starts_with("appid_session")).count();
         assert_eq!(removed, chunks, "every cookie of the old session is removed");
         drop(page);
-        assert_eq!(visit(&restarted, &old, "application/json").await.status(), Status::Unauthorized);
+        assert_eq!(replay(&restarted, &old, "application/json").await.status(), Status::Unauthorized);
         assert_eq!(app.idp.emulator.calls(Endpoint::Token), calls, "nothing was asked of the provider");
     }
 }
@@ -84,7 +76,7 @@ async fn with_the_previous_key_old_sessions_are_accepted_and_sealed_again_with_t
         let (app, old) = logged_in(provider, user, chunks).await;
 
         let rotating = rotated(&app, true).await;
-        let response = visit(&rotating, &old, "text/html").await;
+        let response = replay(&rotating, &old, "text/html").await;
         assert_eq!(response.status(), Status::Ok, "the old session still works");
         let resealed = set_session_cookies(&response);
         assert_eq!(resealed.len(), chunks, "sealed again on the same response");
@@ -96,10 +88,10 @@ async fn with_the_previous_key_old_sessions_are_accepted_and_sealed_again_with_t
 
         // Once the previous key is gone, the re-sealed cookies work and the old ones do not.
         let rotated_only = rotated(&app, false).await;
-        assert_eq!(visit(&rotated_only, &resealed, "text/html").await.status(), Status::Ok);
-        assert_eq!(visit(&rotated_only, &old, "application/json").await.status(), Status::Unauthorized);
+        assert_eq!(replay(&rotated_only, &resealed, "text/html").await.status(), Status::Ok);
+        assert_eq!(replay(&rotated_only, &old, "application/json").await.status(), Status::Unauthorized);
         // And a session sealed with the new key needs no re-sealing.
-        let again = visit(&rotating, &resealed, "text/html").await;
+        let again = replay(&rotating, &resealed, "text/html").await;
         assert_eq!(again.status(), Status::Ok);
         assert!(set_session_cookies(&again).is_empty(), "nothing to re-seal");
     }
@@ -126,7 +118,7 @@ async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes()
     assert_eq!(location(&response), "/auth_route");
     let session = set_session_cookies(&response);
     drop(response);
-    assert_eq!(visit(&rotating, &session, "text/html").await.status(), Status::Ok);
+    assert_eq!(replay(&rotating, &session, "text/html").await.status(), Status::Ok);
 
     // Without the previous key the same transaction gets the "start again" page (F6).
     let app = spawn_app().await;

@@ -47,22 +47,12 @@ async fn f6_after_a_restart_with_a_rotated_key_sessions_are_absent_and_inflight_
     let tokens = app.idp.emulator.calls(Endpoint::Token);
 
     // The old session counts as absent: a transparent new login (API: 401), never a 500.
-    let response = restarted
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .cookie(session.clone())
-        .dispatch()
-        .await;
+    let response = replay(&restarted, std::slice::from_ref(&session), "text/html").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
     assert!(response.cookies().get("appid_session").is_none_or(|c| c.value().is_empty()));
     assert!(undecryptable_cookies(&restarted) > undecryptable, "counted");
-    let response = restarted
-        .get("/auth_route")
-        .header(Header::new("Accept", "application/json"))
-        .cookie(session.clone())
-        .dispatch()
-        .await;
+    let response = replay(&restarted, std::slice::from_ref(&session), "application/json").await;
     assert_eq!(response.status(), Status::Unauthorized);
 
     // The in-flight callback: 400 with a way to start again, no code exchange.
@@ -103,25 +93,14 @@ async fn f8_two_instances_with_different_keys_never_loop_and_the_mismatch_is_cou
 
     // Right after the login (the marker is still there), B would only send the browser
     // round again: it says what is wrong instead.
-    let response = instance_b
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .cookie(session.clone())
-        .cookie(marker)
-        .dispatch()
-        .await;
+    let response = replay(&instance_b, &[session.clone(), marker], "text/html").await;
     assert_eq!(response.status(), Status::InternalServerError);
     assert!(response.headers().get_one("Location").is_none(), "no redirect loop");
     assert!(response.into_string().await.unwrap().contains(NOT_KEPT));
     assert!(undecryptable_cookies(&instance_b) > undecryptable, "the flapping shows");
 
     // Later (no marker): the session is simply absent at B, a new login, never a 500.
-    let response = instance_b
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .cookie(session)
-        .dispatch()
-        .await;
+    let response = replay(&instance_b, &[session], "text/html").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
     assert!(response.cookies().get("appid_session").is_none_or(|c| c.value().is_empty()));
