@@ -55,15 +55,16 @@ mod clock;
 pub mod config;
 pub mod metrics;
 pub mod secret;
+pub mod setup;
 pub mod web;
 
 use rocket::figment::Figment;
 use rocket::fs::FileServer;
 use rocket::{Build, Rocket};
 
-pub use appid::fairing::AppIdFairing;
 pub use auth::audit::{AuditLine, Guarded, RouteAudit};
 pub use auth::{Admin, AllOf, AnyOf, AnyRole, Authorized, AuthorizedUser, Bearer, Requirement, Requirements};
+pub use setup::AppIdFairing;
 
 /// The app configured from Rocket.toml and the environment.
 pub fn rocket() -> Rocket<Build> {
@@ -73,7 +74,10 @@ pub fn rocket() -> Rocket<Build> {
 /// The app configured from `figment`.
 pub fn build(figment: Figment) -> Rocket<Build> {
     let static_dir: String = figment.extract_inner("static_dir").unwrap_or_else(|_| "static".to_string());
+    let drain = web::drain::Drain::default();
     protect(rocket::custom(figment))
+        .attach(drain.clone())
+        .manage(drain)
         .attach(web::headers::SecurityHeaders)
         .attach(web::request_log::RequestLog)
         .attach(route_requirements())
@@ -99,14 +103,15 @@ pub fn build(figment: Figment) -> Rocket<Build> {
 /// clients; 403 and error pages). The callback URL must be the configured `redirect_uri`.
 pub fn protect(rocket: Rocket<Build>) -> Rocket<Build> {
     let renderer = web::render::Renderer::default();
+    // The emulator first: it supplies the provider settings the App ID fairing reads.
+    #[cfg(feature = "emulator")]
+    let rocket = rocket.attach(setup::EmbeddedEmulator);
     rocket
         .attach(AppIdFairing)
+        .attach(auth::session::ResolveSession)
         .attach(renderer.fairing())
         .manage(renderer)
-        .mount(
-            "/",
-            rocket::routes![auth::callback::afterauth, auth::logout::logout, auth::logout::signed_out],
-        )
+        .mount("/", rocket::routes![web::sign_in::afterauth, web::sign_in::logout, web::sign_in::signed_out])
         .register("/", web::catchers::all())
 }
 

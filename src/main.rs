@@ -1,6 +1,7 @@
 //! Starts rocket-appid (see README.md). Exits non-zero, after saying why, when it cannot launch.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
 use tracing_subscriber::layer::SubscriberExt;
@@ -41,14 +42,53 @@ async fn main() -> ExitCode {
     } else {
         registry.with(tracing_subscriber::fmt::layer().with_target(false)).init();
     }
-    match rocket_appid::rocket().launch().await {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(error) => {
-            // The fairing has already listed every configuration problem.
-            tracing::error!("rocket-appid could not start: {}", error.pretty_print());
-            ExitCode::FAILURE
+    let rocket = match rocket_appid::rocket().ignite().await {
+        Ok(rocket) => rocket,
+        Err(error) => return failed(error),
+    };
+    let shutdown = rocket.shutdown();
+    let drain = rocket.state::<rocket_appid::web::drain::Drain>().cloned();
+    // The longest a request in flight at SIGTERM may take to finish.
+    let grace = Duration::from_secs(u64::from(rocket.config().shutdown.grace));
+    let launch = rocket.launch();
+    tokio::pin!(launch);
+    let signal = tokio::select! {
+        result = &mut launch => return result.map_or_else(failed, |_| ExitCode::SUCCESS),
+        signal = stop_signal() => signal,
+    };
+    tracing::info!(event = "shutdown", signal, "stopping: finishing the requests in flight");
+    if let Some(drain) = drain {
+        drain.begin();
+        if tokio::time::timeout(grace, drain.idle()).await.is_err() {
+            tracing::warn!(event = "shutdown_deadline", in_flight = drain.in_flight());
         }
     }
+    shutdown.notify();
+    // Only idle connections can be open now; Rocket would wait out its grace for them.
+    let _ = tokio::time::timeout(Duration::from_millis(250), &mut launch).await;
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM (Code Engine, `podman stop`) or Ctrl-C; its name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        },
+        // Without a SIGTERM handler (cannot happen on Linux), Ctrl-C still stops the app.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
+
+fn failed(error: rocket::Error) -> ExitCode {
+    // The fairing has already listed every configuration problem.
+    tracing::error!("rocket-appid could not start: {}", error.pretty_print());
+    ExitCode::FAILURE
 }
 
 #[cfg(test)]

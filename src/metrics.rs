@@ -1,45 +1,82 @@
-//! Process-wide counters in the Prometheus text format, served at `/metrics` when enabled
+//! The app's counters, served at `/metrics` in the Prometheus text format when enabled
 //! (`appid.metrics`, off by default; `APPID_METRICS_TOKEN` requires a bearer token).
-//! Labels are fixed reason codes and endpoint names: never user data.
+//! Each app owns its own [`Metrics`] (a registry of `prometheus-client`), held in Rocket's
+//! managed state and shared with the App ID client. Labels are fixed reason codes and
+//! endpoint names: never user data.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Calls and seconds, by (endpoint, outcome).
-type CallTimes = BTreeMap<(&'static str, &'static str), (u64, f64)>;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
-/// The counters. One instance per process: [`METRICS`].
-pub struct Metrics {
-    logins_started: AtomicU64,
-    logins_succeeded: AtomicU64,
-    logins_refused: Mutex<BTreeMap<&'static str, u64>>,
-    /// Guard decisions that let the request through: one on every guarded request, so an
-    /// atomic; the refusals (by reason) are rare and go into `guard_refused`.
-    guard_ok: AtomicU64,
-    guard_refused: Mutex<BTreeMap<&'static str, u64>>,
-    provider_calls: Mutex<CallTimes>,
-    /// [cache][miss, hit] → count. Atomics: a guarded request looks up three caches.
-    cache: [[AtomicU64; 2]; Cache::ALL.len()],
-    jwks_fetches: AtomicU64,
-    /// Session cookies that did not decrypt under our key (forged, tampered, or sealed by
-    /// an instance with another `secret_key`: a rising rate means the keys differ).
-    cookie_undecryptable: AtomicU64,
-    /// Calls not made because a circuit breaker was open or all call slots were busy:
-    /// (endpoint, circuit_open|overloaded) → count.
-    provider_refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    /// Circuit breakers opened, by endpoint.
-    breaker_openings: Mutex<BTreeMap<&'static str, u64>>,
-    /// Silent renewals with a refresh token: renewed | rejected | unavailable.
-    renewals: Mutex<BTreeMap<&'static str, u64>>,
+/// The `Content-Type` of [`Metrics::render`] (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
 }
 
-/// This process's counters.
-pub static METRICS: Metrics = Metrics::new();
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
 
-/// The caches whose lookups are counted (`TtlCache`s of the App ID client).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Endpoint {
+    endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointOutcome {
+    endpoint: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointReason {
+    endpoint: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Lookup {
+    cache: &'static str,
+    result: &'static str,
+}
+
+/// Seconds, summed.
+type Seconds = Counter<f64, AtomicU64>;
+
+/// One app's counters; cheap to clone (the counters are shared).
+#[derive(Clone)]
+pub struct Metrics(Arc<Counters>);
+
+struct Counters {
+    registry: Registry,
+    logins_started: Counter,
+    logins_succeeded: Counter,
+    logins_refused: Family<Reason, Counter>,
+    guard_decisions: Family<Outcome, Counter>,
+    /// The counter of the outcome every allowed request has, taken out of the family once:
+    /// the hot path then costs one atomic add, not a family lookup.
+    guard_ok: Counter,
+    provider_calls: Family<EndpointOutcome, Counter>,
+    provider_call_seconds: Family<EndpointOutcome, Seconds>,
+    /// [cache][miss, hit], taken out of the family once for the same reason as `guard_ok`.
+    cache_lookups: [[Counter; 2]; Cache::ALL.len()],
+    jwks_fetches: Counter,
+    cookie_undecryptable: Counter,
+    provider_refused: Family<EndpointReason, Counter>,
+    breaker_openings: Family<Endpoint, Counter>,
+    renewals: Family<Outcome, Counter>,
+}
+
+/// The caches whose lookups are counted (the App ID client's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cache {
     VerifiedTokens,
@@ -65,192 +102,172 @@ impl Cache {
     }
 }
 
-fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
-    // A poisoned lock still holds valid counts (each update is one insert).
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    *map.entry(key).or_insert(0) += 1;
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
 }
 
 impl Metrics {
-    /// All counters at zero.
-    const fn new() -> Self {
-        Metrics {
-            logins_started: AtomicU64::new(0),
-            logins_succeeded: AtomicU64::new(0),
-            logins_refused: Mutex::new(BTreeMap::new()),
-            guard_ok: AtomicU64::new(0),
-            guard_refused: Mutex::new(BTreeMap::new()),
-            provider_calls: Mutex::new(BTreeMap::new()),
-            cache: [const { [const { AtomicU64::new(0) }; 2] }; Cache::ALL.len()],
-            jwks_fetches: AtomicU64::new(0),
-            cookie_undecryptable: AtomicU64::new(0),
-            provider_refused: Mutex::new(BTreeMap::new()),
-            breaker_openings: Mutex::new(BTreeMap::new()),
-            renewals: Mutex::new(BTreeMap::new()),
-        }
+    /// All counters at zero, in a registry of their own.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rocket_appid");
+        let logins_started = Counter::default();
+        registry.register(
+            "logins_started",
+            "Browsers sent to the identity provider to log in",
+            logins_started.clone(),
+        );
+        let logins_succeeded = Counter::default();
+        registry.register("logins_succeeded", "Completed logins", logins_succeeded.clone());
+        let logins_refused = Family::<Reason, Counter>::default();
+        registry.register("logins_refused", "Refused callbacks by reason", logins_refused.clone());
+        let guard_decisions = Family::<Outcome, Counter>::default();
+        registry.register(
+            "guard_decisions",
+            "AuthorizedUser guard decisions by outcome",
+            guard_decisions.clone(),
+        );
+        let guard_ok = guard_decisions.get_or_create(&Outcome { outcome: "ok" }).clone();
+        let provider_calls = Family::<EndpointOutcome, Counter>::default();
+        registry.register(
+            "provider_calls",
+            "Calls to the identity provider by endpoint and outcome",
+            provider_calls.clone(),
+        );
+        let provider_call_seconds = Family::<EndpointOutcome, Seconds>::default();
+        registry.register(
+            "provider_call_seconds",
+            "Time spent in those calls",
+            provider_call_seconds.clone(),
+        );
+        let lookups = Family::<Lookup, Counter>::default();
+        registry.register("cache_lookups", "Cache lookups by cache and result", lookups.clone());
+        let cache_lookups = Cache::ALL.map(|cache| {
+            ["miss", "hit"]
+                .map(|result| lookups.get_or_create(&Lookup { cache: cache.name(), result }).clone())
+        });
+        let jwks_fetches = Counter::default();
+        registry.register("jwks_fetches", "Fetches of the provider's signing keys", jwks_fetches.clone());
+        let cookie_undecryptable = Counter::default();
+        registry.register(
+            "cookie_undecryptable",
+            "Session cookies that did not decrypt under this instance's key",
+            cookie_undecryptable.clone(),
+        );
+        let provider_refused = Family::<EndpointReason, Counter>::default();
+        registry.register(
+            "provider_calls_refused",
+            "Provider calls not made: circuit breaker open or all call slots busy",
+            provider_refused.clone(),
+        );
+        let renewals = Family::<Outcome, Counter>::default();
+        registry.register(
+            "session_renewals",
+            "Silent renewals with a refresh token, by outcome",
+            renewals.clone(),
+        );
+        let breaker_openings = Family::<Endpoint, Counter>::default();
+        registry.register(
+            "breaker_openings",
+            "Circuit breakers opened, by endpoint",
+            breaker_openings.clone(),
+        );
+        Metrics(Arc::new(Counters {
+            registry,
+            logins_started,
+            logins_succeeded,
+            logins_refused,
+            guard_decisions,
+            guard_ok,
+            provider_calls,
+            provider_call_seconds,
+            cache_lookups,
+            jwks_fetches,
+            cookie_undecryptable,
+            provider_refused,
+            breaker_openings,
+            renewals,
+        }))
     }
 
     /// A browser was sent to the provider to log in.
     pub fn login_started(&self) {
-        self.logins_started.fetch_add(1, Ordering::Relaxed);
+        self.0.logins_started.inc();
     }
 
     /// A callback completed a login.
     pub fn login_succeeded(&self) {
-        self.logins_succeeded.fetch_add(1, Ordering::Relaxed);
+        self.0.logins_succeeded.inc();
     }
 
     /// A callback was refused, with its reason code.
     pub fn login_refused(&self, reason: &'static str) {
-        bump(&self.logins_refused, reason);
+        self.0.logins_refused.get_or_create(&Reason { reason }).inc();
     }
 
-    /// The guard decided (`ok`, `not_logged_in`, `no_role`, `unavailable`, ...).
+    /// The guard decided (`ok`, `no_session`, `no_role`, `unavailable`, ...).
     pub fn guard_outcome(&self, outcome: &'static str) {
         if outcome == "ok" {
-            self.guard_ok.fetch_add(1, Ordering::Relaxed);
+            self.0.guard_ok.inc();
         } else {
-            bump(&self.guard_refused, outcome);
+            self.0.guard_decisions.get_or_create(&Outcome { outcome }).inc();
         }
     }
 
     /// A call to the provider ended (`ok` or `error`) after `elapsed`.
     pub fn provider_call(&self, endpoint: &'static str, ok: bool, elapsed: Duration) {
-        let mut map = self.provider_calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map.entry((endpoint, if ok { "ok" } else { "error" })).or_insert((0, 0.0));
-        entry.0 += 1;
-        entry.1 += elapsed.as_secs_f64();
+        let labels = EndpointOutcome { endpoint, outcome: if ok { "ok" } else { "error" } };
+        self.0.provider_calls.get_or_create(&labels).inc();
+        self.0.provider_call_seconds.get_or_create(&labels).inc_by(elapsed.as_secs_f64());
     }
 
     /// A cache lookup was a hit or a miss.
     pub fn cache_lookup(&self, cache: Cache, hit: bool) {
-        self.cache[cache as usize][usize::from(hit)].fetch_add(1, Ordering::Relaxed);
+        self.0.cache_lookups[cache as usize][usize::from(hit)].inc();
     }
 
     /// The signing keys were fetched.
     pub fn jwks_fetched(&self) {
-        self.jwks_fetches.fetch_add(1, Ordering::Relaxed);
+        self.0.jwks_fetches.inc();
     }
 
     /// A session cookie arrived that does not decrypt under our key.
     pub fn cookie_undecryptable(&self) {
-        self.cookie_undecryptable.fetch_add(1, Ordering::Relaxed);
+        self.0.cookie_undecryptable.inc();
     }
 
     /// A provider call was not made: `circuit_open` or `overloaded`.
     pub fn provider_call_refused(&self, endpoint: &'static str, reason: &'static str) {
-        bump(&self.provider_refused, (endpoint, reason));
+        self.0.provider_refused.get_or_create(&EndpointReason { endpoint, reason }).inc();
     }
 
     /// A circuit breaker opened (or opened again after a failed trial).
     pub fn breaker_opened(&self, endpoint: &'static str) {
-        bump(&self.breaker_openings, endpoint);
+        self.0.breaker_openings.get_or_create(&Endpoint { endpoint }).inc();
     }
 
     /// A silent renewal ended (`renewed`, `rejected` (log in again) or `unavailable`).
     pub fn renewal(&self, outcome: &'static str) {
-        bump(&self.renewals, outcome);
+        self.0.renewals.get_or_create(&Outcome { outcome }).inc();
     }
 
     /// How many session cookies did not decrypt so far (for tests and health checks).
     pub fn cookies_undecryptable(&self) -> u64 {
-        self.cookie_undecryptable.load(Ordering::Relaxed)
+        self.0.cookie_undecryptable.get()
     }
 
-    /// Everything in the Prometheus text exposition format.
+    /// Everything in the Prometheus text format (see [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        };
-        counter(
-            &mut out,
-            "rocket_appid_logins_started_total",
-            "Browsers sent to the identity provider to log in.",
-        );
-        let _ = writeln!(
-            out,
-            "rocket_appid_logins_started_total {}",
-            self.logins_started.load(Ordering::Relaxed)
-        );
-        counter(&mut out, "rocket_appid_logins_succeeded_total", "Completed logins.");
-        let _ = writeln!(
-            out,
-            "rocket_appid_logins_succeeded_total {}",
-            self.logins_succeeded.load(Ordering::Relaxed)
-        );
-        counter(&mut out, "rocket_appid_logins_refused_total", "Refused callbacks by reason.");
-        for (reason, n) in self.logins_refused.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "rocket_appid_logins_refused_total{{reason=\"{reason}\"}} {n}");
-        }
-        counter(&mut out, "rocket_appid_guard_decisions_total", "AuthorizedUser guard decisions by outcome.");
-        let mut outcomes = self.guard_refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let ok = self.guard_ok.load(Ordering::Relaxed);
-        if ok > 0 {
-            outcomes.insert("ok", ok);
-        }
-        for (outcome, n) in &outcomes {
-            let _ = writeln!(out, "rocket_appid_guard_decisions_total{{outcome=\"{outcome}\"}} {n}");
-        }
-        counter(
-            &mut out,
-            "rocket_appid_provider_calls_total",
-            "Calls to the identity provider by endpoint and outcome.",
-        );
-        counter(&mut out, "rocket_appid_provider_call_seconds_total", "Time spent in those calls.");
-        for ((endpoint, outcome), (n, secs)) in
-            self.provider_calls.lock().unwrap_or_else(|p| p.into_inner()).iter()
-        {
-            let labels = format!("endpoint=\"{endpoint}\",outcome=\"{outcome}\"");
-            let _ = writeln!(out, "rocket_appid_provider_calls_total{{{labels}}} {n}");
-            let _ = writeln!(out, "rocket_appid_provider_call_seconds_total{{{labels}}} {secs:.6}");
-        }
-        counter(&mut out, "rocket_appid_cache_lookups_total", "Cache lookups by cache and result.");
-        for cache in Cache::ALL {
-            for (result, count) in ["miss", "hit"].into_iter().zip(&self.cache[cache as usize]) {
-                let n = count.load(Ordering::Relaxed);
-                if n > 0 {
-                    let cache = cache.name();
-                    let _ = writeln!(
-                        out,
-                        "rocket_appid_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {n}"
-                    );
-                }
-            }
-        }
-        counter(&mut out, "rocket_appid_jwks_fetches_total", "Fetches of the provider's signing keys.");
-        let _ =
-            writeln!(out, "rocket_appid_jwks_fetches_total {}", self.jwks_fetches.load(Ordering::Relaxed));
-        counter(
-            &mut out,
-            "rocket_appid_cookie_undecryptable_total",
-            "Session cookies that did not decrypt under this instance's key.",
-        );
-        let _ = writeln!(out, "rocket_appid_cookie_undecryptable_total {}", self.cookies_undecryptable());
-        counter(
-            &mut out,
-            "rocket_appid_provider_calls_refused_total",
-            "Provider calls not made: circuit breaker open or all call slots busy.",
-        );
-        for ((endpoint, reason), n) in self.provider_refused.lock().unwrap_or_else(|p| p.into_inner()).iter()
-        {
-            let _ = writeln!(
-                out,
-                "rocket_appid_provider_calls_refused_total{{endpoint=\"{endpoint}\",reason=\"{reason}\"}} {n}"
-            );
-        }
-        counter(
-            &mut out,
-            "rocket_appid_session_renewals_total",
-            "Silent renewals with a refresh token, by outcome.",
-        );
-        for (outcome, n) in self.renewals.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "rocket_appid_session_renewals_total{{outcome=\"{outcome}\"}} {n}");
-        }
-        counter(&mut out, "rocket_appid_breaker_openings_total", "Circuit breakers opened, by endpoint.");
-        for (endpoint, n) in self.breaker_openings.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "rocket_appid_breaker_openings_total{{endpoint=\"{endpoint}\"}} {n}");
-        }
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.0.registry);
         out
     }
 }
@@ -269,6 +286,7 @@ mod tests {
             metrics.cache_lookup(Cache::Roles, hit);
         }
         metrics.cache_lookup(Cache::VerifiedTokens, true);
+        metrics.provider_call("token", true, Duration::from_millis(250));
         let text = metrics.render();
         for line in [
             "rocket_appid_guard_decisions_total{outcome=\"no_role\"} 1",
@@ -276,11 +294,18 @@ mod tests {
             "rocket_appid_cache_lookups_total{cache=\"roles\",result=\"miss\"} 1",
             "rocket_appid_cache_lookups_total{cache=\"roles\",result=\"hit\"} 3",
             "rocket_appid_cache_lookups_total{cache=\"verified_tokens\",result=\"hit\"} 1",
+            "rocket_appid_provider_calls_total{endpoint=\"token\",outcome=\"ok\"} 1",
+            "rocket_appid_provider_call_seconds_total{endpoint=\"token\",outcome=\"ok\"} 0.25",
+            "# TYPE rocket_appid_logins_started_total counter",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
         }
-        // Series that never counted anything are left out, as before.
-        assert!(!text.contains("cache=\"introspection\""), "{text}");
-        assert!(!text.contains("verified_tokens\",result=\"miss"), "{text}");
+    }
+
+    #[test]
+    fn two_apps_count_apart() {
+        let (one, other) = (Metrics::new(), Metrics::new());
+        one.cookie_undecryptable();
+        assert_eq!((one.cookies_undecryptable(), other.cookies_undecryptable()), (1, 0));
     }
 }

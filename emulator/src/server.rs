@@ -131,6 +131,16 @@ pub async fn run_standalone() -> Result<(), EmulatorError> {
     let emulator = tokio::task::spawn_blocking(move || Emulator::new(config))
         .await
         .map_err(|_| EmulatorError::KeyGeneration)??;
+    // A slow token endpoint, for shutdown and timeout measurements of an app (scripts/).
+    if let Some(ms) = std::env::var("EMULATOR_TOKEN_DELAY_MS").ok().filter(|v| !v.is_empty()) {
+        let ms: u64 = ms.parse().map_err(|_| {
+            EmulatorError::Config("EMULATOR_TOKEN_DELAY_MS must be a number of milliseconds".into())
+        })?;
+        emulator.set_fault(
+            crate::state::Endpoint::Token,
+            crate::fault::Fault::delay(std::time::Duration::from_millis(ms)),
+        );
+    }
     let banner = emulator.clone();
     build(emulator, true)
         .attach(AdHoc::on_liftoff("appid-emulator banner", move |_| {

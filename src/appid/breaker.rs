@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::metrics::Metrics;
+
 /// The longest `Retry-After` honoured (a provider asking for a day is not obeyed blindly).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
@@ -44,6 +46,7 @@ struct Inner {
     failures: u32,
     open_for: Duration,
     by_endpoint: Mutex<HashMap<&'static str, State>>,
+    metrics: Metrics,
 }
 
 /// The breakers of one App ID client (per instance, not process-wide: tests run several
@@ -69,8 +72,13 @@ pub struct Open {
 
 impl Breakers {
     /// Breakers that open after `failures` consecutive failures, for `open_for`.
-    pub fn new(failures: u32, open_for: Duration) -> Self {
-        Breakers(Arc::new(Inner { failures: failures.max(1), open_for, by_endpoint: Mutex::default() }))
+    pub fn new(failures: u32, open_for: Duration, metrics: Metrics) -> Self {
+        Breakers(Arc::new(Inner {
+            failures: failures.max(1),
+            open_for,
+            by_endpoint: Mutex::default(),
+            metrics,
+        }))
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<&'static str, State>> {
@@ -152,7 +160,7 @@ impl Breakers {
                         state.open_until = Some(until);
                     }
                     if !was_open || trial {
-                        crate::metrics::METRICS.breaker_opened(endpoint);
+                        self.0.metrics.breaker_opened(endpoint);
                         tracing::warn!(
                             event = "provider_breaker_open",
                             endpoint,
@@ -198,7 +206,7 @@ mod tests {
 
     #[test]
     fn it_opens_after_the_configured_consecutive_failures_only() {
-        let b = Breakers::new(3, Duration::from_secs(30));
+        let b = Breakers::new(3, Duration::from_secs(30), Metrics::new());
         fail(&b);
         fail(&b);
         b.admit(E).unwrap().finish(CallOutcome::Answered);
@@ -213,7 +221,7 @@ mod tests {
 
     #[test]
     fn half_open_lets_one_trial_through_and_its_success_closes() {
-        let b = Breakers::new(1, Duration::from_millis(20));
+        let b = Breakers::new(1, Duration::from_millis(20), Metrics::new());
         fail(&b);
         assert!(b.admit(E).is_err());
         std::thread::sleep(Duration::from_millis(30));
@@ -226,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_failed_trial_opens_it_again() {
-        let b = Breakers::new(1, Duration::from_millis(20));
+        let b = Breakers::new(1, Duration::from_millis(20), Metrics::new());
         fail(&b);
         std::thread::sleep(Duration::from_millis(30));
         b.admit(E).unwrap().finish(CallOutcome::Failed);
@@ -235,7 +243,7 @@ mod tests {
 
     #[test]
     fn a_cancelled_trial_frees_the_slot() {
-        let b = Breakers::new(1, Duration::from_millis(20));
+        let b = Breakers::new(1, Duration::from_millis(20), Metrics::new());
         fail(&b);
         std::thread::sleep(Duration::from_millis(30));
         drop(b.admit(E).unwrap());
@@ -244,11 +252,11 @@ mod tests {
 
     #[test]
     fn retry_after_opens_at_once_for_at_least_that_long_and_is_capped() {
-        let b = Breakers::new(5, Duration::from_secs(1));
+        let b = Breakers::new(5, Duration::from_secs(1), Metrics::new());
         b.admit(E).unwrap().finish(CallOutcome::RetryAfter(Duration::from_secs(120)));
         let open = b.admit(E).unwrap_err();
         assert!(open.retry_in > Duration::from_secs(119), "{open:?}");
-        let b = Breakers::new(5, Duration::from_secs(1));
+        let b = Breakers::new(5, Duration::from_secs(1), Metrics::new());
         b.admit(E).unwrap().finish(CallOutcome::RetryAfter(Duration::from_secs(86_400)));
         assert!(b.admit(E).unwrap_err().retry_in <= MAX_RETRY_AFTER);
     }

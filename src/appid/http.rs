@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use super::breaker::{Breakers, CallOutcome};
 use super::error::ProviderError;
 use crate::config::Timeouts;
+use crate::metrics::Metrics;
 
 /// Largest body accepted from most endpoints.
 pub const SMALL_BODY: usize = 64 * 1024;
@@ -34,6 +35,7 @@ pub struct Http {
     timeouts: Timeouts,
     breakers: Breakers,
     slots: Arc<Semaphore>,
+    metrics: Metrics,
 }
 
 /// How a request authenticates.
@@ -54,6 +56,7 @@ impl Http {
         breaker_failures: u32,
         breaker_open_for: Duration,
         max_concurrent: usize,
+        metrics: Metrics,
     ) -> Result<Self, reqwest::Error> {
         let client = Client::builder()
             .connect_timeout(timeouts.connect)
@@ -68,7 +71,8 @@ impl Http {
         Ok(Http {
             client,
             timeouts,
-            breakers: Breakers::new(breaker_failures, breaker_open_for),
+            breakers: Breakers::new(breaker_failures, breaker_open_for, metrics.clone()),
+            metrics,
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
         })
     }
@@ -155,7 +159,7 @@ impl Http {
                     endpoint,
                     retry_in_ms = open.retry_in.as_millis() as u64
                 );
-                crate::metrics::METRICS.provider_call_refused(endpoint, "circuit_open");
+                self.metrics.provider_call_refused(endpoint, "circuit_open");
                 return Err(ProviderError::Unreachable { endpoint, kind: "circuit_open" });
             }
         };
@@ -166,7 +170,7 @@ impl Http {
             // the provider.
             _ => {
                 tracing::warn!(event = "provider_overloaded", endpoint);
-                crate::metrics::METRICS.provider_call_refused(endpoint, "overloaded");
+                self.metrics.provider_call_refused(endpoint, "overloaded");
                 return Err(ProviderError::Unreachable { endpoint, kind: "overloaded" });
             }
         };
@@ -176,7 +180,7 @@ impl Http {
         let result = send(endpoint, request, limit, body, &mut retry_after).await;
         permit.finish(outcome(&result, retry_after));
         let elapsed = started.elapsed();
-        crate::metrics::METRICS.provider_call(endpoint, result.is_ok(), elapsed);
+        self.metrics.provider_call(endpoint, result.is_ok(), elapsed);
         let elapsed_ms = elapsed.as_millis() as u64;
         match &result {
             Ok(_) => tracing::debug!(endpoint, elapsed_ms, "provider call ok"),

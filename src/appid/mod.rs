@@ -1,11 +1,12 @@
 //! The App ID client: configuration, provider metadata, keys, caches, and the calls the
-//! web layer needs. Plain async Rust; only [`fairing`] knows about Rocket.
+//! web layer needs, and the background refresh of its keys. Plain async Rust: the
+//! composition root (`crate::setup`) builds it from configuration.
 
+mod background;
 mod breaker;
 mod cache;
 pub mod discovery;
 pub mod error;
-pub mod fairing;
 mod http;
 mod introspect;
 pub mod jwks;
@@ -34,6 +35,7 @@ use ttl_cache::TtlCache;
 use verify::Expected;
 
 use crate::config::{AppIdConfig, IntrospectionPolicy};
+use crate::metrics::Metrics;
 
 /// Provider metadata is fetched again after this long.
 const DISCOVERY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -63,24 +65,38 @@ impl std::ops::Deref for AppId {
 
 impl AppId {
     /// A client for a validated configuration; no network traffic until first use.
-    pub fn new(config: AppIdConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(config: AppIdConfig, metrics: Metrics) -> Result<Self, reqwest::Error> {
         Ok(AppId(Arc::new(AppIdClient {
             http: Http::new(
                 config.timeouts,
                 config.breaker.failures,
                 config.breaker.open_for,
                 config.breaker.max_concurrent,
+                metrics.clone(),
             )?,
             config,
             metadata: Cached::default(),
             keys: Cached::default(),
             iam: IamTokenCache::default(),
-            verified: TtlCache::new(crate::metrics::Cache::VerifiedTokens, CACHE_CAPACITY),
-            introspections: TtlCache::new(crate::metrics::Cache::Introspection, CACHE_CAPACITY),
-            roles: TtlCache::new(crate::metrics::Cache::Roles, CACHE_CAPACITY),
-            id_token_roles: TtlCache::new(crate::metrics::Cache::IdTokenRoles, CACHE_CAPACITY),
-            opaque_tokens: TtlCache::new(crate::metrics::Cache::OpaqueTokens, CACHE_CAPACITY),
+            verified: TtlCache::new(crate::metrics::Cache::VerifiedTokens, CACHE_CAPACITY, metrics.clone()),
+            introspections: TtlCache::new(
+                crate::metrics::Cache::Introspection,
+                CACHE_CAPACITY,
+                metrics.clone(),
+            ),
+            roles: TtlCache::new(crate::metrics::Cache::Roles, CACHE_CAPACITY, metrics.clone()),
+            id_token_roles: TtlCache::new(
+                crate::metrics::Cache::IdTokenRoles,
+                CACHE_CAPACITY,
+                metrics.clone(),
+            ),
+            opaque_tokens: TtlCache::new(
+                crate::metrics::Cache::OpaqueTokens,
+                CACHE_CAPACITY,
+                metrics.clone(),
+            ),
             no_introspection_logged: AtomicBool::new(false),
+            metrics,
         })))
     }
 }
@@ -109,6 +125,7 @@ pub struct AppIdClient {
     opaque_tokens: TtlCache<[u8; 32], AccessClaims>,
     /// The "no introspection endpoint, policy forced to never" notice was logged.
     no_introspection_logged: AtomicBool,
+    metrics: Metrics,
 }
 
 /// The introspection answer members we read (RFC 7662 §2.2).
@@ -155,6 +172,11 @@ impl AppIdClient {
         &self.config
     }
 
+    /// The app's counters, shared with this client.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Provider endpoints from discovery (cached; the last good copy survives outages).
     pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, ProviderError> {
         self.metadata
@@ -170,7 +192,7 @@ impl AppIdClient {
         let metadata = self.metadata().await?;
         let body = self.http.get_json("publickeys", metadata.jwks_uri.as_str(), Auth::None).await?;
         let keys = KeySet::parse(body)?;
-        crate::metrics::METRICS.jwks_fetched();
+        self.metrics.jwks_fetched();
         // A key may have been withdrawn: tokens are verified again against the new set.
         self.verified.clear();
         Ok(keys)

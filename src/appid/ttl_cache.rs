@@ -21,12 +21,13 @@ pub struct TtlCache<K, V> {
     capacity: usize,
     /// The cache's name in the metrics.
     name: crate::metrics::Cache,
+    metrics: crate::metrics::Metrics,
 }
 
 impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// An empty cache holding at most `capacity` keys, named `name` in the metrics.
-    pub fn new(name: crate::metrics::Cache, capacity: usize) -> Self {
-        TtlCache { slots: Mutex::new(HashMap::new()), capacity, name }
+    pub fn new(name: crate::metrics::Cache, capacity: usize, metrics: crate::metrics::Metrics) -> Self {
+        TtlCache { slots: Mutex::new(HashMap::new()), capacity, name, metrics }
     }
 
     /// The cached value for `key`, or the result of `fetch`, kept for `ttl`. Callers that
@@ -41,7 +42,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         Fut: Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key, ttl);
-        crate::metrics::METRICS.cache_lookup(self.name, slot.value.initialized());
+        self.metrics.cache_lookup(self.name, slot.value.initialized());
         slot.value.get_or_try_init(fetch).await.cloned()
     }
 
@@ -119,7 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_share_one_fetch() {
-        let cache: TtlCache<&str, u32> = TtlCache::new(crate::metrics::Cache::Roles, 10);
+        let cache: TtlCache<&str, u32> = TtlCache::new(crate::metrics::Cache::Roles, 10, Default::default());
         let calls = AtomicUsize::new(0);
         let fetch = || async {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -138,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn values_expire_and_failures_are_not_kept() {
-        let cache: TtlCache<&str, u32> = TtlCache::new(crate::metrics::Cache::Roles, 10);
+        let cache: TtlCache<&str, u32> = TtlCache::new(crate::metrics::Cache::Roles, 10, Default::default());
         assert_eq!(
             cache.get_or_fetch(&"k", Duration::from_millis(30), || async { Err::<u32, _>("down") }).await,
             Err("down")
@@ -160,7 +161,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_borrowed_key_finds_the_value_of_its_owned_key() {
-        let cache: TtlCache<String, u32> = TtlCache::new(crate::metrics::Cache::Roles, 10);
+        let cache: TtlCache<String, u32> =
+            TtlCache::new(crate::metrics::Cache::Roles, 10, Default::default());
         let ttl = Duration::from_secs(60);
         cache.insert("alice".to_string(), 1, ttl);
         let fetched = cache.get_or_fetch("alice", ttl, || async { Ok::<_, ()>(2) }).await;
@@ -174,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cache_never_grows_past_its_capacity() {
-        let cache: TtlCache<u32, u32> = TtlCache::new(crate::metrics::Cache::Roles, 100);
+        let cache: TtlCache<u32, u32> = TtlCache::new(crate::metrics::Cache::Roles, 100, Default::default());
         for key in 0..1_000 {
             cache.insert(key, key, Duration::from_secs(60));
             assert!(cache.len() <= 100);

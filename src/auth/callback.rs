@@ -1,16 +1,14 @@
-//! `GET /afterauth`: the redirect URI. Checks the transaction, exchanges the code,
-//! verifies the tokens, reads the roles, starts the session and sends the user back.
+//! Finishing a login at the redirect URI (`GET /afterauth`, mounted by the web layer):
+//! checks the transaction, exchanges the code, verifies the tokens, reads the roles,
+//! starts the session and says where the user goes next, or why the login is refused.
 
-use rocket::http::uri::Origin;
 use rocket::http::CookieJar;
-use rocket::State;
 use subtle::ConstantTimeEq;
 
 use super::login::{self, LoginState, NoLogin, LOGIN_TTL_SECS};
 use super::return_to;
 use super::session::{Session, SessionSettings};
 use crate::appid::{AppId, ProviderError, VerifyError};
-use crate::web::page::{ErrorPage, Page, SeeOther};
 
 /// Longest `code` we pass on (App ID's are far shorter).
 const MAX_CODE_LEN: usize = 4096;
@@ -28,8 +26,25 @@ struct CallbackQuery {
     flow: Option<String>,
 }
 
-/// A refused callback: the reason code for the log and the page to show.
-struct Refusal(&'static str, ErrorPage);
+/// What the user is told about a refused login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// The callback does not belong to a login of this browser, or its tokens failed a check.
+    Failed,
+    /// The provider says the user cancelled or it refused.
+    Cancelled,
+    /// The login took too long, its code was used, or its transaction no longer opens:
+    /// starting again works.
+    Expired,
+    /// The tokens do not fit in the session cookies.
+    SessionTooLarge,
+    /// The provider could not be asked.
+    Unavailable,
+}
+
+/// A refused callback: the reason code for the log and what the user is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal(pub &'static str, pub LoginFailure);
 
 impl CallbackQuery {
     /// Parses the raw query. Rocket would silently take the first of repeated values;
@@ -63,24 +78,20 @@ impl CallbackQuery {
     }
 }
 
-/// The redirect URI registered with App ID.
-#[rocket::get("/afterauth")]
-pub async fn afterauth(
-    uri: &Origin<'_>,
-    jar: &CookieJar<'_>,
-    appid: &State<AppId>,
-) -> Result<SeeOther, Page> {
+/// Finishes the login that the callback with query `raw_query` answers. Returns where the
+/// user goes next (validated: a local path), or the refusal, counted and logged.
+pub async fn finish(raw_query: Option<&str>, jar: &CookieJar<'_>, appid: &AppId) -> Result<String, Refusal> {
     // The transaction is consumed whatever happens next: the pending login this callback
     // names by its `state` (other tabs' logins stay), or all of them if it names none.
-    let query = CallbackQuery::parse(uri.query().map(|q| q.as_str()));
+    let query = CallbackQuery::parse(raw_query);
     let state = query.as_ref().ok().and_then(|q| q.state.as_deref());
     let pending = login::take(jar, appid.config(), state);
     match complete(query, pending, jar, appid).await {
-        Ok(destination) => Ok(SeeOther::to(return_to::safe_or_root(&destination))),
-        Err(Refusal(reason, page)) => {
-            crate::metrics::METRICS.login_refused(reason);
-            tracing::warn!(event = "login_refused", reason);
-            Err(page.page())
+        Ok(destination) => Ok(return_to::safe_or_root(&destination)),
+        Err(refusal) => {
+            appid.metrics().login_refused(refusal.0);
+            tracing::warn!(event = "login_refused", reason = refusal.0);
+            Err(refusal)
         }
     }
 }
@@ -91,7 +102,7 @@ async fn complete(
     jar: &CookieJar<'_>,
     appid: &AppId,
 ) -> Result<String, Refusal> {
-    let failed = |reason| Refusal(reason, ErrorPage::SignInFailed);
+    let failed = |reason| Refusal(reason, LoginFailure::Failed);
     let query = query.map_err(failed)?;
     // After sign-up or a password reset started from its login page, App ID comes back
     // with `?flow=…` and no code (appid-api.md §2; IBM's SDKs then go to the return path).
@@ -113,7 +124,7 @@ async fn complete(
         // Most often the key changed while the user was at the provider: "start again"
         // says what to do.
         Err(NoLogin::Unreadable) => {
-            return Err(Refusal("transaction_unreadable", ErrorPage::SignInExpired));
+            return Err(Refusal("transaction_unreadable", LoginFailure::Expired));
         }
     };
     // The state must match before anything the provider sent is believed.
@@ -131,10 +142,10 @@ async fn complete(
         ];
         let code = known.iter().find(|k| *k == error).copied().unwrap_or("other");
         tracing::info!(event = "provider_refused_login", error = code);
-        return Err(Refusal("provider_error", ErrorPage::SignInCancelled));
+        return Err(Refusal("provider_error", LoginFailure::Cancelled));
     }
     if crate::clock::now() - login.created_at > LOGIN_TTL_SECS {
-        return Err(Refusal("transaction_expired", ErrorPage::SignInExpired));
+        return Err(Refusal("transaction_expired", LoginFailure::Expired));
     }
     // RFC 9207: if the provider names itself, it must be ours.
     if query.iss.as_deref().is_some_and(|iss| iss != appid.config().issuer()) {
@@ -150,7 +161,7 @@ async fn complete(
 
     let tokens = appid.exchange_code(code, login.verifier.as_deref()).await.map_err(|e| {
         if e.is_invalid_grant() {
-            Refusal("invalid_grant", ErrorPage::SignInExpired)
+            Refusal("invalid_grant", LoginFailure::Expired)
         } else if e.is_incomplete() {
             tracing::warn!(event = "token_response_refused", %e);
             failed("token_response_incomplete")
@@ -195,18 +206,18 @@ async fn complete(
     // as it needs up to the configured ceiling (App ID custom claims make large tokens).
     let chunks = session
         .write_with(jar, &SessionSettings::of(config).store)
-        .map_err(|_| Refusal("session_too_large", ErrorPage::SessionTooLarge))?;
+        .map_err(|_| Refusal("session_too_large", LoginFailure::SessionTooLarge))?;
     if chunks > 1 {
         tracing::info!(event = "session_chunked", cookies = chunks);
     }
-    crate::metrics::METRICS.login_succeeded();
+    appid.metrics().login_succeeded();
     tracing::info!(event = "login_success", sub = %id.sub, amr = %id.amr_for_log(), roles = role_count);
     Ok(login.return_to)
 }
 
 fn unavailable(error: ProviderError) -> Refusal {
     tracing::warn!(event = "provider_unavailable", %error);
-    Refusal("provider_unavailable", ErrorPage::Unavailable)
+    Refusal("provider_unavailable", LoginFailure::Unavailable)
 }
 
 fn verify_refusal(error: VerifyError, which: &'static str) -> Refusal {
@@ -219,7 +230,7 @@ fn verify_refusal(error: VerifyError, which: &'static str) -> Refusal {
                 _ => error.reason(),
             };
             tracing::warn!(event = "token_refused", token = which, reason);
-            Refusal(reason, ErrorPage::SignInFailed)
+            Refusal(reason, LoginFailure::Failed)
         }
         VerifyError::Provider(error) => unavailable(error),
     }

@@ -1,11 +1,10 @@
 //! `AuthorizedUser`: the request guard of protected routes. It proves a readable session,
 //! a valid access token (checked locally, and by introspection when configured) and at
 //! least one App ID role. When the access token has expired (or is about to) and the
-//! session holds a refresh token, it renews the tokens first, without a redirect.
+//! session holds a refresh token, it renews the tokens first, without a redirect (see
+//! `renewal`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
@@ -13,7 +12,9 @@ use rocket::{Ignite, Rocket, Sentinel};
 use serde::Serialize;
 
 use super::cookies;
+use super::renewal::authorize_renewing;
 use super::session::{Loaded, Session};
+use super::store::SessionStore;
 use crate::appid::{AccessClaims, AppId, ProviderError, VerifyError};
 
 /// A logged-in user with at least one role.
@@ -101,15 +102,16 @@ impl<'r> FromRequest<'r> for &'r AuthorizedUser {
     type Error = AuthError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
-        let decision: &'r Decision = request
-            .local_cache_async(async {
-                match request.rocket().state::<AppId>() {
-                    Some(appid) => decide(request, appid).await,
-                    None => Err(AuthError::NotConfigured),
-                }
-            })
-            .await;
-        crate::metrics::METRICS.guard_outcome(match decision {
+        let rocket = request.rocket();
+        let (Some(appid), Some(store)) = (rocket.state::<AppId>(), rocket.state::<SessionStore>()) else {
+            let decision: &'r Decision = request.local_cache(|| Err(AuthError::NotConfigured));
+            return Outcome::Error((
+                Status::InternalServerError,
+                decision.clone().err().unwrap_or(AuthError::NotConfigured),
+            ));
+        };
+        let decision: &'r Decision = request.local_cache_async(decide(request, appid, store)).await;
+        appid.metrics().guard_outcome(match decision {
             Ok(_) => "ok",
             Err(AuthError::NotLoggedIn(reason)) => reason,
             Err(AuthError::NoRole(_)) => "no_role",
@@ -137,16 +139,16 @@ impl<'r> FromRequest<'r> for AuthorizedUser {
 
 /// The decision for this request's session (once per request: the caller caches it), and
 /// the cookie upkeep that goes with it.
-async fn decide(request: &Request<'_>, appid: &AppId) -> Decision {
+async fn decide(request: &Request<'_>, appid: &AppId, store: &SessionStore) -> Decision {
     let secure = appid.config().secure_cookies();
-    let session = match Session::loaded_of_request(request, secure) {
+    let session = match Session::resolve(request).await {
         Loaded::Refused(reason) => {
             tracing::info!(event = "session_refused", reason = *reason);
             return Err(AuthError::NotLoggedIn(reason));
         }
         loaded => loaded.valid(),
     };
-    let (decision, renewed) = authorize_renewing(session, appid).await;
+    let (decision, renewed) = authorize_renewing(session, appid, store).await;
     let jar = request.cookies();
     match renewed {
         // The renewed session replaces the cookie in this response. If it no longer fits,
@@ -175,240 +177,13 @@ async fn decide(request: &Request<'_>, appid: &AppId) -> Decision {
 
 impl Sentinel for AuthorizedUser {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        rocket.state::<AppId>().is_none()
+        rocket.state::<AppId>().is_none() || rocket.state::<SessionStore>().is_none()
     }
 }
 
 impl Sentinel for &AuthorizedUser {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         AuthorizedUser::abort(rocket)
-    }
-}
-
-/// [`authorize`] with silent renewal: when the session's access token has expired or has
-/// less than `refresh_window_secs` left and the session holds a refresh token, the tokens
-/// are renewed first (at most one refresh per session in flight, see [`renew`]). Returns
-/// the decision and, when the tokens were renewed, the session to write back.
-pub async fn authorize_renewing(session: Option<&Session>, appid: &AppId) -> (Decision, Option<Session>) {
-    let Some(current) = session else {
-        return (Err(AuthError::NotLoggedIn("no_session")), None);
-    };
-    if current.refresh_token().is_none() {
-        return (authorize(Some(current), appid).await, None);
-    }
-    let Some(key) = current.token_key() else {
-        return (Err(AuthError::NotLoggedIn("no_session")), None);
-    };
-    let now = crate::clock::now();
-    let window = i64::try_from(appid.config().refresh_window_secs).unwrap_or(0);
-    // The current access token's claims, if it can still serve this request should
-    // renewal fail (verified once here, not again by `authorize`).
-    let usable = match appid.verify_access_token_keyed(&current.access_token, key).await {
-        Ok(claims) if claims.exp - now > window => {
-            return (authorize_verified(current, appid, key, &claims).await, None)
-        }
-        Ok(claims) => Some(claims),
-        Err(VerifyError::Token(crate::appid::TokenError::Expired)) => None,
-        // Anything else wrong with the token is not cured by renewing it.
-        Err(_) => return (authorize(Some(current), appid).await, None),
-    };
-    match (renew(current, appid).await, usable) {
-        (Renewal::Renewed(renewed), _) => {
-            let decision = authorize(Some(&renewed), appid).await;
-            (decision, Some((*renewed).clone()))
-        }
-        // Renewal failed but the token has not expired yet (early renewal): it serves
-        // this request; a later one tries again.
-        (_, Some(claims)) => (authorize_verified(current, appid, key, &claims).await, None),
-        (Renewal::Rejected(reason), None) => (Err(AuthError::NotLoggedIn(reason)), None),
-        (Renewal::Unavailable(error), None) => (Err(AuthError::Unavailable(error)), None),
-    }
-}
-
-/// The result of one renewal, shared by every request that waited for it.
-#[derive(Clone)]
-enum Renewal {
-    Renewed(Arc<Session>),
-    /// The provider refused the refresh token (`invalid_grant`: expired, revoked, used up)
-    /// or the renewed tokens did not verify: the user must log in again.
-    Rejected(&'static str),
-    /// The provider could not be asked: 503, and the session stays as it is.
-    Unavailable(ProviderError),
-}
-
-/// A renewal in flight, or finished a moment ago (the grace period).
-struct Flight {
-    outcome: tokio::sync::OnceCell<Renewal>,
-    started: Instant,
-}
-
-/// Renewals by SHA-256 of the refresh token they use, per process. An entry lives while the
-/// refresh is in flight (concurrent requests of the session wait for it) and, once it has
-/// succeeded or been refused, for `refresh_grace_secs` more: requests that still carry the
-/// previous cookie (sent in parallel, or before the browser stored the renewed one) get the
-/// same renewed session instead of presenting a used-up refresh token. Failures to reach
-/// the provider are forgotten at once, so the next request tries again.
-static FLIGHTS: Mutex<Option<HashMap<[u8; 32], Arc<Flight>>>> = Mutex::new(None);
-/// Most renewals remembered at once; beyond this the finished ones are dropped.
-const MAX_FLIGHTS: usize = 10_000;
-
-fn flights() -> std::sync::MutexGuard<'static, Option<HashMap<[u8; 32], Arc<Flight>>>> {
-    // Every update is a single insert, removal or retain: a poisoned map is still consistent.
-    FLIGHTS.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Whether a flight's outcome may still be handed out.
-fn is_current(flight: &Flight, grace: Duration) -> bool {
-    match flight.outcome.get() {
-        None => true,
-        Some(Renewal::Unavailable(_)) => false,
-        Some(_) => flight.started.elapsed() < grace,
-    }
-}
-
-/// Renews the session's tokens, once per refresh token however many requests ask at once.
-async fn renew(session: &Session, appid: &AppId) -> Renewal {
-    let Some(refresh_token) = session.refresh_token() else {
-        return Renewal::Rejected("no_refresh_token");
-    };
-    let key = crate::appid::token_key(refresh_token);
-    let grace = Duration::from_secs(appid.config().refresh_grace_secs);
-    let flight = {
-        let mut guard = flights();
-        let map = guard.get_or_insert_with(HashMap::new);
-        match map.get(&key) {
-            Some(flight) if is_current(flight, grace) => flight.clone(),
-            _ => {
-                // Renewals are rare (one per session per token lifetime), so finished
-                // entries past their grace period are swept whenever one starts.
-                map.retain(|_, f| is_current(f, grace));
-                if map.len() >= MAX_FLIGHTS {
-                    // Only under a flood: keep the ones in flight, forget the grace entries.
-                    map.retain(|_, f| f.outcome.get().is_none());
-                }
-                let flight =
-                    Arc::new(Flight { outcome: tokio::sync::OnceCell::new(), started: Instant::now() });
-                map.insert(key, flight.clone());
-                flight
-            }
-        }
-    };
-    let outcome = flight
-        .outcome
-        .get_or_init(|| async {
-            // Its own task: a request cancelled half-way (the browser navigated on) must
-            // not lose the rotated refresh token that the provider has already issued.
-            let (session, appid) = (session.clone(), appid.clone());
-            let refresh = async move {
-                let outcome = refresh_once(&session, &appid).await;
-                crate::metrics::METRICS.renewal(match &outcome {
-                    Renewal::Renewed(_) => "renewed",
-                    Renewal::Rejected(_) => "rejected",
-                    Renewal::Unavailable(_) => "unavailable",
-                });
-                outcome
-            };
-            match tokio::spawn(refresh).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    Renewal::Unavailable(ProviderError::Unreachable { endpoint: "token", kind: "request" })
-                }
-            }
-        })
-        .await
-        .clone();
-    if matches!(outcome, Renewal::Unavailable(_)) {
-        let mut guard = flights();
-        if let Some(map) = guard.as_mut() {
-            if map.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                map.remove(&key);
-            }
-        }
-    }
-    outcome
-}
-
-/// Forgets the renewal made with this refresh token (at logout: a renewed session must not
-/// outlive it in the grace cache; the deny-list refuses its cookie anyway).
-pub fn forget_renewal(refresh_token: &str) {
-    let key = crate::appid::token_key(refresh_token);
-    if let Some(map) = flights().as_mut() {
-        map.remove(&key);
-    }
-}
-
-/// One refresh at the provider, and the checks of what it returns (as at login).
-async fn refresh_once(session: &Session, appid: &AppId) -> Renewal {
-    let Some(refresh_token) = session.refresh_token() else {
-        return Renewal::Rejected("no_refresh_token");
-    };
-    let renewed = match appid.refresh_tokens(refresh_token).await {
-        Ok(renewed) => renewed,
-        Err(error) => return refresh_failed(error),
-    };
-    let access = match appid.verify_access_token(renewed.access_token.expose()).await {
-        Ok(claims) => claims,
-        Err(error) => return verify_failed(error, "access_token"),
-    };
-    if access.sub != session.sub {
-        tracing::warn!(event = "session_refresh_refused", reason = "sub_mismatch");
-        return Renewal::Rejected("sub_mismatch");
-    }
-    let (mut name, mut email) = (None, None);
-    if let Some(id_token) = &renewed.id_token {
-        match appid.verify_refreshed_id_token(id_token.expose(), &session.sub).await {
-            Ok(id) if id.at_hash_matches(renewed.access_token.expose()) => {
-                name = id.name;
-                email = id.email;
-            }
-            Ok(_) => {
-                tracing::warn!(event = "session_refresh_refused", reason = "at_hash_mismatch");
-                return Renewal::Rejected("at_hash_mismatch");
-            }
-            Err(error) => return verify_failed(error, "id_token"),
-        }
-    }
-    tracing::info!(event = "session_refreshed", sub = %session.sub, rotated = renewed.refresh_token.is_some());
-    let refresh_token = renewed.refresh_token.map(|t| t.expose().to_string());
-    let renewed = session.renewed(renewed.access_token.expose().to_string(), refresh_token, name, email);
-    Renewal::Renewed(Arc::new(renewed))
-}
-
-/// A refused refresh ends the session; a provider that cannot be asked does not.
-fn refresh_failed(error: ProviderError) -> Renewal {
-    match &error {
-        // RFC 6749 §5.2: `invalid_grant` and the other client errors (400, and 401 as App
-        // ID's SDK mock sends for a bad refresh token) mean this refresh token will never
-        // work; 429 means "later".
-        ProviderError::Status { status, error: code, .. }
-            if (400..500).contains(status) && *status != 429 =>
-        {
-            let reason = if code.as_deref() == Some("invalid_grant") {
-                "refresh_invalid_grant"
-            } else {
-                "refresh_refused"
-            };
-            tracing::info!(event = "session_refresh_refused", reason, status = *status);
-            Renewal::Rejected(reason)
-        }
-        ProviderError::Incomplete { .. } => {
-            tracing::warn!(event = "session_refresh_refused", reason = "token_response_incomplete");
-            Renewal::Rejected("refresh_incomplete")
-        }
-        _ => {
-            tracing::warn!(event = "session_refresh_failed", %error);
-            Renewal::Unavailable(error)
-        }
-    }
-}
-
-fn verify_failed(error: VerifyError, which: &'static str) -> Renewal {
-    match error {
-        VerifyError::Token(error) => {
-            tracing::warn!(event = "session_refresh_refused", token = which, reason = error.reason());
-            Renewal::Rejected(error.reason())
-        }
-        VerifyError::Provider(error) => Renewal::Unavailable(error),
     }
 }
 
@@ -441,7 +216,7 @@ pub(crate) async fn verified_claims(
 }
 
 /// [`authorize`] for a session whose access token (SHA-256 `key`) is already verified.
-async fn authorize_verified(
+pub(crate) async fn authorize_verified(
     session: &Session,
     appid: &AppId,
     key: [u8; 32],
@@ -505,25 +280,6 @@ mod tests {
         assert_eq!(renewed.refresh_token(), Some("rt-CANARY"));
         let kept = renewed.renewed("eyJ-third".into(), None, None, None);
         assert_eq!(kept.refresh_token(), Some("rt-CANARY"), "no new refresh token: the old one stays");
-    }
-
-    #[test]
-    fn renewals_are_shared_while_in_flight_and_for_the_grace_period_but_failures_are_not_kept() {
-        let grace = Duration::from_secs(30);
-        let flight = |outcome: Option<Renewal>, age: Duration| {
-            let cell = tokio::sync::OnceCell::new();
-            if let Some(outcome) = outcome {
-                let _ = cell.set(outcome);
-            }
-            Flight { outcome: cell, started: Instant::now() - age }
-        };
-        let renewed = Renewal::Renewed(Arc::new(Session::new("s".into(), None, None, "t".into(), 0)));
-        let down = Renewal::Unavailable(ProviderError::Unreachable { endpoint: "token", kind: "connect" });
-        assert!(is_current(&flight(None, Duration::ZERO), grace), "in flight: wait for it");
-        assert!(is_current(&flight(Some(renewed.clone()), Duration::from_secs(5)), grace));
-        assert!(!is_current(&flight(Some(renewed), Duration::from_secs(31)), grace), "grace over");
-        assert!(is_current(&flight(Some(Renewal::Rejected("refresh_invalid_grant")), Duration::ZERO), grace));
-        assert!(!is_current(&flight(Some(down), Duration::ZERO), grace), "the next request tries again");
     }
 
     #[test]

@@ -1,24 +1,23 @@
-//! `POST /logout`: ends the session. Only same-origin form posts that carry the session's
-//! logout token are honoured, and every destination is fixed by configuration (never taken
-//! from the request). Logout clears every cookie of the session, puts the session on the
-//! deny-list, revokes its refresh token at the provider and, when configured, sends the
-//! browser on to end the provider's single sign-on session.
+//! Logout (`POST /logout`, mounted by the web layer): ends the session. Only same-origin
+//! form posts that carry the session's logout token are honoured, and every destination is
+//! fixed by configuration (never taken from the request). Logout clears every cookie of the
+//! session, puts the session on the deny-list, revokes its refresh token at the provider
+//! and, when configured, sends the browser on to end the provider's single sign-on session.
 
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rocket::form::Form;
 use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::response::{self, Responder};
-use rocket::{Orbit, Rocket, State};
+use rocket::{Orbit, Rocket};
 use subtle::ConstantTimeEq;
 
 use super::cookies;
-use super::session::{self, Session};
+use super::renewal::forget_renewal;
+use super::session::Session;
+use super::store::SessionStore;
 use crate::appid::AppId;
-use crate::web::page::{ErrorPage, Page, SeeOther};
 
 /// How long logout waits for the provider to revoke the refresh token: logout must not
 /// hang on a slow provider (the deny-list already ends the session here).
@@ -63,48 +62,37 @@ impl<'r> FromRequest<'r> for CurrentSession {
     type Error = ();
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
-        let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
-        let session = Session::of_request(request, secure)
-            .map(|session| (session.clone(), csrf_token(request.rocket(), &session.sid)));
+        let session = Session::resolve(request).await.valid().and_then(|session| {
+            csrf_token(request.rocket(), &session.sid).map(|token| (session.clone(), token))
+        });
         Outcome::Success(CurrentSession(session))
     }
-}
-
-/// The logout form: only the per-session token.
-#[derive(rocket::FromForm)]
-pub struct LogoutForm {
-    csrf: String,
 }
 
 /// The logout token of session `sid`, rendered into the logout form of every page that
 /// shows the signed-in user: HKDF-SHA256 (an HMAC construction) keyed with the session
 /// secret key, over the session id. The session id only exists inside the sealed cookie,
 /// so another site can neither read nor compute it; all instances that share the key agree.
-pub fn csrf_token(rocket: &Rocket<Orbit>, sid: &str) -> String {
-    match rocket.state::<CsrfKey>() {
-        Some(key) => key.token(sid),
-        // Only an app that did not attach the App ID fairing (which manages the key).
-        None => CsrfKey::from_figment(rocket.figment()).token(sid),
-    }
+/// `None` only in an app without the composition root (which manages the key): no session
+/// can then be ended by a form.
+pub fn csrf_token(rocket: &Rocket<Orbit>, sid: &str) -> Option<String> {
+    rocket.state::<CsrfKey>().map(|key| key.token(sid))
 }
 
-/// The key of logout tokens, derived once at ignite (by the App ID fairing) from the
-/// configured `secret_key`: reading the configuration and extracting the key cost more
-/// than everything else on a page (measured with callgrind), so not per request.
+/// The key of logout tokens, derived once at ignite (by the composition root) from the
+/// configured `secret_key`, because reading the configuration on every page would cost
+/// more than rendering it.
 #[derive(Clone)]
 pub struct CsrfKey(hkdf::Hkdf<sha2::Sha256>);
 
 impl CsrfKey {
     /// From the app's `secret_key` as configured (the same on every instance). Without one
     /// (only `cargo run` with the embedded emulator, where Rocket generates a key per
-    /// process and sessions end with the process), a random per-process value.
+    /// process and sessions end with the process), a random value for this app.
     pub fn from_figment(figment: &rocket::figment::Figment) -> Self {
         let secret = match figment.extract_inner::<String>("secret_key") {
             Ok(key) if !key.trim().is_empty() => key.into_bytes(),
-            _ => {
-                static PROCESS_SECRET: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
-                PROCESS_SECRET.get_or_init(rand::random).to_vec()
-            }
+            _ => rand::random::<[u8; 32]>().to_vec(),
         };
         CsrfKey(hkdf::Hkdf::<sha2::Sha256>::new(Some(b"rocket-appid logout csrf v1"), &secret))
     }
@@ -124,53 +112,42 @@ fn csrf_matches(expected: &str, sent: Option<&str>) -> bool {
     bool::from(expected.as_bytes().ct_eq(sent.as_bytes()))
 }
 
-/// A response that also asks the browser to drop every cookie of our origin
-/// (`Clear-Site-Data: "cookies"`, ASVS 7.4.4): a second line of defence besides the
-/// removal `Set-Cookie`s, which only reach the cookies we name.
-pub struct ClearSiteData<R>(R);
-
-impl<'r, R: Responder<'r, 'static>> Responder<'r, 'static> for ClearSiteData<R> {
-    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        let mut response = self.0.respond_to(request)?;
-        response.set_raw_header("Clear-Site-Data", "\"cookies\"");
-        Ok(response)
-    }
+/// Why a logout was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutRefused {
+    /// Not a same-origin form post of one of our pages, or without the session's token.
+    CrossSite,
 }
 
-/// Ends the session, then sends the browser to the "signed out" page (which moves on to
-/// the open page, or, with `appid.sso_logout`, to the provider's single sign-on logout).
-///
-/// Why a 303 to `/signed_out` rather than the page itself: `Clear-Site-Data` here wipes
-/// every cookie, including any set in the same response. The signed-out page then sets a
-/// marker cookie that the next response removes; that change, made while the protected
-/// page sits in the browser's back/forward cache, is what evicts it there (Chromium keeps
-/// `no-store` pages in that cache until a cookie changes), so Back cannot show it.
-#[rocket::post("/logout", data = "<form>")]
-pub async fn logout(
-    same_origin: Result<SameOrigin, ()>,
-    current: CurrentSession,
-    form: Option<Form<LogoutForm>>,
+/// Ends the session of this request (`current`) for a form post with logout token `sent`:
+/// puts the session on the deny-list, forgets its renewal, revokes its refresh token and
+/// clears every cookie of it. Returns the fixed path the browser goes to next.
+pub async fn end_session(
+    same_origin: bool,
+    current: &CurrentSession,
+    sent: Option<&str>,
     jar: &CookieJar<'_>,
-    appid: &State<AppId>,
-) -> Result<ClearSiteData<SeeOther>, Page> {
-    if same_origin.is_err() {
+    appid: &AppId,
+    store: &SessionStore,
+) -> Result<&'static str, LogoutRefused> {
+    if !same_origin {
         tracing::warn!(event = "logout_refused", reason = "cross_origin");
-        return Err(ErrorPage::CrossSite.page());
+        return Err(LogoutRefused::CrossSite);
     }
     let secure = appid.config().secure_cookies();
     if let Some((session, expected)) = &current.0 {
         // Without a session there is nothing another site could end, so only a logout of a
         // live session needs the token (a stale page can still clear broken cookies).
-        if !csrf_matches(expected, form.as_ref().map(|f| f.csrf.as_str())) {
+        if !csrf_matches(expected, sent) {
             tracing::warn!(event = "logout_refused", reason = "csrf_token");
-            return Err(ErrorPage::CrossSite.page());
+            return Err(LogoutRefused::CrossSite);
         }
         tracing::info!(event = "logout", sub = %session.sub);
         // A copy of this cookie saved before now must not work afterwards (R-L2); renewed
         // cookies of the same login carry the same session id.
-        session::deny(&session.sid, session.expires_at);
+        store.deny(&session.sid, session.expires_at).await;
         if let Some(refresh_token) = session.refresh_token() {
-            super::guard::forget_renewal(refresh_token);
+            forget_renewal(store, refresh_token).await;
             revoke(appid, refresh_token).await;
         }
     }
@@ -178,30 +155,17 @@ pub async fn logout(
     jar.remove_private(cookies::removal(cookies::LOGIN, secure));
     jar.remove(cookies::signed_in_removal());
     // Fixed destinations only; which one depends on configuration, never on the request.
-    let next = if appid.config().sso_logout { "/signed_out?provider=1" } else { "/signed_out" };
-    Ok(ClearSiteData(SeeOther::to(next.to_string())))
+    Ok(if appid.config().sso_logout { "/signed_out?provider=1" } else { "/signed_out" })
 }
 
-/// The "signed out" page: reached after `POST /logout`, and where the provider returns the
-/// browser after its SSO logout (the default `post_logout_redirect_uri`). With
-/// `?provider=1` and `appid.sso_logout` on, it moves on to the provider's SSO logout.
-#[rocket::get("/signed_out?<provider>")]
-pub async fn signed_out(provider: Option<u8>, jar: &CookieJar<'_>, appid: &State<AppId>) -> Page {
-    let secure = appid.config().secure_cookies();
-    // The marker the next response removes (see `logout`, and cookies::SIGNED_OUT). Not
-    // again when it is still there (a reload, or the provider's SSO logout returning
-    // here): this response removes it then, which is the cookie change that matters.
+/// Sets the "just signed out" marker that the next response removes (see
+/// `cookies::SIGNED_OUT`); not again while it is still there (a reload, or the provider's
+/// SSO logout returning): that response removes it, which is the cookie change that matters.
+pub fn mark_signed_out(jar: &CookieJar<'_>, secure: bool) {
     let marker = cookies::name(cookies::SIGNED_OUT, secure);
     if jar.get(&marker).is_none_or(|c| c.value().is_empty()) {
         jar.add(cookies::build(cookies::SIGNED_OUT, "1".to_string(), secure, 300));
     }
-    let provider_logout = match provider {
-        Some(1) if appid.config().sso_logout => provider_logout_url(appid).await,
-        _ => None,
-    };
-    // The header must not show anyone (the session is gone).
-    let context = serde_json::json!({ "provider_logout": provider_logout });
-    Page::new("signed_out", context).showing_nobody().no_store()
 }
 
 /// Revokes the refresh token; a failure is logged and does not stop the logout (the
@@ -218,7 +182,7 @@ async fn revoke(appid: &AppId, refresh_token: &str) {
 /// `end_session_endpoint` when its discovery lists one (OIDC RP-Initiated Logout with
 /// `client_id`, as the id_token for `id_token_hint` is not kept), else App ID's Cloud
 /// Directory SSO logout. Both return to the configured `post_logout_redirect_uri`.
-async fn provider_logout_url(appid: &AppId) -> Option<String> {
+pub async fn provider_logout_url(appid: &AppId) -> Option<String> {
     let config = appid.config();
     let back = config.post_logout_redirect_uri.as_str();
     if let Some(mut url) = appid.end_session_endpoint().await {

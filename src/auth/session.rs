@@ -6,9 +6,6 @@
 //! better spent on the tokens that are used), not the roles (those are cached per user with
 //! bounded staleness, see `AppId::roles`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rocket::http::CookieJar;
@@ -17,10 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
+use super::store::SessionStore;
 use crate::config::AppIdConfig;
+use crate::metrics::Metrics;
 
 /// Bumped when the layout changes incompatibly: older cookies then count as absent.
-/// (Adding the optional `last_seen` did not need a bump.)
+/// Optional fields added with `serde(default)` need no bump.
 pub const VERSION: u8 = 3;
 /// The default idle timeout (`appid.session_idle_secs`): a session not used for this long
 /// has ended (ASVS 7.3.1), whatever its absolute expiry.
@@ -30,8 +29,6 @@ pub const MAX_AGE_SECS: i64 = 8 * 3600;
 /// `last_seen` is written back at most this often: every refresh re-seals and resends the
 /// cookie, which is not worth doing on every request.
 pub const ACTIVITY_GRANULARITY_SECS: i64 = 60;
-/// At most this many logged-out sessions are remembered per process (see [`deny`]).
-const MAX_DENIED: usize = 10_000;
 /// Browsers keep cookies of at most 4096 bytes (name + value + attributes); each cookie of
 /// the session stays below this estimate (see `cookie_store`).
 pub const MAX_COOKIE_BYTES: usize = cookie_store::MAX_COOKIE_BYTES;
@@ -101,35 +98,20 @@ impl Loaded {
 /// The request-local copy of the session (a distinct type for Rocket's request cache).
 struct RequestSession(Loaded);
 
-/// Logged-out session ids and when their sessions would have ended: a copy of the cookie
-/// saved before logout is refused until then (R-L2). Per process: with several instances
-/// a logged-out cookie still works on the others until it expires (documented).
-static DENIED: Mutex<Option<HashMap<String, i64>>> = Mutex::new(None);
+/// Resolves the session of every request before routing, so responders, which cannot
+/// wait, find it decided (the page header shows who is signed in).
+#[derive(Debug, Default)]
+pub struct ResolveSession;
 
-/// Remembers that session `sid` (ending at `expires_at`) was logged out.
-/// The list is bounded: expired entries go first; when it is still full, the entry that
-/// expires soonest is dropped (that one cookie then works again until its own expiry).
-pub fn deny(sid: &str, expires_at: i64) {
-    let now = crate::clock::now();
-    // A poisoned lock still holds a valid map (each update is one insert or removal).
-    let mut guard = DENIED.lock().unwrap_or_else(|p| p.into_inner());
-    let denied = guard.get_or_insert_with(HashMap::new);
-    if denied.len() >= MAX_DENIED {
-        denied.retain(|_, exp| *exp > now);
+#[rocket::async_trait]
+impl rocket::fairing::Fairing for ResolveSession {
+    fn info(&self) -> rocket::fairing::Info {
+        rocket::fairing::Info { name: "Session", kind: rocket::fairing::Kind::Request }
     }
-    if denied.len() >= MAX_DENIED {
-        let soonest = denied.iter().min_by_key(|(_, exp)| **exp).map(|(sid, _)| sid.clone());
-        if let Some(sid) = soonest {
-            denied.remove(&sid);
-        }
-    }
-    denied.insert(sid.to_string(), expires_at);
-}
 
-/// True if session `sid` was logged out.
-fn is_denied(sid: &str) -> bool {
-    let guard = DENIED.lock().unwrap_or_else(|p| p.into_inner());
-    guard.as_ref().is_some_and(|denied| denied.contains_key(sid))
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut rocket::Data<'_>) {
+        Session::resolve(request).await;
+    }
 }
 
 /// The session would not fit in a cookie.
@@ -210,25 +192,31 @@ impl Session {
         (written == 32).then_some(key)
     }
 
-    /// What this request's session cookies amount to. Never logs a cookie's value.
-    /// A session that opened only with the previous key (a key rotation in progress) is
-    /// sealed again with the current key on this response.
-    pub fn load_with(jar: &CookieJar<'_>, settings: &SessionSettings) -> Loaded {
+    /// What this request's session cookies amount to, apart from the deny-list (see
+    /// [`Session::resolve`]), and whether they opened only with the previous key. Never
+    /// logs a cookie's value.
+    pub fn open(
+        jar: &CookieJar<'_>,
+        settings: &SessionSettings,
+        metrics: Option<&Metrics>,
+    ) -> (Loaded, bool) {
         let (plaintext, with_previous_key) = match cookie_store::read(jar, cookies::SESSION, &settings.store)
         {
-            Opened::Absent => return Loaded::Absent,
+            Opened::Absent => return (Loaded::Absent, false),
             Opened::Unreadable(reason) => {
                 // Forged, tampered, moved from another cookie name, sealed with another key
                 // (rotation, or instances with different keys: F6, F8), or chunks that do
                 // not belong together.
-                crate::metrics::METRICS.cookie_undecryptable();
-                return Loaded::Refused(reason);
+                if let Some(metrics) = metrics {
+                    metrics.cookie_undecryptable();
+                }
+                return (Loaded::Refused(reason), false);
             }
             Opened::Value { plaintext, with_previous_key } => (plaintext, with_previous_key),
         };
         let session: Session = match serde_json::from_str(&plaintext) {
             Ok(session) => session,
-            Err(_) => return Loaded::Refused(old_or_malformed(&plaintext)),
+            Err(_) => return (Loaded::Refused(old_or_malformed(&plaintext)), false),
         };
         let now = crate::clock::now();
         let loaded = if session.v != VERSION {
@@ -241,35 +229,56 @@ impl Session {
             Loaded::Refused("expired")
         } else if now - session.last_seen() > settings.idle_secs {
             Loaded::Refused("idle")
-        } else if is_denied(&session.sid) {
-            Loaded::Refused("logged_out")
         } else {
             Loaded::Valid(session)
         };
-        if let (true, Loaded::Valid(session)) = (with_previous_key, &loaded) {
-            tracing::info!(event = "session_resealed", reason = "previous_key");
-            let _ = session.store_with(jar, &StoreSettings::rewrite(settings.store.secure));
-        }
-        loaded
+        (loaded, with_previous_key)
     }
 
-    /// The session of this request, decrypted once per request however many guards and
-    /// responders ask (the guard and the page header both need it).
-    pub fn of_request<'r>(request: &'r Request<'_>, secure: bool) -> Option<&'r Session> {
-        Session::loaded_of_request(request, secure).valid()
-    }
-
-    /// [`Session::load_with`] for this request, computed once.
-    pub fn loaded_of_request<'r>(request: &'r Request<'_>, secure: bool) -> &'r Loaded {
+    /// The session of this request, decided once per request however many guards,
+    /// catchers and responders ask: opened from the cookies, then checked against the
+    /// deny-list of the app's [`SessionStore`]. A session that opened only with the
+    /// previous key (a key rotation in progress) is sealed again with the current key.
+    pub async fn resolve<'r>(request: &'r Request<'_>) -> &'r Loaded {
         &request
-            .local_cache(|| {
-                let settings = match request.rocket().state::<crate::appid::AppId>() {
+            .local_cache_async(async {
+                let rocket = request.rocket();
+                let appid = rocket.state::<crate::appid::AppId>();
+                let settings = match appid {
                     Some(appid) => SessionSettings::of(appid.config()),
-                    None => SessionSettings::defaults(secure),
+                    None => SessionSettings::defaults(false),
                 };
-                RequestSession(Session::load_with(request.cookies(), &settings))
+                let (loaded, with_previous_key) =
+                    Session::open(request.cookies(), &settings, rocket.state::<Metrics>());
+                let loaded = match (loaded, rocket.state::<SessionStore>()) {
+                    (Loaded::Valid(session), Some(store)) if store.is_denied(&session.sid).await => {
+                        Loaded::Refused("logged_out")
+                    }
+                    // Without a store there is no deny-list to honour: no session counts.
+                    (Loaded::Valid(_), None) => Loaded::Refused("no_store"),
+                    (loaded, _) => loaded,
+                };
+                if let (true, Loaded::Valid(session)) = (with_previous_key, &loaded) {
+                    tracing::info!(event = "session_resealed", reason = "previous_key");
+                    let _ =
+                        session.store_with(request.cookies(), &StoreSettings::rewrite(settings.store.secure));
+                }
+                RequestSession(loaded)
             })
+            .await
             .0
+    }
+
+    /// The session of this request as [`Session::resolve`] decided it, if it counts.
+    pub fn of_request<'r>(request: &'r Request<'_>) -> Option<&'r Session> {
+        Session::loaded_of_request(request).valid()
+    }
+
+    /// What [`Session::resolve`] decided for this request. Every request of an app built
+    /// with [`crate::protect`] is resolved before routing ([`ResolveSession`]); elsewhere,
+    /// before resolution, no session counts.
+    pub fn loaded_of_request<'r>(request: &'r Request<'_>) -> &'r Loaded {
+        &request.local_cache(|| RequestSession(Loaded::Refused("not_resolved"))).0
     }
 
     /// When the session was last used (seconds since the epoch).
@@ -377,13 +386,5 @@ mod tests {
         assert_eq!(old_or_malformed(r#"{"v":2,"sid":"x"}"#), "old_version");
         assert_eq!(old_or_malformed(r#"{"sid":"x"}"#), "malformed");
         assert_eq!(old_or_malformed("not json"), "malformed");
-    }
-
-    #[test]
-    fn the_deny_list_remembers_logged_out_sessions() {
-        let sid = crate::auth::login::random_token();
-        assert!(!is_denied(&sid));
-        deny(&sid, crate::clock::now() + 60);
-        assert!(is_denied(&sid));
     }
 }

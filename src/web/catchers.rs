@@ -1,7 +1,7 @@
-//! Error pages for every status the app produces. The 401 catcher is where a browser
-//! that is not logged in gets sent to the provider.
+//! Error pages for every status the app produces. The 401 catcher answers with the login
+//! policy's challenge (`auth::challenge`): a redirect to the provider, or a 401.
 
-use rocket::http::{Method, Status};
+use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 use rocket::serde::json::Json;
@@ -9,11 +9,8 @@ use rocket::{catch, catchers, Catcher, Either};
 use serde_json::{json, Value};
 
 use super::page::{ErrorPage, Page, SeeOther};
-use crate::appid::AppId;
-use crate::auth::cookies;
-use crate::auth::guard::Decision;
-use crate::auth::session::{Loaded, Session};
-use crate::auth::{login, return_to, AuthError};
+use crate::auth::challenge::{challenge, decision, wants_json, Challenge};
+use crate::auth::AuthError;
 
 /// The `realm` of every `WWW-Authenticate` challenge.
 const REALM: &str = "rocket-appid";
@@ -114,28 +111,6 @@ pub fn all() -> Vec<Catcher> {
     catchers![bad_request, unauthorized, forbidden, not_found, unprocessable, internal, unavailable]
 }
 
-/// What the guard decided for this request, if it ran.
-fn decision<'r>(request: &'r Request<'_>) -> &'r Decision {
-    request.local_cache(|| Err(AuthError::NotLoggedIn("no_guard")))
-}
-
-/// True for a browser navigation (not an API call or script): only those are redirected.
-/// A script (`fetch`, XHR) says so with `Sec-Fetch-Mode` other than `navigate`, with
-/// `X-Requested-With`, or by accepting JSON and not HTML.
-fn is_browser_navigation(request: &Request<'_>) -> bool {
-    let method_ok = matches!(request.method(), Method::Get | Method::Head);
-    let headers = request.headers();
-    let fetch_mode_ok = headers.get_one("Sec-Fetch-Mode").is_none_or(|m| m.eq_ignore_ascii_case("navigate"));
-    method_ok && fetch_mode_ok && !wants_json(request)
-}
-
-/// True when the client asked for JSON (and not HTML), or is a script (XHR).
-fn wants_json(request: &Request<'_>) -> bool {
-    let headers = request.headers();
-    let accepts_json = headers.get_one("Accept").is_some_and(|a| a.contains("json") && !a.contains("html"));
-    accepts_json || headers.get_one("X-Requested-With").is_some()
-}
-
 /// Not logged in: a browser GET starts a login that returns here; anything else gets 401.
 #[catch(401)]
 async fn unauthorized(
@@ -146,58 +121,14 @@ async fn unauthorized(
     if is_api_request(request) {
         return Either::Right(Either::Right(ApiError::for_status(request, Status::Unauthorized)));
     }
-    let unauthenticated =
-        || Either::Right(Either::Left((Status::Unauthorized, Json(json!({ "error": "unauthenticated" })))));
-    let Some(appid) = request.rocket().state::<AppId>() else {
-        if !is_browser_navigation(request) {
-            return unauthenticated();
+    match challenge(request).await {
+        Challenge::Login(url) => Either::Left(Either::Left(SeeOther::to(url.to_string()))),
+        Challenge::Unauthenticated => {
+            Either::Right(Either::Left((Status::Unauthorized, Json(json!({ "error": "unauthenticated" })))))
         }
-        return Either::Left(Either::Right(ErrorPage::Internal.page()));
-    };
-    let secure = appid.config().secure_cookies();
-    let jar = request.cookies();
-    // A refused session cookie (undecryptable, expired, idle, logged out, token refused) is
-    // removed so the browser stops sending it, whoever asked (a page or a script). Done
-    // here: catchers drop the guard's changes.
-    if matches!(Session::loaded_of_request(request, secure), Loaded::Refused(_))
-        || Session::of_request(request, secure).is_some()
-        || matches!(decision(request), Err(AuthError::NotLoggedIn(r)) if *r != "no_session")
-    {
-        Session::clear(jar, secure);
-    }
-    // A session that opened under our key (then expired, idled out, or had its token
-    // refused) proves the browser keeps our cookies: the login-loop marker has done its
-    // job, and must not turn the next visit into the "cookie not kept" page.
-    let kept_ours = Session::of_request(request, secure).is_some()
-        || matches!(Session::loaded_of_request(request, secure), Loaded::Refused(r) if *r != "undecryptable");
-    if kept_ours && jar.get(cookies::SIGNED_IN).is_some() {
-        jar.remove(cookies::signed_in_removal());
-    }
-    if !is_browser_navigation(request) {
-        return unauthenticated();
-    }
-    // Login-loop guard (R-C7): this browser completed a login moments ago and still shows
-    // no session, so it did not keep the cookie. Another redirect would loop; say so.
-    // (Only when no session arrived at all, or one sealed with another instance's key.)
-    let kept_nothing = matches!(
-        Session::loaded_of_request(request, secure),
-        Loaded::Absent | Loaded::Refused("undecryptable")
-    );
-    if kept_nothing && jar.get(cookies::SIGNED_IN).is_some() {
-        jar.remove(cookies::signed_in_removal());
-        tracing::warn!(event = "session_cookie_not_kept");
-        return Either::Left(Either::Right(ErrorPage::CookieNotKept.page()));
-    }
-    let destination = return_to::from_request(request.uri());
-    match login::begin(appid, jar, destination).await {
-        Ok(url) => {
-            crate::metrics::METRICS.login_started();
-            Either::Left(Either::Left(SeeOther::to(url.to_string())))
-        }
-        Err(error) => {
-            tracing::warn!(event = "login_unavailable", %error);
-            Either::Left(Either::Right(ErrorPage::Unavailable.page()))
-        }
+        Challenge::CookieNotKept => Either::Left(Either::Right(ErrorPage::CookieNotKept.page())),
+        Challenge::Unavailable => Either::Left(Either::Right(ErrorPage::Unavailable.page())),
+        Challenge::NotConfigured => Either::Left(Either::Right(ErrorPage::Internal.page())),
     }
 }
 

@@ -11,10 +11,9 @@ use super::render::Renderer;
 use rocket_dyn_templates::tera::Context;
 use serde_json::{json, Value};
 
-use crate::appid::AppId;
-use crate::auth::guard::Decision;
+use crate::auth::challenge::decision;
 use crate::auth::session::Session;
-use crate::auth::{Admin, AuthError, Requirement, Viewer};
+use crate::auth::{Admin, Requirement, Viewer};
 
 /// A rendered template. Templates get display data only, never tokens.
 pub struct Page {
@@ -45,7 +44,7 @@ impl Page {
 
     /// A 200 page with a Tera context built by the caller (the pages served most often:
     /// filling Tera's context directly skips building a JSON map first and then Tera's
-    /// map from it; callgrind, docs/BENCHMARKS.md).
+    /// map from it).
     pub fn with_context(template: &'static str, context: Context) -> Self {
         Page {
             status: Status::Ok,
@@ -90,19 +89,17 @@ impl<'r> Responder<'r, 'static> for Page {
         // The "Admin" link: shown only where this request's guard already established the
         // user's roles (its cached decision), so no page asks the provider just for the
         // navigation; pages without a guard (the open page) never show it.
-        let guarded: &Decision = request.local_cache(|| Err(AuthError::NotLoggedIn("no_guard")));
-        context.insert("nav_admin", &guarded.as_ref().is_ok_and(Admin::allows));
+        context.insert("nav_admin", &decision(request).as_ref().is_ok_and(Admin::allows));
         // Every page's header shows who is signed in, from the session cookie.
-        let secure = request.rocket().state::<AppId>().is_some_and(|a| a.config().secure_cookies());
-        let session = Session::of_request(request, secure);
+        let session = Session::of_request(request);
         match (&self.shown, session) {
             (Shown::This(viewer), _) => insert_viewer(&mut context, &viewer.name, &viewer.email),
             (Shown::FromSession, Some(session)) => insert_viewer(&mut context, &session.name, &session.email),
             (Shown::Nobody, _) | (Shown::FromSession, None) => context.insert("viewer", &false),
         }
-        if let Some(session) = session {
-            // The header's logout form posts the session's logout token.
-            context.insert("logout_csrf", &crate::auth::logout::csrf_token(request.rocket(), &session.sid));
+        // The header's logout form posts the session's logout token.
+        if let Some(token) = session.and_then(|s| crate::auth::logout::csrf_token(request.rocket(), &s.sid)) {
+            context.insert("logout_csrf", &token);
         }
         let mut response = match request.rocket().state::<Renderer>() {
             Some(renderer) => {
@@ -127,8 +124,8 @@ impl<'r> Responder<'r, 'static> for Page {
 /// Who is signed in, as flat keys for the templates: `viewer` (signed in or not),
 /// `viewer_label` (the name, else the e-mail, else a fixed text), `viewer_name` and
 /// `viewer_email` (`null` when unknown). Flat because Tera looks up a dotted name
-/// (`viewer.name`) with four string allocations and a flat one with none (measured with
-/// callgrind, docs/BENCHMARKS.md); and the label is chosen once here rather than by
+/// (`viewer.name`) with four string allocations and a flat one with none; and the label
+/// is chosen once here rather than by
 /// chained `default` filters in every template that shows it.
 fn insert_viewer(context: &mut Context, name: &Option<String>, email: &Option<String>) {
     let (name, email) = (shown(name), shown(email));

@@ -11,6 +11,7 @@ use super::page::{shown, Page};
 use super::when::When;
 use crate::appid::AppId;
 use crate::auth::{Admin, Authorized, AuthorizedUser, Bearer};
+use crate::metrics::Metrics;
 
 /// `/` sends everyone to the protected page (as the Flask pattern does).
 #[rocket::get("/")]
@@ -39,7 +40,7 @@ pub fn admin_route(user: Authorized<Admin>) -> Page {
 
 /// The user as the protected pages show them, as flat keys (`user_name`, `user_email`,
 /// `user_sub`, `user_roles`): Tera looks a dotted name (`user.name`) up with four string
-/// allocations and a flat one with none (callgrind, docs/BENCHMARKS.md).
+/// allocations and a flat one with none.
 fn user_context(user: &AuthorizedUser) -> Context {
     let mut context = Context::new();
     context.insert("user_name", &shown(&user.name));
@@ -127,7 +128,8 @@ impl crate::auth::Guarded for MetricsAccess {
 
 /// Prometheus metrics (see `crate::metrics`).
 #[rocket::get("/metrics")]
-pub fn metrics(_access: MetricsAccess) -> (rocket::http::ContentType, String) {
-    let text = rocket::http::ContentType::new("text", "plain").with_params(("version", "0.0.4"));
-    (text, crate::metrics::METRICS.render())
+pub fn metrics(_access: MetricsAccess, metrics: &State<Metrics>) -> (rocket::http::ContentType, String) {
+    let text = rocket::http::ContentType::parse_flexible(crate::metrics::CONTENT_TYPE)
+        .unwrap_or(rocket::http::ContentType::Plain);
+    (text, metrics.render())
 }

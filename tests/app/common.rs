@@ -8,6 +8,7 @@ use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket_appid::auth::store::SessionStore;
 use serde_json::{json, Value};
 use url::Url;
 
@@ -32,12 +33,6 @@ pub fn now() -> i64 {
 /// A free loopback port (bound and released; the race with other tests is negligible).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// How many session cookies the app could not decrypt so far (the `cookies_undecryptable`
-/// counter). Every test reads it through here: `client` is the app whose counter is meant.
-pub fn undecryptable_cookies(_client: &Client) -> u64 {
-    rocket_appid::metrics::METRICS.cookies_undecryptable()
 }
 
 /// The real `rocket-appid` binary with an empty environment apart from a session key:
@@ -268,7 +263,8 @@ impl TestApp {
     }
 
     /// Like [`TestApp::other_browser`], but it keeps no cookies: each request carries
-    /// exactly the ones a test gives it.
+    /// exactly the ones a test gives it. (An app of its own, with its own session store;
+    /// [`another_browser`] shares this app's.)
     pub async fn bare_browser(&self, overrides: Value) -> Client {
         Client::untracked(rocket_appid::build(app_figment(&self.idp, overrides))).await.unwrap()
     }
@@ -399,4 +395,23 @@ impl TestApp {
         assert!(body.contains("You are signed out") && !body.contains("Signed in as"), "{body}");
         unescape(&body)
     }
+}
+
+/// Session cookies that did not decrypt at the app behind `client` (its own metrics).
+pub fn undecryptable_cookies(client: &Client) -> u64 {
+    client
+        .rocket()
+        .state::<rocket_appid::metrics::Metrics>()
+        .expect("the app's metrics")
+        .cookies_undecryptable()
+}
+
+/// Another browser of the same deployment: a cookie-less client of an app built with
+/// `overrides` that shares `app`'s session store (its deny-list and renewals), as every
+/// request of one instance does.
+pub async fn another_browser(app: &TestApp, overrides: Value) -> Client {
+    let store = app.client.rocket().state::<SessionStore>().expect("the app's session store").clone();
+    Client::untracked(rocket_appid::build(app_figment(&app.idp, overrides)).manage(store))
+        .await
+        .expect("app ignites")
 }

@@ -281,7 +281,7 @@ async fn b40_a_copied_session_cookie_works_until_logout_then_never_again() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let stolen = format!("appid_session={}", raw_cookie(&app, "appid_session"));
-    let thief = app.bare_browser(json!({})).await;
+    let thief = another_browser(&app, json!({})).await;
     assert_eq!(visit_with_cookie_header(&thief, &stolen).await.status(), Status::Ok, "the residual risk");
 
     let response = app.logout().await;
@@ -404,7 +404,7 @@ async fn r_l2_a_saved_session_cookie_replayed_after_logout_is_refused() {
     let saved = format!("appid_session={}", raw_cookie(&app, "appid_session"));
     app.logout().await;
 
-    let replay = app.bare_browser(json!({})).await;
+    let replay = another_browser(&app, json!({})).await;
     let before = provider_use(&app);
     let response = visit_with_cookie_header(&replay, &saved).await;
     assert_treated_as_absent(&app, &response, before);

@@ -557,6 +557,59 @@ async fn f14_sigterm_during_a_code_exchange_lets_it_finish_and_the_process_exits
 }
 
 #[rocket::async_test]
+async fn sigterm_during_a_request_exits_once_it_is_answered_not_after_the_whole_grace() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let idp = appid_emulator::spawn(EmulatorConfig::default()).await.unwrap();
+    // Every discovery answer takes 2 s: a login started now is in flight that long.
+    idp.emulator.set_fault(Endpoint::Discovery, Fault::delay(Duration::from_secs(2)));
+    let settings = idp.emulator.config().clone();
+    let port = free_port();
+    let mut child = app_process()
+        .env("PORT", port.to_string())
+        .env("APPID_CLIENT_ID", &settings.client_id)
+        .env("APPID_CLIENT_SECRET", &settings.client_secret)
+        .env("APPID_OAUTH_SERVER_URL", &idp.oauth_server_url)
+        .env("APPID_REDIRECT_URI", format!("http://127.0.0.1:{port}/afterauth"))
+        .env("IBM_CLOUD_APIKEY", &settings.api_key)
+        .env("IBM_CLOUD_IAM_URL", &idp.iam_token_url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut connection = loop {
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            break stream;
+        }
+        assert!(Instant::now() < deadline, "the app did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    connection
+        .write_all(b"GET /auth_route HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\n\r\n")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+
+    let mut answer = Vec::new();
+    let _ = connection.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 303"), "the request in flight is answered: {answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "and its connection closed");
+    // Rocket.toml's grace is 25 s: Rocket alone waits all of it once a request was in
+    // flight at SIGTERM, however soon it was answered.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the process waited out the grace period");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a clean exit: {status:?}");
+}
+
+#[rocket::async_test]
 async fn r_o6_calls_beyond_the_concurrency_limit_fail_fast_instead_of_piling_up() {
     let app = spawn_app_with(
         EmulatorConfig::default(),

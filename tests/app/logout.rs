@@ -115,7 +115,7 @@ async fn a_replayed_cookie_after_logout_gets_no_content_including_renewed_ones()
     app.logout().await;
     let calls =
         [Endpoint::Token, Endpoint::Introspect, Endpoint::ManagementRoles].map(|e| app.idp.emulator.calls(e));
-    let thief = app.bare_browser(overrides).await;
+    let thief = another_browser(&app, overrides).await;
     for cookies in [&original, &renewed] {
         let page = replay(&thief, cookies, "text/html").await;
         assert_eq!(page.status(), Status::SeeOther, "a browser is sent to log in");
@@ -307,4 +307,21 @@ async fn without_sso_logout_the_signed_out_page_never_sends_the_browser_to_the_p
         );
     }
     assert_eq!(app.idp.emulator.calls(Endpoint::SsoLogout), 0);
+}
+
+#[rocket::async_test]
+async fn two_apps_in_one_process_keep_their_own_deny_lists_unless_given_one_store() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let cookies = app.session_cookies();
+    // Same key and provider, but an app of its own: nothing of `app`'s state is shared.
+    let separate = app.bare_browser(json!({})).await;
+    let sharing = another_browser(&app, json!({})).await;
+    app.logout().await;
+    assert_eq!(replay(&sharing, &cookies, "text/html").await.status(), Status::SeeOther, "refused");
+    assert_eq!(
+        replay(&separate, &cookies, "text/html").await.status(),
+        Status::Ok,
+        "another app's logout is not this app's (several instances need a shared store)"
+    );
 }

@@ -79,7 +79,7 @@ async fn twenty_concurrent_requests_on_an_expired_token_make_exactly_one_refresh
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
     // Grace: a request still carrying the previous cookie (e.g. sent before the browser
     // stored the new one) is served with the renewed session, with no second refresh.
-    let other_tab = app.bare_browser(overrides(json!({}))).await;
+    let other_tab = another_browser(&app, overrides(json!({}))).await;
     assert_eq!(replay(&other_tab, &old_cookies, "text/html").await.status(), Status::Ok);
     assert_eq!(app.token_calls(), 2, "still one refresh in all");
 }
@@ -162,7 +162,7 @@ async fn a_reused_refresh_token_is_refused_after_the_grace_period_and_the_user_l
 
     // After the grace period the previous cookie presents a used-up refresh token: the
     // provider refuses it (rotation) and the holder must log in.
-    let other = app.bare_browser(overrides(json!({ "refresh_grace_secs": 1 }))).await;
+    let other = another_browser(&app, overrides(json!({ "refresh_grace_secs": 1 }))).await;
     let response = replay(&other, &old_cookies, "text/html").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
@@ -179,7 +179,7 @@ async fn with_reuse_allowed_by_the_provider_the_previous_refresh_token_still_wor
     until_the_access_token_has_expired().await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let other = app.bare_browser(overrides(json!({ "refresh_grace_secs": 1 }))).await;
+    let other = another_browser(&app, overrides(json!({ "refresh_grace_secs": 1 }))).await;
     assert_eq!(replay(&other, &old_cookies, "text/html").await.status(), Status::Ok);
     assert_eq!(app.token_calls(), 3);
 }

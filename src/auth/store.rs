@@ -1,0 +1,194 @@
+//! The state that decides who is signed in beyond the cookie itself: the logout deny-list
+//! and the silent renewals in flight (with their grace records). Owned by the app (Rocket
+//! managed state, built by the composition root), behind one interface so that another
+//! backend, shared by several instances, can take the in-process one's place.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::renewal::Renewal;
+use crate::config::AppIdConfig;
+
+/// Most logged-out sessions and renewals remembered at once per backend.
+const CAPACITY: u64 = 10_000;
+
+/// A renewal to run at most once per refresh token.
+pub type RenewalFuture = Pin<Box<dyn Future<Output = Renewal> + Send>>;
+
+/// What a backend of the session store does. Every method is a question to or an update of
+/// state that may live in another process.
+#[rocket::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Remembers that session `sid` was logged out; its cookies would have worked until
+    /// `until` (seconds since the epoch), so it is remembered that long.
+    async fn deny(&self, sid: &str, until: i64);
+
+    /// True if session `sid` was logged out.
+    async fn is_denied(&self, sid: &str) -> bool;
+
+    /// Runs `renew` for the refresh token with SHA-256 `key`, unless a renewal with it is in
+    /// flight (then its outcome is awaited) or finished within the grace period (then its
+    /// outcome is returned): a refresh token is presented to the provider once. Outcomes
+    /// that say the provider could not be asked are not kept, so the next request tries again.
+    async fn renew_once(&self, key: [u8; 32], renew: RenewalFuture) -> Renewal;
+
+    /// Forgets the renewal made with the refresh token with SHA-256 `key` (at logout).
+    async fn forget_renewal(&self, key: [u8; 32]);
+}
+
+/// The app's session store (managed state); cheap to clone.
+#[derive(Clone)]
+pub struct SessionStore(Arc<dyn Backend>);
+
+impl std::ops::Deref for SessionStore {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl SessionStore {
+    /// The in-process backend: correct for one instance; with several, each has its own.
+    pub fn in_process(config: &AppIdConfig) -> Self {
+        SessionStore(Arc::new(InProcess::new(Duration::from_secs(config.refresh_grace_secs))))
+    }
+
+    /// A store with another backend.
+    pub fn with_backend(backend: impl Backend) -> Self {
+        SessionStore(Arc::new(backend))
+    }
+}
+
+/// Entries that live until their own end (a logged-out session until it would have ended).
+struct UntilTheirEnd;
+
+impl moka::Expiry<String, i64> for UntilTheirEnd {
+    fn expire_after_create(&self, _: &String, until: &i64, _: Instant) -> Option<Duration> {
+        let left = until.saturating_sub(crate::clock::now());
+        Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+    }
+}
+
+/// The in-process backend: bounded caches that evict the least useful entries when full.
+pub struct InProcess {
+    /// Logged-out session ids, each until its session would have ended (R-L2).
+    denied: moka::sync::Cache<String, i64>,
+    /// Renewal outcomes by SHA-256 of the refresh token: shared while in flight, kept for
+    /// the grace period once decided.
+    renewals: moka::future::Cache<[u8; 32], Renewal>,
+}
+
+impl InProcess {
+    /// An empty store whose renewal outcomes are served for `grace` after they are known.
+    pub fn new(grace: Duration) -> Self {
+        InProcess {
+            denied: moka::sync::Cache::builder().max_capacity(CAPACITY).expire_after(UntilTheirEnd).build(),
+            renewals: moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(grace).build(),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl Backend for InProcess {
+    async fn deny(&self, sid: &str, until: i64) {
+        self.denied.insert(sid.to_string(), until);
+    }
+
+    async fn is_denied(&self, sid: &str) -> bool {
+        self.denied.contains_key(sid)
+    }
+
+    async fn renew_once(&self, key: [u8; 32], renew: RenewalFuture) -> Renewal {
+        let shared = self
+            .renewals
+            .try_get_with(key, async move {
+                match renew.await {
+                    Renewal::Unavailable(error) => Err(error),
+                    decided => Ok(decided),
+                }
+            })
+            .await;
+        shared.unwrap_or_else(|error| Renewal::Unavailable((*error).clone()))
+    }
+
+    async fn forget_renewal(&self, key: [u8; 32]) {
+        self.renewals.invalidate(&key).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::appid::ProviderError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn store() -> InProcess {
+        InProcess::new(Duration::from_secs(30))
+    }
+
+    #[tokio::test]
+    async fn the_deny_list_remembers_logged_out_sessions_until_they_end() {
+        let store = store();
+        store.deny("live", crate::clock::now() + 60).await;
+        store.deny("ended", crate::clock::now() - 1).await;
+        assert!(store.is_denied("live").await);
+        assert!(!store.is_denied("ended").await, "nothing to refuse after the session's own end");
+        assert!(!store.is_denied("other").await);
+    }
+
+    #[tokio::test]
+    async fn two_stores_do_not_share_their_deny_lists() {
+        let (one, other) = (store(), store());
+        one.deny("sid", crate::clock::now() + 60).await;
+        assert!(one.is_denied("sid").await && !other.is_denied("sid").await);
+    }
+
+    fn counted(calls: &Arc<AtomicUsize>, outcome: Renewal) -> RenewalFuture {
+        let calls = calls.clone();
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            outcome
+        })
+    }
+
+    #[tokio::test]
+    async fn concurrent_renewals_with_one_refresh_token_make_one_call_and_the_outcome_is_kept() {
+        let store = store();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let rejected = || Renewal::Rejected("refresh_invalid_grant");
+        let (a, b) = tokio::join!(
+            store.renew_once([1; 32], counted(&calls, rejected())),
+            store.renew_once([1; 32], counted(&calls, rejected())),
+        );
+        assert!(matches!((a, b), (Renewal::Rejected(_), Renewal::Rejected(_))));
+        assert!(matches!(store.renew_once([1; 32], counted(&calls, rejected())).await, Renewal::Rejected(_)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "in flight and within the grace period: shared");
+        store.forget_renewal([1; 32]).await;
+        store.renew_once([1; 32], counted(&calls, rejected())).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "forgotten at logout");
+    }
+
+    #[tokio::test]
+    async fn a_renewal_the_provider_could_not_answer_is_not_kept() {
+        let store = store();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let down = || Renewal::Unavailable(ProviderError::Unreachable { endpoint: "token", kind: "connect" });
+        assert!(matches!(store.renew_once([2; 32], counted(&calls, down())).await, Renewal::Unavailable(_)));
+        assert!(matches!(store.renew_once([2; 32], counted(&calls, down())).await, Renewal::Unavailable(_)));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "the next request tries again");
+    }
+
+    #[tokio::test]
+    async fn a_renewal_is_kept_for_the_grace_period_only() {
+        let store = InProcess::new(Duration::from_millis(50));
+        let calls = Arc::new(AtomicUsize::new(0));
+        store.renew_once([3; 32], counted(&calls, Renewal::Rejected("refresh_refused"))).await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        store.renew_once([3; 32], counted(&calls, Renewal::Rejected("refresh_refused"))).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
