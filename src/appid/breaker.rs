@@ -14,8 +14,10 @@
 //! provider asked us to wait; F11).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::metrics::Metrics;
 
@@ -45,6 +47,7 @@ struct State {
 struct Inner {
     failures: u32,
     open_for: Duration,
+    /// Not poisoned by a panic while held: each update leaves a state valid on its own.
     by_endpoint: Mutex<HashMap<&'static str, State>>,
     metrics: Metrics,
 }
@@ -82,8 +85,7 @@ impl Breakers {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<&'static str, State>> {
-        // Each update leaves a state that is valid on its own, so a poisoned lock is usable.
-        self.0.by_endpoint.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.by_endpoint.lock()
     }
 
     /// May a call to `endpoint` go out now?

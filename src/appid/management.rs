@@ -24,9 +24,11 @@ const AUTH_FAILURE_HOLD: Duration = Duration::from_secs(30);
 pub struct IamTokenCache {
     current: Mutex<Option<(Secret, Instant)>>,
     /// Until when an IAM refusal of the API key is repeated without asking, and its status.
-    refused: std::sync::Mutex<Option<(Instant, u16)>>,
+    /// This and `last_logged` are plain copies that a panic cannot leave half-written, so
+    /// their locks need no poisoning.
+    refused: parking_lot::Mutex<Option<(Instant, u16)>>,
     /// When `mgmt_auth_failed` was last logged (at most once per [`AUTH_FAILURE_HOLD`]).
-    last_logged: std::sync::Mutex<Option<Instant>>,
+    last_logged: parking_lot::Mutex<Option<Instant>>,
 }
 
 #[derive(Deserialize)]
@@ -55,7 +57,7 @@ impl IamTokenCache {
                 return Ok(token.clone());
             }
         }
-        if let Some((until, status)) = *lock(&self.refused) {
+        if let Some((until, status)) = *self.refused.lock() {
             if Instant::now() < until {
                 return Err(ProviderError::Status { endpoint: "iam_token", status, error: None });
             }
@@ -71,7 +73,7 @@ impl IamTokenCache {
                 Ok(answer) => answer,
                 Err(error @ ProviderError::Status { status: 400 | 401, .. }) => {
                     if let ProviderError::Status { status, .. } = &error {
-                        *lock(&self.refused) = Some((Instant::now() + AUTH_FAILURE_HOLD, *status));
+                        *self.refused.lock() = Some((Instant::now() + AUTH_FAILURE_HOLD, *status));
                     }
                     self.auth_failed();
                     return Err(error);
@@ -130,7 +132,7 @@ impl IamTokenCache {
     /// [`AUTH_FAILURE_HOLD`], so an outage does not flood the log; the key is never logged.
     fn auth_failed(&self) {
         let now = Instant::now();
-        let mut last = lock(&self.last_logged);
+        let mut last = self.last_logged.lock();
         if last.is_none_or(|at| now.duration_since(at) >= AUTH_FAILURE_HOLD) {
             *last = Some(now);
             tracing::error!(
@@ -140,11 +142,6 @@ impl IamTokenCache {
             );
         }
     }
-}
-
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The guarded values are plain copies; a panic elsewhere cannot leave them half-written.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn roles_of(answer: RolesAnswer) -> Result<Vec<String>, ProviderError> {

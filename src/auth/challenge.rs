@@ -8,6 +8,7 @@ use rocket::request::Request;
 use url::Url;
 
 use super::guard::{AuthError, Decision};
+use super::limits::SignInLimits;
 use super::session::{Loaded, Session};
 use super::{cookies, login, return_to};
 use crate::appid::AppId;
@@ -22,6 +23,8 @@ pub enum Challenge {
     /// The browser signed in moments ago and still shows no session: it did not keep the
     /// cookie, and another redirect would loop (R-C7).
     CookieNotKept,
+    /// This client started too many logins lately: come back after this long.
+    TooMany(std::time::Duration),
     /// The provider could not be asked to start a login.
     Unavailable,
     /// The app has no App ID configuration (a browser gets the 500 page).
@@ -89,6 +92,12 @@ pub async fn challenge(request: &Request<'_>) -> Challenge {
         jar.remove(cookies::signed_in_removal());
         tracing::warn!(event = "session_cookie_not_kept");
         return Challenge::CookieNotKept;
+    }
+    if let Some(limits) = request.rocket().state::<SignInLimits>() {
+        if let Err(over) = limits.start_login(request) {
+            tracing::warn!(event = "login_rate_limited", retry_after_secs = over.retry_after.as_secs());
+            return Challenge::TooMany(over.retry_after);
+        }
     }
     let destination = return_to::from_request(request.uri());
     match login::begin(appid, jar, destination).await {

@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod cookie_store;
 pub mod cookies;
 pub mod guard;
+pub mod limits;
 pub mod login;
 pub mod logout;
 pub mod renewal;

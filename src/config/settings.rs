@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use super::limits::DEFAULTS;
+
 /// Whether to send PKCE (RFC 7636, S256) on the authorization request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +145,8 @@ pub struct RawSettings {
 
 impl Default for RawSettings {
     fn default() -> Self {
+        // Numbers come from the table in `limits.rs`, where each default is next to its bounds.
+        let numbers = DEFAULTS;
         RawSettings {
             client_id: None,
             client_secret: None,
@@ -156,25 +160,25 @@ impl Default for RawSettings {
             emulator_port: 0,
             pkce: PkceMode::default(),
             introspection: IntrospectionPolicy::default(),
-            introspection_ttl_secs: 60,
-            roles_ttl_secs: 300,
-            connect_timeout_secs: 3,
-            request_timeout_secs: 5,
-            token_timeout_secs: 10,
-            clock_leeway_secs: 60,
-            breaker_failures: 5,
-            breaker_open_secs: 30,
-            max_concurrent_calls: 64,
-            session_max_age_secs: 8 * 3600,
-            refresh_window_secs: 60,
-            refresh_grace_secs: 30,
+            introspection_ttl_secs: numbers.introspection_ttl_secs,
+            roles_ttl_secs: numbers.roles_ttl_secs,
+            connect_timeout_secs: numbers.connect_timeout_secs,
+            request_timeout_secs: numbers.request_timeout_secs,
+            token_timeout_secs: numbers.token_timeout_secs,
+            clock_leeway_secs: numbers.clock_leeway_secs,
+            breaker_failures: numbers.breaker_failures,
+            breaker_open_secs: numbers.breaker_open_secs,
+            max_concurrent_calls: numbers.max_concurrent_calls,
+            session_max_age_secs: numbers.session_max_age_secs,
+            refresh_window_secs: numbers.refresh_window_secs,
+            refresh_grace_secs: numbers.refresh_grace_secs,
             sso_logout: false,
             post_logout_redirect_uri: None,
             metrics: false,
             metrics_token: None,
-            session_idle_secs: 30 * 60,
-            session_max_chunks: 4,
-            login_max_pending: 4,
+            session_idle_secs: numbers.session_idle_secs,
+            session_max_chunks: numbers.session_max_chunks,
+            login_max_pending: numbers.login_max_pending,
             previous_session_secret_key: None,
             provider: ProviderKind::default(),
             roles_source: None,

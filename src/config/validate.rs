@@ -1,150 +1,16 @@
 //! Validation of the raw settings: every problem is collected, named by its
 //! environment variable, and reported together; values are never repeated.
 
-use std::fmt;
 use std::time::Duration;
 
 use url::{Host, Url};
 
+use super::limits::{self, BROWSER_SESSION_LIMITS, CALL_AND_TOKEN_LIMITS};
+use super::problems::ConfigProblems;
 use super::secret_key::SessionKey;
-use super::settings::{IntrospectionPolicy, PkceMode, ProviderKind, RawSettings, RolesSource};
+use super::settings::{ProviderKind, RawSettings, RolesSource};
+use super::validated::{AppIdConfig, BreakerSettings, Timeouts};
 use crate::secret::Secret;
-
-/// One configuration problem: the setting's name (as the environment variable
-/// an operator would set) and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub name: &'static str,
-    pub what: String,
-}
-
-/// All problems found, in a stable order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ConfigProblems(pub Vec<Problem>);
-
-impl ConfigProblems {
-    /// Records a problem.
-    pub fn push(&mut self, name: &'static str, what: impl Into<String>) {
-        self.0.push(Problem { name, what: what.into() });
-    }
-
-    /// The names of the settings with problems.
-    pub fn names(&self) -> Vec<&'static str> {
-        self.0.iter().map(|p| p.name).collect()
-    }
-}
-
-impl fmt::Display for ConfigProblems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "App ID configuration is incomplete or invalid ({} problem(s)):", self.0.len())?;
-        for p in &self.0 {
-            writeln!(f, "  - {}: {}", p.name, p.what)?;
-        }
-        write!(
-            f,
-            "Set them as environment variables or under [<profile>.appid] in Rocket.toml (see README.md)."
-        )
-    }
-}
-
-/// Upper bound of `session_max_chunks`: 8 cookies of under 4 KB each already make a
-/// `Cookie` header of about 32 KB, more than many proxies accept.
-pub const MAX_SESSION_CHUNKS: usize = 8;
-/// Upper bound of `login_max_pending` (the entries share one cookie of under 4 KB anyway).
-pub const MAX_PENDING_LOGINS: usize = 8;
-
-/// Outbound HTTP timeouts.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    pub connect: Duration,
-    /// Discovery, keys, introspection, userinfo, IAM, management.
-    pub request: Duration,
-    /// The code exchange at `/token`.
-    pub token: Duration,
-}
-
-/// The circuit breaker and concurrency limit in front of the provider.
-#[derive(Debug, Clone, Copy)]
-pub struct BreakerSettings {
-    /// Consecutive failures of one endpoint that open its breaker.
-    pub failures: u32,
-    /// How long an open breaker fails calls at once.
-    pub open_for: Duration,
-    /// Most provider calls in flight at once.
-    pub max_concurrent: usize,
-}
-
-/// Validated App ID configuration.
-#[derive(Debug, Clone)]
-pub struct AppIdConfig {
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// `oAuthServerUrl` (App ID) or the issuer URL (`oidc`) without a trailing slash; also
-    /// the expected token issuer.
-    pub oauth_server_url: String,
-    /// App ID's tenant id (from `oAuthServerUrl`); empty with `provider = "oidc"`.
-    pub tenant_id: String,
-    pub redirect_uri: Url,
-    /// The IBM Cloud API key; present whenever the roles source uses the management API.
-    pub api_key: Option<Secret>,
-    /// IAM's token URL; present whenever the roles source uses the management API.
-    pub iam_url: Option<Url>,
-    /// App ID or any OpenID provider.
-    pub provider: ProviderKind,
-    /// Where roles come from (`oidc` allows `token` only).
-    pub roles_source: RolesSource,
-    /// The token claim with the role names (a dotted path reads a nested member).
-    pub roles_claim: String,
-    pub management_url: Option<Url>,
-    pub pkce: PkceMode,
-    pub introspection: IntrospectionPolicy,
-    pub introspection_ttl_secs: u64,
-    pub roles_ttl_secs: u64,
-    pub timeouts: Timeouts,
-    pub breaker: BreakerSettings,
-    pub clock_leeway_secs: u64,
-    pub session_max_age_secs: u64,
-    /// Renew the access token when it has less than this left (with a refresh token).
-    pub refresh_window_secs: u64,
-    /// How long requests with the cookie from before a renewal are still served.
-    pub refresh_grace_secs: u64,
-    /// Logout also ends the provider's single sign-on session.
-    pub sso_logout: bool,
-    /// Where the provider returns the browser after its SSO logout (registered there).
-    pub post_logout_redirect_uri: Url,
-    pub metrics: bool,
-    pub metrics_token: Option<Secret>,
-    /// A session unused for this long has ended (seconds).
-    pub session_idle_secs: u64,
-    /// Most cookies one session may be split across.
-    pub session_max_chunks: usize,
-    /// Most logins in progress at once in one browser.
-    pub login_max_pending: usize,
-    /// The session key before the last rotation, still accepted for reading.
-    pub previous_session_key: Option<SessionKey>,
-}
-
-impl AppIdConfig {
-    /// The expected `iss` of App ID tokens (App ID uses `oAuthServerUrl` itself).
-    pub fn issuer(&self) -> &str {
-        &self.oauth_server_url
-    }
-
-    /// Cookies get `Secure` (and the `__Host-` prefix) when the app is reached over https.
-    pub fn secure_cookies(&self) -> bool {
-        self.redirect_uri.scheme() == "https"
-    }
-
-    /// True for App ID (tenant claim, `ver` header, management API, Cloud Directory logout).
-    pub fn is_app_id(&self) -> bool {
-        self.provider == ProviderKind::Appid
-    }
-
-    /// An endpoint under `oAuthServerUrl`, e.g. `endpoint("introspect")`.
-    pub fn endpoint(&self, path: &str) -> String {
-        format!("{}/{}", self.oauth_server_url, path)
-    }
-}
 
 /// Checks the raw settings and returns the validated configuration or every problem.
 pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
@@ -224,58 +90,15 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
         .filter(|v| !v.trim().is_empty())
         .and_then(|v| outbound_url(v, "APPID_MANAGEMENT_URL", &mut problems));
 
-    for (name, secs) in [
-        ("APPID_CONNECT_TIMEOUT_SECS", raw.connect_timeout_secs),
-        ("APPID_REQUEST_TIMEOUT_SECS", raw.request_timeout_secs),
-        ("APPID_TOKEN_TIMEOUT_SECS", raw.token_timeout_secs),
-    ] {
-        if !(1..=120).contains(&secs) {
-            problems.push(name, "must be between 1 and 120 seconds");
-        }
-    }
-    if !(1..=3600).contains(&raw.introspection_ttl_secs) {
-        problems.push("APPID_INTROSPECTION_TTL_SECS", "must be between 1 and 3600 seconds");
-    }
-    if !(1..=86_400).contains(&raw.roles_ttl_secs) {
-        problems.push("APPID_ROLES_TTL_SECS", "must be between 1 and 86400 seconds");
-    }
-    if !(1..=100).contains(&raw.breaker_failures) {
-        problems.push("APPID_BREAKER_FAILURES", "must be between 1 and 100");
-    }
-    if !(1..=600).contains(&raw.breaker_open_secs) {
-        problems.push("APPID_BREAKER_OPEN_SECS", "must be between 1 and 600 seconds");
-    }
-    if !(1..=10_000).contains(&raw.max_concurrent_calls) {
-        problems.push("APPID_MAX_CONCURRENT_CALLS", "must be between 1 and 10000");
-    }
-    if raw.clock_leeway_secs > 300 {
-        problems.push("APPID_CLOCK_LEEWAY_SECS", "must be at most 300 seconds");
-    }
-    if !(60..=7 * 24 * 3600).contains(&raw.session_max_age_secs) {
-        problems.push("APPID_SESSION_MAX_AGE_SECS", "must be between 60 seconds and 7 days");
-    }
-    if raw.refresh_window_secs > 600 {
-        problems.push("APPID_REFRESH_WINDOW_SECS", "must be at most 600 seconds");
-    }
-    if !(1..=300).contains(&raw.refresh_grace_secs) {
-        problems.push("APPID_REFRESH_GRACE_SECS", "must be between 1 and 300 seconds");
-    }
+    limits::check(CALL_AND_TOKEN_LIMITS, raw, &mut problems);
+
     let post_logout = raw
         .post_logout_redirect_uri
         .as_deref()
         .filter(|v| !v.trim().is_empty())
         .and_then(|v| outbound_url(v, "APPID_POST_LOGOUT_REDIRECT_URI", &mut problems));
 
-    // An idle timeout at or above the absolute lifetime simply never ends a session first.
-    if !(60..=7 * 24 * 3600).contains(&raw.session_idle_secs) {
-        problems.push("APPID_SESSION_IDLE_SECS", "must be between 60 seconds and 7 days");
-    }
-    if !(1..=MAX_SESSION_CHUNKS).contains(&raw.session_max_chunks) {
-        problems.push("APPID_SESSION_MAX_CHUNKS", format!("must be between 1 and {MAX_SESSION_CHUNKS}"));
-    }
-    if !(1..=MAX_PENDING_LOGINS).contains(&raw.login_max_pending) {
-        problems.push("APPID_LOGIN_MAX_PENDING", format!("must be between 1 and {MAX_PENDING_LOGINS}"));
-    }
+    limits::check(BROWSER_SESSION_LIMITS, raw, &mut problems);
     let previous_session_key = match raw.previous_session_secret_key.as_deref().map(str::trim) {
         Some(value) if !value.is_empty() => match SessionKey::from_setting(value) {
             Ok(key) => Some(key),
@@ -619,6 +442,44 @@ mod tests {
         let mut raw = complete();
         raw.oauth_server_url = Some("https://login.example.com/realms/main".into());
         assert!(validate(&raw).unwrap_err().to_string().contains("APPID_PROVIDER=oidc"));
+    }
+
+    /// Every numeric setting out of bounds with the URL and key checks between them: the
+    /// report's order and wording.
+    #[test]
+    fn every_problem_in_one_report_in_a_stable_order() {
+        let mut raw = complete();
+        (raw.connect_timeout_secs, raw.request_timeout_secs, raw.token_timeout_secs) = (0, 121, 0);
+        (raw.introspection_ttl_secs, raw.roles_ttl_secs) = (3601, 0);
+        (raw.breaker_failures, raw.breaker_open_secs, raw.max_concurrent_calls) = (101, 601, 10_001);
+        (raw.clock_leeway_secs, raw.session_max_age_secs) = (301, 59);
+        (raw.refresh_window_secs, raw.refresh_grace_secs) = (601, 301);
+        raw.post_logout_redirect_uri = Some("http://app.example.com/bye".into());
+        (raw.session_idle_secs, raw.session_max_chunks, raw.login_max_pending) = (59, 9, 0);
+        raw.previous_session_secret_key = Some("short".into());
+        raw.management_url = Some("ftp://example.com/".into());
+        let report = validate(&raw).unwrap_err().to_string();
+        let expected = "\
+App ID configuration is incomplete or invalid (18 problem(s)):
+  - APPID_MANAGEMENT_URL: must be an https URL (http is allowed only for 127.0.0.1, localhost or [::1])
+  - APPID_CONNECT_TIMEOUT_SECS: must be between 1 and 120 seconds
+  - APPID_REQUEST_TIMEOUT_SECS: must be between 1 and 120 seconds
+  - APPID_TOKEN_TIMEOUT_SECS: must be between 1 and 120 seconds
+  - APPID_INTROSPECTION_TTL_SECS: must be between 1 and 3600 seconds
+  - APPID_ROLES_TTL_SECS: must be between 1 and 86400 seconds
+  - APPID_BREAKER_FAILURES: must be between 1 and 100
+  - APPID_BREAKER_OPEN_SECS: must be between 1 and 600 seconds
+  - APPID_MAX_CONCURRENT_CALLS: must be between 1 and 10000
+  - APPID_CLOCK_LEEWAY_SECS: must be at most 300 seconds
+  - APPID_SESSION_MAX_AGE_SECS: must be between 60 seconds and 7 days
+  - APPID_REFRESH_WINDOW_SECS: must be at most 600 seconds
+  - APPID_REFRESH_GRACE_SECS: must be between 1 and 300 seconds
+  - APPID_POST_LOGOUT_REDIRECT_URI: must be an https URL (http is allowed only for 127.0.0.1, localhost or [::1])
+  - APPID_SESSION_IDLE_SECS: must be between 60 seconds and 7 days
+  - APPID_SESSION_MAX_CHUNKS: must be between 1 and 8
+  - APPID_LOGIN_MAX_PENDING: must be between 1 and 8
+  - SESSION_SECRET_KEY_PREVIOUS: ";
+        assert!(report.starts_with(expected), "{report}");
     }
 
     #[test]

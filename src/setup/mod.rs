@@ -16,6 +16,7 @@ use rocket::{Build, Orbit, Rocket};
 pub use emulator::EmbeddedEmulator;
 
 use crate::appid::AppId;
+use crate::auth::limits::{SignInLimits, SIGN_IN_PER_MINUTE};
 use crate::auth::logout::CsrfKey;
 use crate::auth::store::SessionStore;
 use crate::config::{validate, ConfigProblems, RawSettings};
@@ -57,6 +58,16 @@ impl Fairing for AppIdFairing {
             }
         };
         let mut problems = ConfigProblems::default();
+        let figment = rocket.figment();
+        let trusted_proxies =
+            in_range(figment, &mut problems, ("trusted_proxies", "APPID_TRUSTED_PROXIES"), 0..=10, 0);
+        let sign_in_per_minute = in_range(
+            figment,
+            &mut problems,
+            ("sign_in_per_minute", "APPID_SIGN_IN_PER_MINUTE"),
+            1..=10_000,
+            SIGN_IN_PER_MINUTE,
+        );
         let embedded = rocket.state::<EmulatorInUse>().is_some();
         let may_be_random_key = embedded && rocket.figment().profile() == "debug";
         let figment = session_key::apply(
@@ -95,7 +106,8 @@ impl Fairing for AppIdFairing {
             }
         };
         let csrf_key = CsrfKey::from_figment(&figment);
-        let rocket = rocket.configure(figment).manage(appid).manage(metrics).manage(csrf_key);
+        let limits = SignInLimits::new(sign_in_per_minute, trusted_proxies as usize);
+        let rocket = rocket.configure(figment).manage(appid).manage(metrics).manage(csrf_key).manage(limits);
         Ok(match store {
             Some(store) => rocket.manage(store),
             None => rocket,
@@ -122,6 +134,26 @@ impl Fairing for AppIdFairing {
         }
         if let Some(appid) = rocket.state::<AppId>() {
             rocket::tokio::spawn(appid.clone().keep_fresh(rocket.shutdown()));
+        }
+    }
+}
+
+/// The whole number `appid.{key}` within `range`, `default` when unset; a problem naming
+/// `variable` otherwise.
+fn in_range(
+    figment: &rocket::figment::Figment,
+    problems: &mut ConfigProblems,
+    (key, variable): (&str, &'static str),
+    range: std::ops::RangeInclusive<u32>,
+    default: u32,
+) -> u32 {
+    let why = format!("must be a whole number from {} to {}", range.start(), range.end());
+    match figment.extract_inner::<u32>(&format!("appid.{key}")) {
+        Ok(n) if range.contains(&n) => n,
+        Err(e) if e.missing() => default,
+        _ => {
+            problems.push(variable, why);
+            default
         }
     }
 }

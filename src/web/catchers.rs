@@ -127,6 +127,9 @@ async fn unauthorized(
             Either::Right(Either::Left((Status::Unauthorized, Json(json!({ "error": "unauthenticated" })))))
         }
         Challenge::CookieNotKept => Either::Left(Either::Right(ErrorPage::CookieNotKept.page())),
+        Challenge::TooMany(retry_after) => {
+            Either::Left(Either::Right(ErrorPage::TooManySignIns.page_retry_after(retry_after)))
+        }
         Challenge::Unavailable => Either::Left(Either::Right(ErrorPage::Unavailable.page())),
         Challenge::NotConfigured => Either::Left(Either::Right(ErrorPage::Internal.page())),
     }

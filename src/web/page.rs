@@ -168,6 +168,7 @@ pub enum ErrorPage {
     SignInExpired,
     SessionTooLarge,
     CookieNotKept,
+    TooManySignIns,
     Unavailable,
     LoginRequired,
     CrossSite,
@@ -192,6 +193,8 @@ impl ErrorPage {
             // the connection, and another redirect to the provider would only loop.
             ErrorPage::CookieNotKept => (Status::InternalServerError, "Sign-in cookie not kept",
                 "You signed in, but your browser did not keep the sign-in cookie, so this application cannot see that you are signed in. Sending you to sign in again would only repeat this."),
+            ErrorPage::TooManySignIns => (Status::TooManyRequests, "Too many sign-in attempts",
+                "Too many sign-ins were started or finished from your network in a short time. Please wait a little, then try again."),
             ErrorPage::Unavailable => (Status::ServiceUnavailable, "Identity service unavailable",
                 "The identity service is not answering. Please try again in a minute."),
             ErrorPage::LoginRequired => (Status::Unauthorized, "Sign-in required",
@@ -210,11 +213,21 @@ impl ErrorPage {
         match self {
             ErrorPage::SignInFailed | ErrorPage::SignInCancelled | ErrorPage::SignInExpired => "sign_in",
             ErrorPage::Unavailable => "unavailable",
+            ErrorPage::TooManySignIns => "too_many",
             ErrorPage::NotFound => "not_found",
             ErrorPage::Internal | ErrorPage::SessionTooLarge => "internal",
             ErrorPage::CookieNotKept => "cookie",
             ErrorPage::LoginRequired | ErrorPage::CrossSite | ErrorPage::BadRequest => "other",
         }
+    }
+
+    /// The page to send, telling the client to come back after `retry_after` (rounded up
+    /// to whole seconds, at least one).
+    pub fn page_retry_after(self, retry_after: std::time::Duration) -> Page {
+        let mut page = self.page();
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        page.retry_after = Some(u32::try_from(secs.max(1)).unwrap_or(u32::MAX));
+        page
     }
 
     /// The page to send.

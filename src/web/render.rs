@@ -3,14 +3,15 @@
 //!
 //! Why not `Template::render`: it converts the context into a figment `Value`, and its Tera
 //! engine converts that into a Tera context again: two deep copies of every page's data
-//! per request. Measured with callgrind (docs/BENCHMARKS.md), they cost more than the
-//! guard itself on the protected page. Here Tera reads the page's own context.
+//! per request, which cost more than the guard itself on the protected page. Here Tera
+//! reads the page's own context.
 //!
 //! The templates are still found, compiled and (in debug) reloaded by the
 //! `rocket_dyn_templates` fairing: [`fairing`] keeps a handle to its current Tera.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use parking_lot::RwLock;
 use rocket::fairing::Fairing;
 use rocket::http::ContentType;
 use rocket_dyn_templates::tera::{Context, Tera};
@@ -29,14 +30,14 @@ impl Renderer {
         Template::custom(move |engines| {
             engines.tera.set_escape_fn(super::escape::escape_html);
             let tera = Arc::new(engines.tera.clone());
-            *slot.write().unwrap_or_else(|p| p.into_inner()) = Some(tera);
+            *slot.write() = Some(tera);
         })
     }
 
     /// Renders `name` (e.g. `"protected"`) with `context`, or `None` when
     /// no templates are loaded or rendering fails (the caller answers 500).
     pub fn render(&self, name: &str, context: &Context) -> Option<(ContentType, String)> {
-        let tera = self.0.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+        let tera = self.0.read().clone()?;
         match tera.render(name, context) {
             Ok(html) => Some((ContentType::HTML, html)),
             Err(error) => {

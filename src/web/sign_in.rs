@@ -5,13 +5,14 @@
 use rocket::form::Form;
 use rocket::http::uri::Origin;
 use rocket::http::CookieJar;
-use rocket::request::Request;
+use rocket::request::{self, FromRequest, Request};
 use rocket::response::{self, Responder};
 use rocket::State;
 
 use super::page::{ErrorPage, Page, SeeOther};
 use crate::appid::AppId;
 use crate::auth::callback::{self, LoginFailure, Refusal};
+use crate::auth::limits::{OverLimit, SignInLimits};
 use crate::auth::logout::{
     end_session, mark_signed_out, provider_logout_url, CurrentSession, LogoutRefused, SameOrigin,
 };
@@ -23,10 +24,32 @@ pub async fn afterauth(
     uri: &Origin<'_>,
     jar: &CookieJar<'_>,
     appid: &State<AppId>,
+    limited: FinishLimit,
 ) -> Result<SeeOther, Page> {
+    if let FinishLimit(Err(over)) = limited {
+        tracing::warn!(event = "login_rate_limited", retry_after_secs = over.retry_after.as_secs());
+        appid.metrics().login_refused("rate_limited");
+        return Err(ErrorPage::TooManySignIns.page_retry_after(over.retry_after));
+    }
     match callback::finish(uri.query().map(|q| q.as_str()), jar, appid).await {
         Ok(destination) => Ok(SeeOther::to(destination)),
         Err(Refusal(_, failure)) => Err(failure_page(failure).page()),
+    }
+}
+
+/// Whether this client may finish a login now (see `auth::limits`).
+pub struct FinishLimit(Result<(), OverLimit>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for FinishLimit {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        let allowed = match request.rocket().state::<SignInLimits>() {
+            Some(limits) => limits.finish_login(request),
+            None => Ok(()),
+        };
+        request::Outcome::Success(FinishLimit(allowed))
     }
 }
 

@@ -1,12 +1,13 @@
 //! When a session ends, in words, computed once in Rust rather than in the template
 //! (Tera's `date` filter and arithmetic cost more than the rest of the protected page).
-//!
-//! The calendar arithmetic is written out (days since the epoch to a civil date) instead of
-//! going through `time`'s `OffsetDateTime` and its `Display` impls: this runs on every
-//! protected page, and the general-purpose path cost about 10k instructions per request
-//! (callgrind, docs/BENCHMARKS.md). A test compares the two over a wide range of moments.
+
+use std::fmt::Write;
 
 use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 /// A moment for display: machine-readable, human-readable, and relative to now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,22 +20,10 @@ pub struct When {
     pub relative: String,
 }
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-/// Indexed by days since the epoch modulo 7 (1970-01-01 was a Thursday).
-const WEEKDAYS: [&str; 7] = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
+/// The human-readable form, `Saturday 28 November 2026, 19:47 UTC`.
+const TEXT: &[BorrowedFormatItem<'static>] = format_description!(
+    "[weekday] [day padding:none] [month repr:long] [year padding:none], [hour]:[minute] UTC"
+);
 
 /// Years outside 0..=9999 are shown as the epoch: a session never ends there, and the
 /// ISO form stays four digits.
@@ -44,78 +33,21 @@ const MAX_SECS: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
 impl When {
     /// `at` (seconds since the epoch) as seen at `now`.
     pub fn new(at: i64, now: i64) -> Self {
-        let t = if (MIN_SECS..=MAX_SECS).contains(&at) { at } else { 0 };
-        let (days, secs_of_day) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-        let (year, month, day) = civil_from_days(days);
-        let (hour, minute, second) = (secs_of_day / 3600, secs_of_day / 60 % 60, secs_of_day % 60);
-        // Values are in range here (checked above), so the narrowing casts cannot wrap.
-        let weekday = WEEKDAYS[days.rem_euclid(7) as usize];
-        let month_name = MONTHS[(month - 1) as usize];
-
-        let mut iso = String::with_capacity(20);
-        push_digits(&mut iso, year, 4);
-        iso.push('-');
-        push_digits(&mut iso, month, 2);
-        iso.push('-');
-        push_digits(&mut iso, day, 2);
-        iso.push('T');
-        push_digits(&mut iso, hour, 2);
-        iso.push(':');
-        push_digits(&mut iso, minute, 2);
-        iso.push(':');
-        push_digits(&mut iso, second, 2);
-        iso.push('Z');
-
-        let mut text = String::with_capacity(40);
-        text.push_str(weekday);
-        text.push(' ');
-        push_digits(&mut text, day, 1);
-        text.push(' ');
-        text.push_str(month_name);
-        text.push(' ');
-        push_digits(&mut text, year, 1);
-        text.push_str(", ");
-        push_digits(&mut text, hour, 2);
-        text.push(':');
-        push_digits(&mut text, minute, 2);
-        text.push_str(" UTC");
-
-        When { iso, text, relative: relative(at.saturating_sub(now)) }
+        let shown = if (MIN_SECS..=MAX_SECS).contains(&at) { at } else { 0 };
+        // Within four-digit years (checked above) neither the conversion nor the formatting
+        // can fail; the fallbacks only keep a provider's value from ever panicking.
+        let moment = OffsetDateTime::from_unix_timestamp(shown).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        When {
+            iso: moment.format(&Rfc3339).unwrap_or_default(),
+            text: moment.format(TEXT).unwrap_or_default(),
+            relative: relative(at.saturating_sub(now)),
+        }
     }
-}
-
-/// Year, month (1-12) and day (1-31) of a day count since 1970-01-01, in the proleptic
-/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153; // March = 0
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Appends `value` (not negative) in decimal, zero-padded to at least `width` digits.
-fn push_digits(out: &mut String, value: i64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut rest = value.unsigned_abs();
-    let mut start = digits.len();
-    while rest > 0 || digits.len() - start < width.max(1) {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
-    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 fn push_count(out: &mut String, n: i64, unit: &str) {
-    push_digits(out, n, 1);
-    out.push(' ');
-    out.push_str(unit);
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{n} {unit}");
     if n != 1 {
         out.push('s');
     }
@@ -170,8 +102,9 @@ mod tests {
         assert_eq!(relative(0), "now");
     }
 
-    /// The written-out calendar agrees with the `time` crate's, moment for moment, across
-    /// leap years, century rules (1900, 2000, 2100), month ends and times of day.
+    /// The format descriptions agree with the `time` crate's calendar read field by field,
+    /// moment for moment, across leap years, century rules (1900, 2000, 2100), month ends
+    /// and times of day.
     #[test]
     fn the_calendar_agrees_with_the_time_crate() {
         let mut checked = 0;
@@ -197,6 +130,8 @@ mod tests {
         assert_eq!(When::new(i64::MIN, 0).iso, "1970-01-01T00:00:00Z");
         assert_eq!(When::new(MAX_SECS, 0).iso, "9999-12-31T23:59:59Z");
         assert_eq!(When::new(MIN_SECS, 0).iso, "0000-01-01T00:00:00Z");
+        // People read a year without leading zeros.
+        assert_eq!(When::new(MIN_SECS, 0).text, "Saturday 1 January 0, 00:00 UTC");
         assert_eq!(When::new(i64::MIN, i64::MAX).relative, "now");
     }
 }

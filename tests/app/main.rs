@@ -2,6 +2,7 @@
 //! emulator (real HTTP on loopback) or a scripted hostile provider (wiremock).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod afterauth_fuzz;
 mod api;
 mod authz;
