@@ -10,7 +10,6 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use rocket::http::Cookie;
-use rocket::local::asynchronous::Client;
 use serde_json::json;
 
 use crate::common::*;
@@ -114,10 +113,10 @@ fn occurrences(query: &str, name: &str) -> usize {
 async fn r_e3_10000_generated_callback_queries_never_fail_open() {
     let app = spawn_app().await;
     // One client for all cases; it keeps no cookies, so each case carries only its own.
-    let client = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let client = app.bare_browser(json!({})).await;
     let transaction = json!({
         "state": STATE, "nonce": "fuzz-nonce", "verifier": null,
-        "return_to": "/auth_route", "created_at": crate::callback::now(),
+        "return_to": "/auth_route", "created_at": now(),
     })
     .to_string();
     let strategy = case(app.idp.oauth_server_url.clone());

@@ -91,7 +91,7 @@ async fn a_real_access_token_from_a_login_works_as_a_bearer_token() {
     let session = app.client.cookies().get_private("appid_session").unwrap();
     let access =
         serde_json::from_str::<Value>(session.value()).unwrap()["access_token"].as_str().unwrap().to_string();
-    let bare = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let bare = app.bare_browser(json!({})).await;
     let response = get_with(&bare, "/api/me", Some(&format!("Bearer {access}"))).await;
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(body(response).await["roles"], json!(["user"]));
@@ -169,7 +169,7 @@ async fn a_user_without_any_role_gets_403_on_the_api() {
 async fn no_token_gets_401_with_a_bare_challenge_even_for_a_browser() {
     let app = spawn_app().await;
     for accept in ["application/json", "text/html"] {
-        let response = app.client.get("/api/me").header(Header::new("Accept", accept)).dispatch().await;
+        let response = app.get_with("/api/me", &[("Accept", accept)]).await;
         assert_eq!(response.status(), Status::Unauthorized, "{accept}");
         assert!(response.headers().get_one("Location").is_none(), "never a redirect ({accept})");
         // RFC 6750 §3.1: no credentials → no error code in the challenge.
@@ -217,8 +217,7 @@ async fn a_session_cookie_alone_does_not_open_the_api() {
     let app = spawn_app().await;
     app.login_as(CAROL, "/auth_route").await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "the browser session works");
-    let response =
-        app.client.get("/api/me").header(Header::new("Accept", "application/json")).dispatch().await;
+    let response = app.get_with("/api/me", &[("Accept", "application/json")]).await;
     assert_eq!(response.status(), Status::Unauthorized);
     assert_eq!(challenge(&response), r#"Bearer realm="rocket-appid""#);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "and the session is left alone");
@@ -263,8 +262,7 @@ async fn a_provider_outage_is_a_json_503_on_the_api() {
 #[rocket::async_test]
 async fn an_unknown_api_path_is_a_json_404() {
     let app = spawn_app().await;
-    let response =
-        app.client.get("/api/nothing-here").header(Header::new("Accept", "text/html")).dispatch().await;
+    let response = app.get("/api/nothing-here").await;
     assert_eq!(response.status(), Status::NotFound);
     assert_eq!(body(response).await["error"], "not_found");
 }
@@ -285,8 +283,7 @@ async fn a_script_on_a_page_route_gets_json_on_every_failure_a_browser_gets_page
     let app = spawn_app_with(EmulatorConfig::default(), json!({ "introspection": "always" })).await;
     app.login_as(ALICE, "/auth_route").await;
     app.idp.emulator.set_fault(Endpoint::Introspect, Fault::status(503));
-    let script =
-        app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    let script = app.get_with("/auth_route", &[("Accept", "application/json")]).await;
     assert_eq!(script.status(), Status::ServiceUnavailable);
     assert_eq!(body(script).await["error"], "temporarily_unavailable");
     let page = app.get("/auth_route").await;

@@ -2,7 +2,6 @@
 //! combinations), the `/admin_route` example and the launch-time route audit.
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use appid_emulator::Endpoint;
@@ -117,8 +116,7 @@ async fn alice_without_the_admin_role_gets_the_403_page_and_no_admin_link() {
     assert!(html.contains("Alice Example") && html.contains("role admin"), "{html}");
     assert!(!html.contains(r#"id="nav-admin""#));
     // A script asking for JSON gets JSON.
-    let json =
-        app.client.get("/admin_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    let json = app.get_with("/admin_route", &[("Accept", "application/json")]).await;
     assert_eq!(json.status(), Status::Forbidden);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&json.into_string().await.unwrap()).unwrap()["required"],
@@ -138,16 +136,9 @@ async fn the_open_page_never_shows_the_admin_link() {
 #[rocket::async_test]
 async fn anonymous_visitors_of_the_admin_page_are_sent_to_log_in_and_come_back() {
     let app = spawn_app().await;
-    let script =
-        app.client.get("/admin_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    let script = app.get_with("/admin_route", &[("Accept", "application/json")]).await;
     assert_eq!(script.status(), Status::Unauthorized);
-    let fetch = app
-        .client
-        .get("/admin_route")
-        .header(Header::new("Accept", "*/*"))
-        .header(Header::new("Sec-Fetch-Mode", "cors"))
-        .dispatch()
-        .await;
+    let fetch = app.get_with("/admin_route", &[("Accept", "*/*"), ("Sec-Fetch-Mode", "cors")]).await;
     assert_eq!(fetch.status(), Status::Unauthorized, "a fetch() is not a navigation: no redirect");
     let authorization = app.begin_login("/admin_route").await;
     let back = app.sign_in_at_provider(&authorization, CAROL).await;
@@ -274,14 +265,8 @@ async fn every_route_the_audit_calls_guarded_refuses_who_it_should() {
 
 #[test]
 fn the_running_app_logs_the_route_table_at_liftoff() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = app_process()
-        .env("PORT", port.to_string())
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = app_process_logging_json(port);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut routes = Vec::new();
@@ -313,7 +298,7 @@ async fn the_example_program_protects_its_own_routes() {
     let mut app = spawn_app().await;
     app.client = Client::tracked(protect::app(app_figment(&app.idp, json!({})))).await.unwrap();
     // Anonymous: the example's page sends the browser to log in, a script gets 401.
-    let script = app.client.get("/hello").header(Header::new("Accept", "application/json")).dispatch().await;
+    let script = app.get_with("/hello", &[("Accept", "application/json")]).await;
     assert_eq!(script.status(), Status::Unauthorized);
     let back = app.login_as(ALICE, "/hello").await;
     assert_eq!(location(&back), "/hello", "the login returns to the example's page");

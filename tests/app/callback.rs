@@ -4,23 +4,16 @@
 
 use appid_emulator::Endpoint;
 use rocket::http::{ContentType, Cookie, Header, Status};
-use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::local::asynchronous::LocalResponse;
 use serde_json::{json, Value};
 use url::Url;
 
 use crate::common::*;
 
-/// The title of every refused-callback page.
-const REFUSED: &str = "Sign-in could not be completed";
 /// The text of the "start again" page (expired transaction, code refused by the provider).
 const EXPIRED_TEXT: &str = "took too long or was already used";
 /// The text of the "provider said no" page.
 const CANCELLED_TEXT: &str = "cancelled or refused by the identity provider";
-
-/// Seconds since the epoch.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
 
 /// Asserts a refused callback: 400, the sign-in page, no session cookie set by it, no
 /// redirect anywhere. Returns the body.
@@ -44,49 +37,13 @@ async fn assert_not_logged_in(app: &TestApp) {
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
 }
 
-fn token_calls(app: &TestApp) -> u64 {
-    app.idp.emulator.calls(Endpoint::Token)
-}
-
-/// The value of query parameter `name` of an app path such as `/afterauth?code=…`.
-fn param(path_and_query: &str, name: &str) -> String {
-    let url = Url::parse(&format!("http://app.test{path_and_query}")).unwrap();
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("no {name} in {path_and_query}"))
-}
-
-/// `/afterauth?…` with these parameters, form-encoded in order.
-fn callback_path(params: &[(&str, &str)]) -> String {
-    let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-    format!("/afterauth?{query}")
-}
-
-/// Starts a login in this browser and signs in at the provider; returns the genuine
-/// callback's code and state, not yet delivered to the app.
-async fn code_and_state(app: &TestApp, email: &str) -> (String, String) {
-    let authorization = app.begin_login("/auth_route").await;
-    let callback = app.sign_in_at_provider(&authorization, email).await;
-    (param(&callback, "code"), param(&callback, "state"))
-}
-
-/// The pending login transaction of this browser, as stored in its private cookie.
-fn pending_login(app: &TestApp) -> Value {
-    let cookie = app.client.cookies().get_private("appid_login").expect("a login in progress");
-    serde_json::from_str(cookie.value()).unwrap()
-}
-
-/// The session of this browser, as stored in its private cookie.
-fn session(app: &TestApp) -> Value {
-    let cookie = app.client.cookies().get_private("appid_session").expect("a session");
-    serde_json::from_str(cookie.value()).unwrap()
-}
-
-/// Another browser: the same app (same secret key) against the same provider, with its
-/// own cookies.
-async fn other_browser(app: &TestApp) -> Client {
-    Client::tracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap()
+/// Delivers a callback with `params` and asserts it is refused before the code exchange:
+/// the 400 page, no token call, and no session in this browser. (Starts a new login: call
+/// it last.)
+async fn assert_refused_without_a_token_call(app: &TestApp, params: &[(&str, &str)]) {
+    assert_refused(app.afterauth(params).await).await;
+    assert_eq!(app.token_calls(), 0);
+    assert_not_logged_in(app).await;
 }
 
 #[rocket::async_test]
@@ -95,7 +52,7 @@ async fn b13_a_callback_without_a_query_is_refused_without_an_outbound_call() {
     app.begin_login("/auth_route").await;
 
     assert_refused(app.client.get("/afterauth").dispatch().await).await;
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert_eq!(app.idp.emulator.calls(Endpoint::ManagementRoles), 0);
     assert!(app.client.cookies().get_private("appid_login").is_none(), "the transaction is consumed");
     assert_not_logged_in(&app).await;
@@ -104,22 +61,19 @@ async fn b13_a_callback_without_a_query_is_refused_without_an_outbound_call() {
 #[rocket::async_test]
 async fn b14_a_code_without_state_is_refused_without_a_token_call() {
     let app = spawn_app().await;
-    let (code, _) = code_and_state(&app, ALICE).await;
+    let (code, _) = app.code_and_state(ALICE).await;
 
-    let response = app.client.get(callback_path(&[("code", &code)])).dispatch().await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
+    assert_refused_without_a_token_call(&app, &[("code", &code)]).await;
 }
 
 #[rocket::async_test]
 async fn b15_a_state_without_code_is_refused_and_clears_the_transaction() {
     let app = spawn_app().await;
-    let (_, state) = code_and_state(&app, ALICE).await;
+    let (_, state) = app.code_and_state(ALICE).await;
 
-    let response = app.client.get(callback_path(&[("state", &state)])).dispatch().await;
+    let response = app.afterauth(&[("state", &state)]).await;
     assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert!(app.client.cookies().get_private("appid_login").is_none());
     assert_not_logged_in(&app).await;
 }
@@ -127,13 +81,10 @@ async fn b15_a_state_without_code_is_refused_and_clears_the_transaction() {
 #[rocket::async_test]
 async fn b16_a_mismatched_state_is_refused_without_a_token_call() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
     let attacker = format!("{}x", &state[..state.len() - 1]);
 
-    let response = app.client.get(callback_path(&[("code", &code), ("state", &attacker)])).dispatch().await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
+    assert_refused_without_a_token_call(&app, &[("code", &code), ("state", &attacker)]).await;
 }
 
 #[rocket::async_test]
@@ -144,23 +95,23 @@ async fn b17_a_valid_callback_opened_in_another_browser_is_refused_without_a_tok
     let attackers_callback = app.sign_in_at_provider(&authorization, CAROL).await;
 
     // The victim is logged in as Alice in another browser and opens that URL.
-    let victim = other_browser(&app).await;
-    let start = victim.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let victim = app.other_browser(json!({})).await;
+    let start = visit(&victim, "/auth_route").await;
     let victims_authorization = Url::parse(&location(&start)).unwrap();
     let victims_callback = app.sign_in_at_provider(&victims_authorization, ALICE).await;
     assert_eq!(victim.get(victims_callback).dispatch().await.status(), Status::SeeOther);
     let before = victim.cookies().get_private("appid_session").unwrap();
-    let calls = token_calls(&app);
+    let calls = app.token_calls();
 
     let response = victim.get(attackers_callback).dispatch().await;
     assert_eq!(response.status(), Status::BadRequest);
     assert!(response.cookies().get("appid_session").is_none());
     assert!(response.into_string().await.unwrap().contains(REFUSED));
-    assert_eq!(token_calls(&app), calls, "no exchange for a foreign callback");
+    assert_eq!(app.token_calls(), calls, "no exchange for a foreign callback");
 
     let after = victim.cookies().get_private("appid_session").unwrap();
     assert_eq!(before.value(), after.value(), "the victim's session is unchanged");
-    let page = victim.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let page = visit(&victim, "/auth_route").await;
     assert_eq!(page.status(), Status::Ok);
     let body = page.into_string().await.unwrap();
     assert!(body.contains(ALICE) && !body.contains(CAROL));
@@ -169,121 +120,93 @@ async fn b17_a_valid_callback_opened_in_another_browser_is_refused_without_a_tok
 #[rocket::async_test]
 async fn b18_a_duplicated_state_is_refused_without_a_token_call() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
 
-    let response = app
-        .client
-        .get(callback_path(&[("code", &code), ("state", &state), ("state", "other")]))
-        .dispatch()
+    assert_refused_without_a_token_call(&app, &[("code", &code), ("state", &state), ("state", "other")])
         .await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
 }
 
 #[rocket::async_test]
 async fn b18_the_same_state_repeated_is_refused_too() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
 
-    let response = app
-        .client
-        .get(callback_path(&[("code", &code), ("state", &state), ("state", &state)]))
-        .dispatch()
-        .await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
+    assert_refused_without_a_token_call(&app, &[("code", &code), ("state", &state), ("state", &state)]).await;
 }
 
 #[rocket::async_test]
 async fn b19_a_duplicated_code_is_refused_without_a_token_call() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
 
-    let response = app
-        .client
-        .get(callback_path(&[("code", &code), ("code", "another-code"), ("state", &state)]))
-        .dispatch()
-        .await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
+    assert_refused_without_a_token_call(
+        &app,
+        &[("code", &code), ("code", "another-code"), ("state", &state)],
+    )
+    .await;
 }
 
 #[rocket::async_test]
 async fn b19_an_empty_code_followed_by_a_real_one_is_still_a_repeat() {
     // Found by the /afterauth fuzz test: "empty counts as absent" must not hide a repeat.
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
 
-    let response =
-        app.client.get(callback_path(&[("code", ""), ("state", &state), ("code", &code)])).dispatch().await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
+    assert_refused_without_a_token_call(&app, &[("code", ""), ("state", &state), ("code", &code)]).await;
 }
 
 #[rocket::async_test]
 async fn b20_an_empty_code_or_an_empty_state_counts_as_absent() {
     let app = spawn_app().await;
 
-    let (_, state) = code_and_state(&app, ALICE).await;
-    let response = app.client.get(callback_path(&[("code", ""), ("state", &state)])).dispatch().await;
+    let (_, state) = app.code_and_state(ALICE).await;
+    let response = app.afterauth(&[("code", ""), ("state", &state)]).await;
     assert_refused(response).await;
 
-    let (code, _) = code_and_state(&app, ALICE).await;
-    let response = app.client.get(callback_path(&[("code", &code), ("state", "")])).dispatch().await;
+    let (code, _) = app.code_and_state(ALICE).await;
+    let response = app.afterauth(&[("code", &code), ("state", "")]).await;
     assert_refused(response).await;
 
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert_not_logged_in(&app).await;
 }
 
 #[rocket::async_test]
 async fn b21_an_8_kib_code_is_refused_before_any_outbound_call() {
     let app = spawn_app().await;
-    let (_, state) = code_and_state(&app, ALICE).await;
+    let (_, state) = app.code_and_state(ALICE).await;
     let huge = "c".repeat(8 * 1024);
 
-    let response = app.client.get(callback_path(&[("code", &huge), ("state", &state)])).dispatch().await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
+    assert_refused_without_a_token_call(&app, &[("code", &huge), ("state", &state)]).await;
 }
 
 #[rocket::async_test]
 async fn b21_a_4_kib_state_is_refused_before_any_outbound_call() {
     let app = spawn_app().await;
-    let (code, _) = code_and_state(&app, ALICE).await;
+    let (code, _) = app.code_and_state(ALICE).await;
     let huge = "s".repeat(4 * 1024);
 
-    let response = app.client.get(callback_path(&[("code", &code), ("state", &huge)])).dispatch().await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
+    assert_refused_without_a_token_call(&app, &[("code", &code), ("state", &huge)]).await;
 }
 
 #[rocket::async_test]
 async fn b23_a_provider_error_is_a_cancelled_page_without_the_reflected_description() {
     let app = spawn_app().await;
-    let (_, state) = code_and_state(&app, ALICE).await;
+    let (_, state) = app.code_and_state(ALICE).await;
 
     let response = app
-        .client
-        .get(callback_path(&[
+        .afterauth(&[
             ("error", "access_denied"),
             ("error_description", "<script>alert(1)</script>"),
             ("state", &state),
-        ]))
-        .dispatch()
+        ])
         .await;
     let body = assert_refused(response).await;
     assert!(body.contains(CANCELLED_TEXT));
     assert!(!body.contains("<script>alert"));
     assert!(!body.contains("alert(1)"));
     assert!(!body.contains("access_denied"));
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert!(app.client.cookies().get_private("appid_login").is_none(), "the transaction is cleared");
     assert_not_logged_in(&app).await;
 }
@@ -293,38 +216,29 @@ async fn b24_a_provider_error_without_state_is_refused() {
     let app = spawn_app().await;
     app.begin_login("/auth_route").await;
 
-    let response = app.client.get(callback_path(&[("error", "server_error")])).dispatch().await;
+    let response = app.afterauth(&[("error", "server_error")]).await;
     let body = assert_refused(response).await;
     assert!(!body.contains(CANCELLED_TEXT), "without our state the error is not even believed");
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert_not_logged_in(&app).await;
 }
 
 #[rocket::async_test]
 async fn b25_a_callback_naming_another_issuer_is_refused_without_a_token_call() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
 
-    let response = app
-        .client
-        .get(callback_path(&[("code", &code), ("state", &state), ("iss", "https://evil.example")]))
-        .dispatch()
-        .await;
-    assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
-    assert_not_logged_in(&app).await;
+    let params = [("code", code.as_str()), ("state", &state), ("iss", "https://evil.example")];
+    assert_refused_without_a_token_call(&app, &params).await;
 }
 
 #[rocket::async_test]
 async fn b25_a_callback_naming_our_own_issuer_is_accepted() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
 
-    let response = app
-        .client
-        .get(callback_path(&[("code", &code), ("state", &state), ("iss", &app.idp.oauth_server_url)]))
-        .dispatch()
-        .await;
+    let response =
+        app.afterauth(&[("code", &code), ("state", &state), ("iss", &app.idp.oauth_server_url)]).await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/auth_route");
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
@@ -337,13 +251,13 @@ async fn b27_a_callback_replayed_after_success_is_refused_and_the_session_surviv
     let callback = app.sign_in_at_provider(&authorization, ALICE).await;
     let first = app.client.get(callback.clone()).dispatch().await;
     assert_eq!(first.status(), Status::SeeOther);
-    let sid = session(&app)["sid"].clone();
+    let sid = app.session_json()["sid"].clone();
 
     let replay = app.client.get(callback).dispatch().await;
     assert_refused(replay).await;
-    assert_eq!(token_calls(&app), 1, "the replay is not exchanged again");
+    assert_eq!(app.token_calls(), 1, "the replay is not exchanged again");
 
-    assert_eq!(session(&app)["sid"], sid, "the first session is kept");
+    assert_eq!(app.session_json()["sid"], sid, "the first session is kept");
     let page = app.get("/auth_route").await;
     assert_eq!(page.status(), Status::Ok);
     assert!(page.into_string().await.unwrap().contains(ALICE));
@@ -352,8 +266,8 @@ async fn b27_a_callback_replayed_after_success_is_refused_and_the_session_surviv
 #[rocket::async_test]
 async fn b28_a_transaction_older_than_600_seconds_is_refused_as_expired() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
-    let mut login = pending_login(&app);
+    let (code, state) = app.code_and_state(ALICE).await;
+    let mut login = app.pending_login();
     let callback = callback_path(&[("code", &code), ("state", &state)]);
 
     login["created_at"] = json!(now() - 601);
@@ -365,7 +279,7 @@ async fn b28_a_transaction_older_than_600_seconds_is_refused_as_expired() {
         .await;
     let body = assert_refused(response).await;
     assert!(body.contains(EXPIRED_TEXT));
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert!(app.client.cookies().get_private("appid_login").is_none());
 
     // The same transaction 590 s old is still fine (the code was never spent).
@@ -390,7 +304,7 @@ async fn b29_a_posted_callback_is_not_processed() {
     let response = app.client.post("/afterauth").header(ContentType::Form).body(form).dispatch().await;
     assert!(matches!(response.status().code, 404 | 405), "{}", response.status());
     assert!(response.cookies().get("appid_session").is_none());
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert!(app.client.cookies().get_private("appid_session").is_none());
     assert!(
         app.client.cookies().get_private("appid_login").is_some(),
@@ -406,11 +320,11 @@ async fn b29_a_posted_callback_is_not_processed() {
 async fn b30_a_failed_callback_while_logged_in_leaves_the_existing_session_working() {
     let app = spawn_app().await;
     assert_eq!(app.login_as(ALICE, "/auth_route").await.status(), Status::SeeOther);
-    let before = session(&app);
+    let before = app.session_json();
 
     // An attacker's genuine callback for Carol, with no transaction in this browser.
-    let other = other_browser(&app).await;
-    let start = other.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let other = app.other_browser(json!({})).await;
+    let start = visit(&other, "/auth_route").await;
     let authorization = Url::parse(&location(&start)).unwrap();
     let carols_callback = app.sign_in_at_provider(&authorization, CAROL).await;
     assert_refused(app.client.get(carols_callback.clone()).dispatch().await).await;
@@ -428,8 +342,8 @@ async fn b30_a_failed_callback_while_logged_in_leaves_the_existing_session_worki
         .await;
     assert_refused(response).await;
 
-    assert_eq!(token_calls(&app), 1, "only Alice's own login was exchanged");
-    assert_eq!(session(&app), before, "the session is untouched");
+    assert_eq!(app.token_calls(), 1, "only Alice's own login was exchanged");
+    assert_eq!(app.session_json(), before, "the session is untouched");
     let page = app.get("/auth_route").await;
     assert_eq!(page.status(), Status::Ok);
     let body = page.into_string().await.unwrap();
@@ -439,41 +353,41 @@ async fn b30_a_failed_callback_while_logged_in_leaves_the_existing_session_worki
 #[rocket::async_test]
 async fn a_failed_callback_removes_the_transaction_so_the_genuine_callback_then_fails_too() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
 
-    let wrong = app.client.get(callback_path(&[("code", &code), ("state", "wrong")])).dispatch().await;
+    let wrong = app.afterauth(&[("code", &code), ("state", "wrong")]).await;
     assert_refused(wrong).await;
     assert!(app.client.cookies().get_private("appid_login").is_none());
 
-    let genuine = app.client.get(callback_path(&[("code", &code), ("state", &state)])).dispatch().await;
+    let genuine = app.afterauth(&[("code", &code), ("state", &state)]).await;
     assert_refused(genuine).await;
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert_not_logged_in(&app).await;
 }
 
 #[rocket::async_test]
 async fn a_code_the_provider_rejects_gives_the_start_again_page_after_exactly_one_token_call() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
     let tampered = format!("{code}x");
 
-    let response = app.client.get(callback_path(&[("code", &tampered), ("state", &state)])).dispatch().await;
+    let response = app.afterauth(&[("code", &tampered), ("state", &state)]).await;
     let body = assert_refused(response).await;
     assert!(body.contains(EXPIRED_TEXT), "invalid_grant: start again");
-    assert_eq!(token_calls(&app), 1, "a refused code is never retried");
+    assert_eq!(app.token_calls(), 1, "a refused code is never retried");
     assert_not_logged_in(&app).await;
 }
 
 #[rocket::async_test]
 async fn an_expired_id_token_is_refused_and_starts_no_session() {
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
     // Tokens issued now look 4 000 s old: the id_token (1 h) has expired.
     app.idp.emulator.set_clock_offset(-4000);
 
-    let response = app.client.get(callback_path(&[("code", &code), ("state", &state)])).dispatch().await;
+    let response = app.afterauth(&[("code", &code), ("state", &state)]).await;
     assert_refused(response).await;
-    assert_eq!(token_calls(&app), 1);
+    assert_eq!(app.token_calls(), 1);
     assert_eq!(app.idp.emulator.calls(Endpoint::ManagementRoles), 0);
     app.idp.emulator.set_clock_offset(0);
     assert_not_logged_in(&app).await;
@@ -511,8 +425,8 @@ async fn b2_paths_naming_another_host_start_no_login() {
 async fn a_stored_return_path_to_another_host_is_replaced_by_root() {
     for hostile in ["//evil.example/x", "/\\evil.example", "https://evil.example/", "/%2F%2Fevil.example"] {
         let app = spawn_app().await;
-        let (code, state) = code_and_state(&app, ALICE).await;
-        let mut login = pending_login(&app);
+        let (code, state) = app.code_and_state(ALICE).await;
+        let mut login = app.pending_login();
         login["return_to"] = json!(hostile);
 
         let response = app
@@ -575,7 +489,7 @@ async fn r_a1_a_provider_that_does_not_advertise_pkce_still_gets_state_and_nonce
     let names: Vec<String> = params(&authorization).into_iter().map(|(k, _)| k).collect();
     assert!(names.contains(&"state".into()) && names.contains(&"nonce".into()));
     assert!(!names.iter().any(|n| n.starts_with("code_challenge")), "{names:?}");
-    let stored = pending_login(&app);
+    let stored = app.pending_login();
     assert_eq!(stored["verifier"], Value::Null);
     // And the login completes without PKCE.
     let callback = app.sign_in_at_provider(&authorization, ALICE).await;
@@ -630,14 +544,14 @@ async fn r_a4_every_callback_outcome_removes_the_transaction_cookie() {
     // A refusal (wrong state) and a provider refusal of the code (invalid_grant), in a
     // browser that is not logged in.
     let app = spawn_app().await;
-    let (code, _) = code_and_state(&app, ALICE).await;
-    let refused = app.client.get(callback_path(&[("code", &code), ("state", "wrong")])).dispatch().await;
+    let (code, _) = app.code_and_state(ALICE).await;
+    let refused = app.afterauth(&[("code", &code), ("state", "wrong")]).await;
     assert_eq!(refused.status(), Status::BadRequest);
     assert!(set_cookies(&refused).iter().any(|c| is_removal(c, "appid_login")));
     drop(refused);
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
     let bad_code = format!("{code}x");
-    let refused = app.client.get(callback_path(&[("code", &bad_code), ("state", &state)])).dispatch().await;
+    let refused = app.afterauth(&[("code", &bad_code), ("state", &state)]).await;
     assert_eq!(refused.status(), Status::BadRequest);
     assert!(set_cookies(&refused).iter().any(|c| is_removal(c, "appid_login")));
     assert!(app.client.cookies().get_private("appid_login").is_none());
@@ -675,7 +589,7 @@ async fn r_a6_host_and_forwarded_headers_never_change_the_redirect_uri() {
     let response = request.dispatch().await;
     assert_eq!(response.status(), Status::SeeOther, "the token request used the same redirect URI");
     assert_eq!(location(&response), "/auth_route", "and the app sends the user to no other host");
-    assert_eq!(token_calls(&app), 1);
+    assert_eq!(app.token_calls(), 1);
 }
 
 #[rocket::async_test]
@@ -684,7 +598,7 @@ async fn r_a9_a_callback_in_a_browser_without_a_login_is_a_400_page_with_a_way_b
     let response = app.client.get("/afterauth?code=x&state=y").dispatch().await;
     let body = assert_refused(response).await;
     assert!(body.contains(r#"href="/auth_route""#), "a link to sign in again");
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert_eq!(app.idp.emulator.calls(Endpoint::Authorization), 0, "no automatic trip to the provider");
     assert!(app.client.cookies().get_private("appid_login").is_none(), "and no new login started");
 }
@@ -740,7 +654,7 @@ async fn r_a13_two_tabs_never_loop() {
             assert_eq!(response.status(), Status::SeeOther);
             assert_eq!(location(&response), destination);
         }
-        assert_eq!(token_calls(&app), 2);
+        assert_eq!(app.token_calls(), 2);
         assert_eq!(app.idp.emulator.calls(Endpoint::Authorization), 2, "only the logins the user started");
     }
 }
@@ -755,33 +669,13 @@ async fn r_x6_the_redirect_after_login_is_a_303_neither_cached_nor_referred() {
     assert_eq!(response.headers().get_one("Referrer-Policy"), Some("no-referrer"));
 }
 
-/// Collects what a `tracing` formatter writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 #[rocket::async_test]
 async fn b22_a_state_with_crlf_is_refused_and_logged_as_one_escaped_line() {
     use tracing::instrument::WithSubscriber;
     use tracing_subscriber::prelude::*;
 
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
+    let (code, state) = app.code_and_state(ALICE).await;
     let injected = format!("{state}\r\nevent=login_success sub=admin\r\n");
     let path = callback_path(&[("code", &code), ("state", &injected)]);
     assert!(path.contains("%0D%0A"));
@@ -807,7 +701,7 @@ async fn b22_a_state_with_crlf_is_refused_and_logged_as_one_escaped_line() {
         .with(tracing_subscriber::EnvFilter::new(filter));
     let response = app.client.get(path).dispatch().with_subscriber(subscriber).await;
     assert_refused(response).await;
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
 
     let (json, text) = (json.text(), text.text());
     let lines: Vec<Value> = json.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
@@ -830,8 +724,8 @@ async fn b26_app_id_does_not_advertise_the_iss_parameter_so_a_callback_without_i
     // `authorization_response_iss_parameter_supported`; App ID's discovery does not
     // (appid-api.md §1), and neither does the emulator. A present `iss` is checked (B25).
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
-    let response = app.client.get(callback_path(&[("code", &code), ("state", &state)])).dispatch().await;
+    let (code, state) = app.code_and_state(ALICE).await;
+    let response = app.afterauth(&[("code", &code), ("state", &state)]).await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/auth_route");
 }
@@ -860,7 +754,7 @@ async fn app_ids_sign_up_return_without_code_sends_the_user_back_to_start_again(
     assert_refused(app.client.get("/afterauth?flow=other").dispatch().await).await;
     assert_refused(app.client.get("/afterauth?flow=sign_up&code=x").dispatch().await).await;
     assert_refused(app.client.get("/afterauth?flow=sign_up&flow=sign_up").dispatch().await).await;
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert_not_logged_in(&app).await;
 }
 
@@ -869,8 +763,8 @@ async fn r_a12_the_pkce_verifier_is_sent_and_a_wrong_one_is_refused_by_the_provi
     // Whether App ID enforces PKCE for regular web apps is open (security.md §8); the
     // emulator does, so a verifier that does not match the challenge fails the exchange.
     let app = spawn_app().await;
-    let (code, state) = code_and_state(&app, ALICE).await;
-    let mut login = pending_login(&app);
+    let (code, state) = app.code_and_state(ALICE).await;
+    let mut login = app.pending_login();
     assert!(login["verifier"].as_str().is_some_and(|v| v.len() >= 43));
     login["verifier"] = json!("a-verifier-that-does-not-match-the-challenge-0123456789");
     let response = app
@@ -881,6 +775,6 @@ async fn r_a12_the_pkce_verifier_is_sent_and_a_wrong_one_is_refused_by_the_provi
         .await;
     let body = assert_refused(response).await;
     assert!(body.contains(EXPIRED_TEXT), "invalid_grant: start again");
-    assert_eq!(token_calls(&app), 1, "exactly one exchange, not retried");
+    assert_eq!(app.token_calls(), 1, "exactly one exchange, not retried");
     assert_not_logged_in(&app).await;
 }

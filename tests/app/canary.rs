@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +26,7 @@ use rocket::State;
 use serde_json::Value;
 use url::Url;
 
-use crate::common::{ALICE, BOB, CAROL};
+use crate::common::{free_port, ALICE, BOB, CAROL};
 
 // ---------------------------------------------------------------------------------------
 // The canaries. Every planted value contains "CANARY"; the final check also looks for that
@@ -169,11 +169,6 @@ async fn relay_get(uri: &Origin<'_>, fwd: Forwarded, relay: &State<Arc<Relay>>) 
 #[rocket::post("/<_..>", data = "<body>")]
 async fn relay_post(uri: &Origin<'_>, fwd: Forwarded, body: Vec<u8>, relay: &State<Arc<Relay>>) -> Relayed {
     relay.forward(Method::POST, uri, fwd, body).await
-}
-
-/// A free loopback port (bound and released; nothing else in these tests races for it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The emulator (client secret and API key set to canaries) behind a recording relay.

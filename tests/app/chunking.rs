@@ -79,7 +79,7 @@ fn joined_session(client: &Client) -> Value {
 
 /// A protected page in `client`'s browser: 200 and the user's e-mail, or the status.
 async fn protected(client: &Client) -> (Status, String) {
-    let response = client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let response = visit(client, "/auth_route").await;
     let status = response.status();
     (status, response.into_string().await.unwrap_or_default())
 }
@@ -154,8 +154,8 @@ async fn the_same_token_over_the_configured_ceiling_gives_the_session_too_large_
 /// Starts a login in another cookie-less browser and returns its transaction cookie and
 /// provider URL (a logged-in browser cannot start one itself).
 async fn transaction_elsewhere(app: &TestApp) -> (Cookie<'static>, Url) {
-    let bare = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
-    let response = bare.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let bare = app.bare_browser(json!({})).await;
+    let response = visit(&bare, "/auth_route").await;
     assert_eq!(response.status(), Status::SeeOther);
     let cookie = response.cookies().get("appid_login").unwrap().clone().into_owned();
     (cookie, Url::parse(&location(&response)).unwrap())
@@ -188,12 +188,9 @@ async fn a_session_that_no_longer_opens_has_every_chunk_removed() {
     app.login_as(BIG, "/auth_route").await;
     // Another instance with another key (F8, or after a key change without a previous key):
     // the refused session is removed, all three cookies of it (logout uses the same removal).
-    let other = Client::untracked(rocket_appid::build(app_figment(
-        &app.idp,
-        json!({ "session_secret_key": "another key for another instance, long enough" }),
-    )))
-    .await
-    .unwrap();
+    let other = app
+        .bare_browser(json!({ "session_secret_key": "another key for another instance, long enough" }))
+        .await;
     let mut request = other.get("/auth_route").header(Header::new("Accept", "text/html"));
     for cookie in app.client.cookies().iter().filter(|c| c.name().starts_with("appid_session")) {
         request = request.cookie(cookie.clone());
@@ -211,8 +208,8 @@ async fn a_chunk_taken_from_another_session_is_refused_without_a_500() {
         app.client.cookies().iter().filter(|c| c.name().starts_with("appid_session")).cloned().collect();
     assert_eq!(mine.len(), 3);
     // The same user logs in again in another browser: a session of the same size and shape.
-    let other = Client::tracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
-    let start = other.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let other = app.other_browser(json!({})).await;
+    let start = visit(&other, "/auth_route").await;
     let authorization = Url::parse(&location(&start)).unwrap();
     drop(start);
     let callback = app.sign_in_at_provider(&authorization, BIG).await;
@@ -221,7 +218,7 @@ async fn a_chunk_taken_from_another_session_is_refused_without_a_500() {
         other.cookies().iter().filter(|c| c.name().starts_with("appid_session")).cloned().collect();
     assert_eq!(theirs.len(), 3);
 
-    let bare = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let bare = app.bare_browser(json!({})).await;
     let visit = |cookies: Vec<Cookie<'static>>| {
         let bare = &bare;
         async move {

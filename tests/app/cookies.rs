@@ -15,32 +15,15 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-/// Seconds since the epoch.
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
 /// Calls that would mean the app used a cookie it should have ignored.
 fn provider_use(app: &TestApp) -> [u64; 3] {
     let idp = &app.idp.emulator;
     [idp.calls(Endpoint::Token), idp.calls(Endpoint::Introspect), idp.calls(Endpoint::ManagementRoles)]
 }
 
-/// Another browser of the same app (same secret key, same provider) that sends exactly the
-/// cookies a test gives it.
-async fn bare_browser(app: &TestApp) -> Client {
-    Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap()
-}
-
 /// The raw (sealed) value of this browser's cookie `name`.
 fn raw_cookie(app: &TestApp, name: &str) -> String {
     app.client.cookies().get(name).unwrap_or_else(|| panic!("a {name} cookie")).value().to_string()
-}
-
-/// The session of the test browser, decrypted.
-fn session_json(app: &TestApp) -> Value {
-    let cookie = app.client.cookies().get_private("appid_session").expect("a session");
-    serde_json::from_str(cookie.value()).unwrap()
 }
 
 /// `Set-Cookie` for the session in `response`: None if untouched, Some(value) otherwise
@@ -63,21 +46,11 @@ async fn visit_with_cookie_header<'c>(client: &'c Client, cookie_header: &str) -
 /// Starts a login in a separate cookie-less browser; returns the raw transaction cookie
 /// and the authorization URL (a logged-in test browser cannot start one itself).
 async fn transaction_elsewhere(app: &TestApp) -> (Cookie<'static>, url::Url) {
-    let bare = bare_browser(app).await;
-    let response = bare.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let bare = app.bare_browser(json!({})).await;
+    let response = visit(&bare, "/auth_route").await;
     assert_eq!(response.status(), Status::SeeOther);
     let cookie = response.cookies().get("appid_login").unwrap().clone().into_owned();
     (cookie, url::Url::parse(&location(&response)).unwrap())
-}
-
-/// A browser visit carrying `session` sealed by the app itself (a cookie it could have set).
-async fn visit_with_session<'c>(client: &'c Client, session: &Value) -> LocalResponse<'c> {
-    client
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .private_cookie(Cookie::new("appid_session", session.to_string()))
-        .dispatch()
-        .await
 }
 
 /// No session: a login starts at the provider, no session is set (at most the refused one
@@ -106,7 +79,7 @@ async fn r_c1_the_session_cookie_has_exactly_our_attributes_and_lifetime() {
     assert_eq!(cookie.same_site(), Some(rocket::http::SameSite::Lax), "Lax, or the login would loop");
     // Max-Age is the session's lifetime: min(access token expiry, 8 h), never Rocket's week.
     let max_age = cookie.max_age().unwrap().whole_seconds();
-    let session = session_json(&app);
+    let session = app.session_json();
     let lifetime = session["expires_at"].as_i64().unwrap() - now();
     assert!((max_age - lifetime).abs() <= 2, "Max-Age {max_age} = lifetime {lifetime}");
     assert!(max_age <= 8 * 3600);
@@ -122,7 +95,7 @@ async fn r_c1_behind_https_the_cookies_are_secure_and_host_prefixed() {
         json!({ "redirect_uri": "https://localhost:8443/afterauth" }),
     )
     .await;
-    let response = app.client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let response = app.get("/auth_route").await;
     assert_eq!(response.status(), Status::SeeOther);
     let login = response.cookies().get("__Host-appid_login").expect("a __Host- transaction cookie").clone();
     assert_eq!(login.secure(), Some(true));
@@ -149,7 +122,7 @@ async fn r_c1_behind_https_the_cookies_are_secure_and_host_prefixed() {
 #[rocket::async_test]
 async fn b31_a_random_session_cookie_is_no_session_and_counts_as_undecryptable() {
     let app = spawn_app().await;
-    let browser = bare_browser(&app).await;
+    let browser = app.bare_browser(json!({})).await;
     let before = provider_use(&app);
     let undecryptable = undecryptable_cookies(&browser);
     let random = STANDARD.encode((0..45).map(|_| rand::random::<u8>()).collect::<Vec<u8>>());
@@ -184,7 +157,7 @@ async fn b32_a_session_sealed_with_another_secret_key_is_no_session() {
     assert_eq!(other.get("/auth_route").await.status(), Status::Ok, "good where it was made");
     let sealed = raw_cookie(&other, "appid_session");
 
-    let browser = bare_browser(&app).await;
+    let browser = app.bare_browser(json!({})).await;
     let before = provider_use(&app);
     let undecryptable = undecryptable_cookies(&browser);
     let response = visit_with_cookie_header(&browser, &format!("appid_session={sealed}")).await;
@@ -197,7 +170,7 @@ async fn b33_a_session_cookie_with_one_flipped_bit_is_no_session() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let sealed = raw_cookie(&app, "appid_session");
-    let browser = bare_browser(&app).await;
+    let browser = app.bare_browser(json!({})).await;
     // The untouched value works in another browser (so the flip is what breaks it).
     let response = visit_with_cookie_header(&browser, &format!("appid_session={sealed}")).await;
     assert_eq!(response.status(), Status::Ok);
@@ -220,7 +193,7 @@ async fn b34_a_transaction_cookie_moved_to_the_session_name_is_no_session() {
     // A genuine value sealed by this app, but for the name `appid_login` (the AEAD's
     // associated data), presented as `appid_session`.
     let transaction = raw_cookie(&app, "appid_login");
-    let browser = bare_browser(&app).await;
+    let browser = app.bare_browser(json!({})).await;
     let before = provider_use(&app);
     let response = visit_with_cookie_header(&browser, &format!("appid_session={transaction}")).await;
     assert_treated_as_absent(&app, &response, before);
@@ -230,8 +203,8 @@ async fn b34_a_transaction_cookie_moved_to_the_session_name_is_no_session() {
 async fn b35_a_session_past_its_embedded_expiry_is_no_session_and_is_removed() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let browser = bare_browser(&app).await;
-    let mut session = session_json(&app);
+    let browser = app.bare_browser(json!({})).await;
+    let mut session = app.session_json();
     // The same session still current works (so the expiry is what is checked).
     let response = visit_with_session(&browser, &session).await;
     assert_eq!(response.status(), Status::Ok);
@@ -247,8 +220,8 @@ async fn b35_a_session_past_its_embedded_expiry_is_no_session_and_is_removed() {
 async fn b36_a_session_of_an_older_schema_version_is_no_session() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let browser = bare_browser(&app).await;
-    let current = session_json(&app);
+    let browser = app.bare_browser(json!({})).await;
+    let current = app.session_json();
     assert_eq!(visit_with_session(&browser, &current).await.status(), Status::Ok);
 
     let mut older = current.clone();
@@ -267,7 +240,7 @@ async fn b37_repeated_or_prefixed_session_cookies_never_authenticate_a_forged_va
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let genuine = raw_cookie(&app, "appid_session");
-    let browser = bare_browser(&app).await;
+    let browser = app.bare_browser(json!({})).await;
     let transaction = transaction_elsewhere(&app).await.0.value().to_string();
     let junk = STANDARD.encode([7u8; 60]);
 
@@ -288,7 +261,7 @@ async fn b37_repeated_or_prefixed_session_cookies_never_authenticate_a_forged_va
 #[rocket::async_test]
 async fn b38_a_cookie_header_of_20000_tiny_cookies_is_handled_quickly() {
     let app = spawn_app().await;
-    let browser = bare_browser(&app).await;
+    let browser = app.bare_browser(json!({})).await;
     let header: String = (0..20_000).map(|i| format!("c{i}=vvvvvvv; ")).collect();
     assert!(header.len() >= 280 * 1024, "about 300 KB: {}", header.len());
     let before = provider_use(&app);
@@ -311,8 +284,8 @@ async fn b40_a_copied_session_cookie_works_until_logout_then_never_again() {
     let thief = another_browser(&app, json!({})).await;
     assert_eq!(visit_with_cookie_header(&thief, &stolen).await.status(), Status::Ok, "the residual risk");
 
-    let response = crate::logout::logout(&app).await;
-    crate::logout::signed_out_page(&app, response).await;
+    let response = app.logout().await;
+    app.signed_out_page(response).await;
     let before = provider_use(&app);
     let response = visit_with_cookie_header(&thief, &stolen).await;
     assert_treated_as_absent(&app, &response, before);
@@ -341,8 +314,8 @@ async fn b39_non_utf8_bytes_in_the_cookie_header_are_skipped() {
 async fn r_c2_an_idle_session_ends_and_activity_is_written_back_at_most_once_a_minute() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let browser = bare_browser(&app).await;
-    let session = session_json(&app);
+    let browser = app.bare_browser(json!({})).await;
+    let session = app.session_json();
     assert!(session["last_seen"].as_i64().is_some(), "the session records its last use");
 
     // Used 10 s ago: accepted, not rewritten.
@@ -355,7 +328,7 @@ async fn r_c2_an_idle_session_ends_and_activity_is_written_back_at_most_once_a_m
     // Used 5 minutes ago: accepted, and last_seen moves to now.
     let mut older = session.clone();
     older["last_seen"] = json!(now() - 300);
-    let tracked = Client::tracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let tracked = app.other_browser(json!({})).await;
     let response = visit_with_session(&tracked, &older).await;
     assert_eq!(response.status(), Status::Ok);
     assert!(session_set_cookie(&response).is_some_and(|v| !v.is_empty()), "the activity is written back");
@@ -379,13 +352,13 @@ async fn r_c2_an_idle_session_ends_and_activity_is_written_back_at_most_once_a_m
 async fn r_c3_every_login_mints_a_new_session_id() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let first = session_json(&app)["sid"].as_str().unwrap().to_string();
+    let first = app.session_json()["sid"].as_str().unwrap().to_string();
     // A second login completed in this (logged-in) browser replaces the session.
     let (transaction, authorization) = transaction_elsewhere(&app).await;
     let callback = app.sign_in_at_provider(&authorization, ALICE).await;
     let response = app.client.get(callback).cookie(transaction).dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
-    let second = session_json(&app)["sid"].as_str().unwrap().to_string();
+    let second = app.session_json()["sid"].as_str().unwrap().to_string();
     assert_ne!(first, second);
     assert!(app.client.cookies().get("appid_login").is_none(), "the transaction cookie is gone");
 }
@@ -394,7 +367,7 @@ async fn r_c3_every_login_mints_a_new_session_id() {
 async fn r_l1_logout_removes_the_cookies_and_sends_clear_site_data() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = crate::logout::logout(&app).await;
+    let response = app.logout().await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(response.headers().get_one("Location"), Some("/signed_out"));
     assert_eq!(response.headers().get_one("Clear-Site-Data"), Some("\"cookies\""));
@@ -405,7 +378,7 @@ async fn r_l1_logout_removes_the_cookies_and_sends_clear_site_data() {
     assert!(response.cookies().get("appid_login").is_none_or(|c| c.value().is_empty()));
     assert!(app.client.cookies().get("appid_session").is_none());
     // The page it leads to does not bring the session back either.
-    let page = crate::logout::follow(&app, response).await;
+    let page = app.follow(response).await;
     assert_eq!(session_set_cookie(&page), None);
     drop(page);
     assert!(app.client.cookies().get("appid_session").is_none());
@@ -416,11 +389,7 @@ async fn r_l1_a_cross_site_logout_is_refused_and_leaves_the_session_alone() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let response = app
-        .client
-        .post("/logout")
-        .header(Header::new("Sec-Fetch-Site", "cross-site"))
-        .header(Header::new("Origin", "https://evil.example"))
-        .dispatch()
+        .post_with("/logout", &[("Sec-Fetch-Site", "cross-site"), ("Origin", "https://evil.example")])
         .await;
     assert_eq!(response.status(), Status::Forbidden);
     assert!(response.headers().get_one("Clear-Site-Data").is_none());
@@ -433,7 +402,7 @@ async fn r_l2_a_saved_session_cookie_replayed_after_logout_is_refused() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let saved = format!("appid_session={}", raw_cookie(&app, "appid_session"));
-    crate::logout::logout(&app).await;
+    app.logout().await;
 
     let replay = another_browser(&app, json!({})).await;
     let before = provider_use(&app);

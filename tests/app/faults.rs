@@ -6,39 +6,12 @@
 use std::time::{Duration, Instant};
 
 use appid_emulator::{EmulatorConfig, Endpoint, Fault, RunningEmulator};
-use rocket::figment::providers::Serialized;
 use rocket::http::{Cookie, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::json;
 use url::Url;
 
 use crate::common::*;
-
-const UNAVAILABLE: &str = "Identity service unavailable";
-
-/// A free loopback port (bound and released; the race with other tests is negligible).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Signs `email` in at the provider for the login `authorization` started; returns the
-/// callback path (`/afterauth?code=…&state=…`).
-async fn sign_in(authorization: &Url, email: &str) -> String {
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut form: Vec<(String, String)> = authorization.query_pairs().into_owned().collect();
-    form.push(("login_hint".into(), email.into()));
-    let mut action = authorization.clone();
-    action.set_query(None);
-    let response = browser.post(action).form(&form).send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 302, "the provider signs {email} in");
-    let back = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    format!("{}?{}", back.path(), back.query().unwrap_or(""))
-}
-
-/// GET `path` as a browser would, on any client.
-async fn visit<'c>(client: &'c Client, path: &str) -> LocalResponse<'c> {
-    client.get(path.to_string()).header(Header::new("Accept", "text/html")).dispatch().await
-}
 
 /// GET `path` with this raw (sealed) session cookie instead of the jar's.
 async fn visit_as<'c>(client: &'c Client, path: &str, session: &str) -> LocalResponse<'c> {
@@ -68,8 +41,7 @@ async fn assert_unavailable(response: LocalResponse<'_>) {
 /// key, so its cookies are valid on the first): logs `email` in there and returns the raw
 /// session cookie, once that instance is ready.
 async fn session_from_second_instance(app: &TestApp, email: &str) -> String {
-    let figment = app_figment(&app.idp, json!({ "introspection": "never" }));
-    let client = Client::tracked(rocket_appid::build(figment)).await.unwrap();
+    let client = app.other_browser(json!({ "introspection": "never" })).await;
     for _ in 0..100 {
         if client.get("/ready").dispatch().await.status() == Status::Ok {
             break;
@@ -95,19 +67,7 @@ async fn f1_the_app_starts_while_the_provider_is_down_and_recovers_when_it_comes
     let port = free_port();
     let config = EmulatorConfig { port, ..EmulatorConfig::default() };
     let base = format!("http://127.0.0.1:{port}");
-    let figment = rocket::Config::figment().merge(Serialized::global(
-        "appid",
-        json!({
-            "client_id": config.client_id,
-            "client_secret": config.client_secret,
-            "oauth_server_url": format!("{base}/oauth/v4/{}", config.tenant_id),
-            "redirect_uri": REDIRECT_URI,
-            "ibm_cloud_apikey": config.api_key,
-            "iam_url": format!("{base}/identity/token"),
-            "session_secret_key": "a test passphrase that is long enough to be stretched",
-            "breaker_open_secs": 1,
-        }),
-    ));
+    let figment = figment_with(emulator_settings(&config, &base), json!({ "breaker_open_secs": 1 }));
     // The process starts: ignite and liftoff never wait for the provider.
     let client = Client::tracked(rocket_appid::build(figment)).await.expect("the app starts");
 
@@ -448,30 +408,15 @@ async fn https_with_self_signed_certificate(seen: std::sync::Arc<Seen>) -> u16 {
 
 /// Log lines written while the returned guard lives (on this thread: the test runtime is
 /// single-threaded, so the app's request futures log here too).
-fn capture_logs() -> (std::sync::Arc<std::sync::Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let logs = Captured::default();
+    let sink = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || sink.clone())
         .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
-}
-
-fn text(buffer: &std::sync::Mutex<Vec<u8>>) -> String {
-    String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned()
+    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 #[tokio::test]
@@ -481,18 +426,7 @@ async fn f15_a_provider_with_an_untrusted_certificate_gives_503_and_is_never_cal
     let port = https_with_self_signed_certificate(seen.clone()).await;
     let base = format!("https://127.0.0.1:{port}");
     let config = EmulatorConfig::default();
-    let figment = rocket::Config::figment().merge(Serialized::global(
-        "appid",
-        json!({
-            "client_id": config.client_id,
-            "client_secret": config.client_secret,
-            "oauth_server_url": format!("{base}/oauth/v4/{}", config.tenant_id),
-            "redirect_uri": REDIRECT_URI,
-            "ibm_cloud_apikey": config.api_key,
-            "iam_url": format!("{base}/identity/token"),
-            "session_secret_key": "a test passphrase that is long enough to be stretched",
-        }),
-    ));
+    let figment = figment_with(emulator_settings(&config, &base), json!({}));
     let client = Client::tracked(rocket_appid::build(figment)).await.expect("the app starts");
     for _ in 0..3 {
         let response = visit(&client, "/auth_route").await;
@@ -503,7 +437,7 @@ async fn f15_a_provider_with_an_untrusted_certificate_gives_503_and_is_never_cal
     let seen_tls = seen.tls.load(std::sync::atomic::Ordering::SeqCst);
     assert!(seen_tls >= 1, "the app tried https");
     assert_eq!(seen.plain.load(std::sync::atomic::Ordering::SeqCst), 0, "never downgraded to http");
-    let logged = text(&logs);
+    let logged = logs.text();
     assert!(logged.contains("backend_tls_failure"), "the TLS failure is logged:\n{logged}");
     assert!(!logged.contains(&config.client_secret), "no secret in the log");
 }
@@ -521,7 +455,7 @@ async fn f10_a_revoked_iam_key_is_logged_once_as_mgmt_auth_failed_without_the_ke
         let callback = sign_in(&authorization, ALICE).await;
         assert_unavailable(client.get(callback).dispatch().await).await;
     }
-    let logged = text(&logs);
+    let logged = logs.text();
     assert_eq!(logged.matches("mgmt_auth_failed").count(), 1, "logged once, not per request:\n{logged}");
     assert!(!logged.contains(&idp.emulator.config().api_key), "the API key is never logged");
     assert_eq!(idp.emulator.calls(Endpoint::IamToken), 1);
@@ -774,7 +708,7 @@ async fn f5_a_provider_clock_ahead_by_more_than_the_leeway_is_logged_as_clock_sk
     start_of_next_second().await; // see login_with_clock_offset
     assert_eq!(login_status(&app, ALICE).await, Status::BadRequest);
     assert!(app.client.cookies().get_private("appid_session").is_none());
-    let logged = text(&logs);
+    let logged = logs.text();
     assert!(logged.contains("clock_skew_suspected"), "the reason is logged:\n{logged}");
 }
 

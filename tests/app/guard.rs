@@ -21,18 +21,12 @@ async fn b10_an_anonymous_post_gets_401_and_no_login_redirect() {
 #[rocket::async_test]
 async fn b11_an_anonymous_json_request_gets_401_json_not_a_redirect() {
     let app = spawn_app().await;
-    let response =
-        app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    let response = app.get_with("/auth_route", &[("Accept", "application/json")]).await;
     assert_eq!(response.status(), Status::Unauthorized);
     assert!(response.headers().get_one("Location").is_none());
     assert_eq!(response.into_string().await.unwrap(), r#"{"error":"unauthenticated"}"#);
 
-    let xhr = app
-        .client
-        .get("/auth_route")
-        .header(Header::new("X-Requested-With", "XMLHttpRequest"))
-        .dispatch()
-        .await;
+    let xhr = app.get_with("/auth_route", &[("X-Requested-With", "XMLHttpRequest")]).await;
     assert_eq!(xhr.status(), Status::Unauthorized);
 }
 
@@ -59,7 +53,7 @@ async fn after_a_key_rotation_tokens_with_the_new_kid_verify_after_one_key_refet
     // The key set is cached (one hour), so the current session stays valid...
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
     // ...and a token naming the new key makes the app fetch the keys once more.
-    crate::logout::logout(&app).await;
+    app.logout().await;
     let callback = app.login_as(CAROL, "/auth_route").await;
     assert_eq!(callback.status(), Status::SeeOther, "{:?}", callback.into_string().await);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);

@@ -12,7 +12,7 @@ use rocket::fairing::AdHoc;
 use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
 use rocket::http::{Header, Method, Status};
-use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::local::asynchronous::LocalResponse;
 use rocket::tokio::io::{AsyncReadExt, AsyncWriteExt};
 use rocket::tokio::net::TcpStream;
 use serde_json::json;
@@ -108,8 +108,7 @@ async fn r_h3_every_kind_of_response_carries_the_security_headers_and_no_store()
     assert_eq!(response.status(), Status::BadRequest);
     assert_security_headers(&response, "400 callback");
 
-    let response =
-        app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    let response = app.get_with("/auth_route", &[("Accept", "application/json")]).await;
     assert_eq!(response.status(), Status::Unauthorized);
     assert_security_headers(&response, "401 API");
 
@@ -131,8 +130,7 @@ async fn r_h3_every_kind_of_response_carries_the_security_headers_and_no_store()
     assert_eq!(response.status(), Status::Forbidden);
     assert_security_headers(&response, "403 no role");
 
-    let cross =
-        app.client.post("/logout").header(Header::new("Sec-Fetch-Site", "cross-site")).dispatch().await;
+    let cross = app.post_with("/logout", &[("Sec-Fetch-Site", "cross-site")]).await;
     assert_eq!(cross.status(), Status::Forbidden);
     assert_security_headers(&cross, "403 cross-site");
 }
@@ -142,8 +140,8 @@ async fn r_h3_a_503_page_carries_the_security_headers() {
     let app = spawn_app().await;
     // A provider that refuses connections, so no discovery document was ever read.
     let dead = json!({ "oauth_server_url": "http://127.0.0.1:1/oauth/v4/tenant-down" });
-    let client = Client::tracked(rocket_appid::build(app_figment(&app.idp, dead))).await.unwrap();
-    let response = client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let client = app.other_browser(dead).await;
+    let response = visit(&client, "/auth_route").await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
     assert_security_headers(&response, "503");
 }
@@ -170,13 +168,15 @@ async fn b88_roles_claimed_by_the_client_are_ignored() {
     let app = spawn_app().await;
     app.login_as(BOB, "/auth_route").await;
     let response = app
-        .client
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .header(Header::new("X-Forwarded-Groups", "admin"))
-        .header(Header::new("X-Roles", "user,admin"))
-        .header(Header::new("X-Auth-Request-Groups", "user"))
-        .dispatch()
+        .get_with(
+            "/auth_route",
+            &[
+                ("Accept", "text/html"),
+                ("X-Forwarded-Groups", "admin"),
+                ("X-Roles", "user,admin"),
+                ("X-Auth-Request-Groups", "user"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), Status::Forbidden);
     assert!(response.cookies().get("appid_session").is_none(), "the session is not changed");
@@ -258,7 +258,7 @@ async fn b95_identity_headers_and_a_bearer_token_without_the_cookie_are_ignored(
         .as_str()
         .unwrap()
         .to_string();
-    let bare = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let bare = app.bare_browser(json!({})).await;
     let identity = [
         ("X-Forwarded-User", "admin"),
         ("X_Forwarded_User", "admin"),
@@ -288,23 +288,11 @@ async fn b96_rewrite_headers_do_not_change_what_is_guarded() {
     let app = spawn_app().await;
     let rewrites = ["X-Forwarded-Uri", "X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Prefix"];
     for name in rewrites {
-        let response = app
-            .client
-            .get("/auth_route")
-            .header(Header::new("Accept", "text/html"))
-            .header(Header::new(name, "/noauth_route"))
-            .dispatch()
-            .await;
+        let response = app.get_with("/auth_route", &[("Accept", "text/html"), (name, "/noauth_route")]).await;
         assert_eq!(response.status(), Status::SeeOther, "{name}: still the guarded page");
         assert!(location(&response).starts_with(&app.idp.oauth_server_url));
         // And the open page pretending to be the protected one shows nothing protected.
-        let response = app
-            .client
-            .get("/noauth_route")
-            .header(Header::new("Accept", "text/html"))
-            .header(Header::new(name, "/auth_route"))
-            .dispatch()
-            .await;
+        let response = app.get_with("/noauth_route", &[("Accept", "text/html"), (name, "/auth_route")]).await;
         assert_eq!(response.status(), Status::Ok);
         let body = response.into_string().await.unwrap();
         assert!(!body.contains("Who you are"), "{name}: nothing protected");
@@ -336,7 +324,7 @@ async fn b97_variants_of_the_protected_path_are_guarded_or_404() {
         "/auth_route?x=/noauth_route",
     ];
     for path in variants {
-        let response = app.client.get(path).header(Header::new("Accept", "text/html")).dispatch().await;
+        let response = app.get(path).await;
         let status = response.status();
         assert!(
             status == Status::Forbidden || status == Status::NotFound || status == Status::BadRequest,

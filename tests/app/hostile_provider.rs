@@ -10,8 +10,7 @@ use appid_emulator::jwt::SigningKey;
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rocket::figment::providers::Serialized;
-use rocket::http::{Header, Status};
+use rocket::http::Status;
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::{json, Value};
 use url::Url;
@@ -29,11 +28,6 @@ const JWKS_PATH: &str = "/oauth/v4/tenant-1/publickeys";
 const DISCOVERY_PATH: &str = "/oauth/v4/tenant-1/.well-known/openid-configuration";
 const IAM_PATH: &str = "/identity/token";
 
-/// The title of the refused-callback page.
-const REFUSED: &str = "Sign-in could not be completed";
-/// The title of the provider-trouble page.
-const UNAVAILABLE: &str = "Identity service unavailable";
-
 /// The provider's signing key (one per test run: RSA keygen is slow in debug builds).
 fn key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
@@ -44,10 +38,6 @@ fn key() -> &'static SigningKey {
 fn other_key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
     KEY.get_or_init(|| SigningKey::generate("attacker").unwrap())
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -169,22 +159,17 @@ impl Provider {
 
     /// The app, configured for this provider with 1 s timeouts.
     async fn app(&self) -> Client {
-        let figment = rocket::Config::figment().merge(Serialized::global(
-            "appid",
+        let iam_url = format!("{}{IAM_PATH}", self.server.uri());
+        let settings = appid_settings((CLIENT_ID, "client-secret-1"), "api-key-1", &self.issuer(), &iam_url);
+        let figment = figment_with(
+            settings,
             json!({
-                "client_id": CLIENT_ID,
-                "client_secret": "client-secret-1",
-                "oauth_server_url": self.issuer(),
-                "redirect_uri": REDIRECT_URI,
-                "ibm_cloud_apikey": "api-key-1",
-                "iam_url": format!("{}{IAM_PATH}", self.server.uri()),
-                "session_secret_key": "a test passphrase that is long enough to be stretched",
                 "token_timeout_secs": 1,
                 // These tests are about token responses; introspection has its own tests.
                 "introspection": "never",
                 "request_timeout_secs": 1,
             }),
-        ));
+        );
         Client::tracked(rocket_appid::build(figment)).await.unwrap()
     }
 
@@ -244,11 +229,6 @@ impl Provider {
     async fn calls(&self, at: &str) -> usize {
         self.server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == at).count()
     }
-}
-
-/// GET `path` as a browser would.
-async fn visit<'c>(app: &'c Client, path: &str) -> LocalResponse<'c> {
-    app.get(path.to_string()).header(Header::new("Accept", "text/html")).dispatch().await
 }
 
 /// The provider's redirect back to the app for `login`.

@@ -5,13 +5,11 @@
 use std::time::{Duration, Instant};
 
 use appid_emulator::{EmulatorConfig, Endpoint, Fault};
-use rocket::http::{Header, Status};
+use rocket::http::Status;
 use rocket::local::asynchronous::LocalResponse;
 use serde_json::{json, Value};
 
 use crate::common::*;
-
-const UNAVAILABLE: &str = "Identity service unavailable";
 
 /// An app that introspects on every protected request, with ALICE logged in.
 async fn logged_in(overrides: Value) -> TestApp {
@@ -76,8 +74,7 @@ async fn b75_inactive_gives_an_api_client_401_without_a_redirect() {
     let app = logged_in(json!({})).await;
     let logins = app.idp.emulator.calls(Endpoint::Authorization);
     app.idp.emulator.set_fault(Endpoint::Introspect, Fault::json(200, &json!({ "active": false })));
-    let response =
-        app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    let response = app.get_with("/auth_route", &[("Accept", "application/json")]).await;
     assert_eq!(response.status(), Status::Unauthorized);
     assert!(response.headers().get_one("Location").is_none());
     // The refused session is removed for scripts too, so they stop sending it.
@@ -188,8 +185,7 @@ async fn b81_active_true_for_an_expired_token_is_denied() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let introspected = app.idp.emulator.calls(Endpoint::Introspect);
 
-    let api =
-        app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await;
+    let api = app.get_with("/auth_route", &[("Accept", "application/json")]).await;
     assert_eq!(api.status(), Status::Unauthorized);
     drop(api);
     let response = app.get("/auth_route").await;

@@ -3,8 +3,8 @@
 //! again; with `SESSION_SECRET_KEY_PREVIOUS` (`appid.previous_session_secret_key`) they keep
 //! working and are sealed again with the new key on the same response.
 
-use appid_emulator::Endpoint;
-use rocket::http::{Cookie, Header, Status};
+use appid_emulator::{EmulatorConfig, Endpoint};
+use rocket::http::{Cookie, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::json;
 use url::Url;
@@ -24,20 +24,12 @@ async fn rotated(app: &TestApp, keep_previous: bool) -> Client {
     } else {
         json!({ "session_secret_key": NEW_KEY })
     };
-    Client::untracked(rocket_appid::build(app_figment(&app.idp, settings))).await.unwrap()
+    app.bare_browser(settings).await
 }
 
 /// The session cookies (every chunk) of the test browser.
 fn session_cookies(client: &Client) -> Vec<Cookie<'static>> {
     client.cookies().iter().filter(|c| c.name().starts_with("appid_session")).cloned().collect()
-}
-
-async fn visit<'c>(client: &'c Client, cookies: &[Cookie<'static>], accept: &str) -> LocalResponse<'c> {
-    let mut request = client.get("/auth_route").header(Header::new("Accept", accept.to_string()));
-    for cookie in cookies {
-        request = request.cookie(cookie.clone());
-    }
-    request.dispatch().await
 }
 
 /// Session cookies set (not removed) by `response`.
@@ -50,23 +42,30 @@ fn set_session_cookies(response: &LocalResponse<'_>) -> Vec<Cookie<'static>> {
         .collect()
 }
 
+/// `user` logged in on a new app against `provider`; returns the app and the session's
+/// cookies, which must be `chunks` of them.
+async fn logged_in(provider: EmulatorConfig, user: &str, chunks: usize) -> (TestApp, Vec<Cookie<'static>>) {
+    let app = spawn_app_with(provider, json!({})).await;
+    app.login_as(user, "/auth_route").await;
+    let old = session_cookies(&app.client);
+    assert_eq!(old.len(), chunks);
+    (app, old)
+}
+
 #[rocket::async_test]
 async fn without_the_previous_key_old_sessions_are_absent_and_the_user_logs_in_again() {
     for (provider, user, chunks) in [(Default::default(), ALICE, 1), (big_claims_provider(), BIG, 3)] {
-        let app = spawn_app_with(provider, json!({})).await;
-        app.login_as(user, "/auth_route").await;
-        let old = session_cookies(&app.client);
-        assert_eq!(old.len(), chunks);
+        let (app, old) = logged_in(provider, user, chunks).await;
         let restarted = rotated(&app, false).await;
         let calls = app.idp.emulator.calls(Endpoint::Token);
 
-        let page = visit(&restarted, &old, "text/html").await;
+        let page = replay(&restarted, &old, "text/html").await;
         assert_eq!(page.status(), Status::SeeOther, "a browser is sent to log in, no error page");
         assert!(location(&page).contains("/authorization?"));
         let removed = page.cookies().iter().filter(|c| c.name().starts_with("appid_session")).count();
         assert_eq!(removed, chunks, "every cookie of the old session is removed");
         drop(page);
-        assert_eq!(visit(&restarted, &old, "application/json").await.status(), Status::Unauthorized);
+        assert_eq!(replay(&restarted, &old, "application/json").await.status(), Status::Unauthorized);
         assert_eq!(app.idp.emulator.calls(Endpoint::Token), calls, "nothing was asked of the provider");
     }
 }
@@ -74,13 +73,10 @@ async fn without_the_previous_key_old_sessions_are_absent_and_the_user_logs_in_a
 #[rocket::async_test]
 async fn with_the_previous_key_old_sessions_are_accepted_and_sealed_again_with_the_new_key() {
     for (provider, user, chunks) in [(Default::default(), ALICE, 1), (big_claims_provider(), BIG, 3)] {
-        let app = spawn_app_with(provider, json!({})).await;
-        app.login_as(user, "/auth_route").await;
-        let old = session_cookies(&app.client);
-        assert_eq!(old.len(), chunks);
+        let (app, old) = logged_in(provider, user, chunks).await;
 
         let rotating = rotated(&app, true).await;
-        let response = visit(&rotating, &old, "text/html").await;
+        let response = replay(&rotating, &old, "text/html").await;
         assert_eq!(response.status(), Status::Ok, "the old session still works");
         let resealed = set_session_cookies(&response);
         assert_eq!(resealed.len(), chunks, "sealed again on the same response");
@@ -92,23 +88,29 @@ async fn with_the_previous_key_old_sessions_are_accepted_and_sealed_again_with_t
 
         // Once the previous key is gone, the re-sealed cookies work and the old ones do not.
         let rotated_only = rotated(&app, false).await;
-        assert_eq!(visit(&rotated_only, &resealed, "text/html").await.status(), Status::Ok);
-        assert_eq!(visit(&rotated_only, &old, "application/json").await.status(), Status::Unauthorized);
+        assert_eq!(replay(&rotated_only, &resealed, "text/html").await.status(), Status::Ok);
+        assert_eq!(replay(&rotated_only, &old, "application/json").await.status(), Status::Unauthorized);
         // And a session sealed with the new key needs no re-sealing.
-        let again = visit(&rotating, &resealed, "text/html").await;
+        let again = replay(&rotating, &resealed, "text/html").await;
         assert_eq!(again.status(), Status::Ok);
         assert!(set_session_cookies(&again).is_empty(), "nothing to re-seal");
     }
 }
 
-#[rocket::async_test]
-async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes() {
-    let app = spawn_app().await;
-    let start = app.client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+/// A login Alice started before the rotation and finished at the provider: the raw
+/// transaction cookie and the callback path, not yet delivered.
+async fn login_in_flight(app: &TestApp) -> (Cookie<'static>, String) {
+    let start = app.get("/auth_route").await;
     let authorization = Url::parse(&location(&start)).unwrap();
     let transaction = start.cookies().get("appid_login").unwrap().clone().into_owned();
     drop(start);
-    let callback = app.sign_in_at_provider(&authorization, ALICE).await;
+    (transaction, app.sign_in_at_provider(&authorization, ALICE).await)
+}
+
+#[rocket::async_test]
+async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes() {
+    let app = spawn_app().await;
+    let (transaction, callback) = login_in_flight(&app).await;
 
     let rotating = rotated(&app, true).await;
     let response = rotating.get(callback.clone()).cookie(transaction.clone()).dispatch().await;
@@ -116,15 +118,11 @@ async fn with_the_previous_key_a_login_in_flight_during_the_rotation_completes()
     assert_eq!(location(&response), "/auth_route");
     let session = set_session_cookies(&response);
     drop(response);
-    assert_eq!(visit(&rotating, &session, "text/html").await.status(), Status::Ok);
+    assert_eq!(replay(&rotating, &session, "text/html").await.status(), Status::Ok);
 
     // Without the previous key the same transaction gets the "start again" page (F6).
     let app = spawn_app().await;
-    let start = app.client.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
-    let authorization = Url::parse(&location(&start)).unwrap();
-    let transaction = start.cookies().get("appid_login").unwrap().clone().into_owned();
-    drop(start);
-    let callback = app.sign_in_at_provider(&authorization, ALICE).await;
+    let (transaction, callback) = login_in_flight(&app).await;
     let response = rotated(&app, false).await;
     let response = response.get(callback).cookie(transaction).dispatch().await;
     assert_eq!(response.status(), Status::BadRequest);

@@ -99,7 +99,7 @@ async fn logout_ends_the_session() {
     app.login_as(ALICE, "/auth_route").await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 
-    let response = crate::logout::logout(&app).await;
+    let response = app.logout().await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/signed_out");
     assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
@@ -108,7 +108,7 @@ async fn logout_ends_the_session() {
         cookies.iter().any(|c| c.starts_with("appid_session=") && c.contains("Max-Age=0")),
         "{cookies:?}"
     );
-    let page = crate::logout::follow(&app, response).await;
+    let page = app.follow(response).await;
     let body = page.into_string().await.unwrap();
     assert!(body.contains("You are signed out") && !body.contains("Signed in as"));
     assert!(body.contains(r#"<meta http-equiv="refresh" content="1; url=/noauth_route">"#));
@@ -123,10 +123,10 @@ async fn the_page_after_logout_removes_the_signed_out_marker() {
     // signed-out page it redirects to does.
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = crate::logout::logout(&app).await;
+    let response = app.logout().await;
     assert!(response.cookies().get("appid_signed_out").is_none(), "not set by the logout response");
     assert!(app.client.cookies().get("appid_signed_out").is_none());
-    let page = crate::logout::follow(&app, response).await;
+    let page = app.follow(response).await;
     let marker: Vec<String> = page
         .headers()
         .get("Set-Cookie")
@@ -154,12 +154,7 @@ async fn the_page_after_logout_removes_the_signed_out_marker() {
 async fn a_logout_posted_from_another_site_is_refused_and_keeps_the_session() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = app
-        .client
-        .post("/logout")
-        .header(rocket::http::Header::new("Origin", "https://evil.example"))
-        .dispatch()
-        .await;
+    let response = app.post_with("/logout", &[("Origin", "https://evil.example")]).await;
     assert_eq!(response.status(), Status::Forbidden);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 }
@@ -169,7 +164,7 @@ async fn a_second_login_gets_a_new_session() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
     let first = app.client.cookies().get_private("appid_session").unwrap().value().to_string();
-    crate::logout::logout(&app).await;
+    app.logout().await;
     app.login_as(CAROL, "/auth_route").await;
     let second = app.client.cookies().get_private("appid_session").unwrap().value().to_string();
     let sid =
@@ -182,7 +177,7 @@ async fn logout_from_our_own_page_works_in_a_browser_that_sends_origin_null() {
     // With `Referrer-Policy: no-referrer`, Chromium sends `Origin: null` on our own form posts.
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let token = crate::logout::csrf_token(&app).await;
+    let token = app.csrf_token().await;
     let response = app
         .client
         .post("/logout")
@@ -192,8 +187,8 @@ async fn logout_from_our_own_page_works_in_a_browser_that_sends_origin_null() {
         .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
         .dispatch()
         .await;
-    crate::logout::assert_logout_redirect(&response, "/signed_out");
-    crate::logout::signed_out_page(&app, response).await;
+    assert_logout_redirect(&response, "/signed_out");
+    app.signed_out_page(response).await;
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
 }
 
@@ -201,12 +196,7 @@ async fn logout_from_our_own_page_works_in_a_browser_that_sends_origin_null() {
 async fn a_cross_site_logout_is_refused_by_sec_fetch_site() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = app
-        .client
-        .post("/logout")
-        .header(rocket::http::Header::new("Sec-Fetch-Site", "cross-site"))
-        .dispatch()
-        .await;
+    let response = app.post_with("/logout", &[("Sec-Fetch-Site", "cross-site")]).await;
     assert_eq!(response.status(), Status::Forbidden);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 }

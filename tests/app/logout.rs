@@ -3,101 +3,11 @@
 //! protected content afterwards for Back or a replayed cookie.
 
 use appid_emulator::{EmulatorConfig, Endpoint, Fault};
-use rocket::http::{ContentType, Cookie, Header, Status};
-use rocket::local::asynchronous::{Client, LocalResponse};
-use serde_json::{json, Value};
+use rocket::http::{ContentType, Status};
+use serde_json::json;
 use url::Url;
 
 use crate::common::*;
-
-/// The logout token rendered into the header's logout form for the signed-in test browser.
-pub async fn csrf_token(app: &TestApp) -> String {
-    let body = app.get("/noauth_route").await.into_string().await.unwrap();
-    let marker = r#"name="csrf" value=""#;
-    let start = body.find(marker).expect("a logout form with a token") + marker.len();
-    body[start..].split('"').next().unwrap().to_string()
-}
-
-/// What clicking "Sign out" does: posts the form with its token. Asserts the logout
-/// happened: a 303 to the signed-out page (see [`assert_logout_redirect`]).
-pub async fn logout(app: &TestApp) -> LocalResponse<'_> {
-    logout_to(app, "/signed_out").await
-}
-
-/// [`logout`] where the logout must send the browser on to `next` (`/signed_out?provider=1`
-/// with `sso_logout`).
-pub async fn logout_to<'a>(app: &'a TestApp, next: &str) -> LocalResponse<'a> {
-    let token = csrf_token(app).await;
-    let response = post_logout(app, Some(&token)).await;
-    assert_logout_redirect(&response, next);
-    response
-}
-
-/// A completed logout's answer: 303 to `next` (a fixed page, never one from the request),
-/// not cached, asking the browser to drop every cookie of the origin, and setting no cookie
-/// (`Clear-Site-Data` would wipe it: only removals belong in this response).
-pub fn assert_logout_redirect(response: &LocalResponse<'_>, next: &str) {
-    assert_eq!(response.status(), Status::SeeOther, "a logout sends the browser to the signed-out page");
-    assert_eq!(location(response), next);
-    assert_eq!(response.headers().get_one("Clear-Site-Data"), Some("\"cookies\""));
-    assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
-    for cookie in response.cookies().iter() {
-        assert!(cookie.value().is_empty(), "{} is only removed by the logout response", cookie.name());
-    }
-}
-
-/// Follows a logout's redirect as the browser does: the signed-out page, which must be a
-/// 200 that is never cached. Returns that page's response.
-pub async fn follow<'a>(app: &'a TestApp, logout: LocalResponse<'_>) -> LocalResponse<'a> {
-    let next = location(&logout);
-    drop(logout);
-    let page = app.get(&next).await;
-    assert_eq!(page.status(), Status::Ok, "the signed-out page {next}");
-    assert_eq!(page.headers().get_one("Cache-Control"), Some("no-store"));
-    page
-}
-
-/// The body of the signed-out page a logout sends the browser to, with Tera's escapes undone.
-pub async fn signed_out_page(app: &TestApp, logout: LocalResponse<'_>) -> String {
-    let body = follow(app, logout).await.into_string().await.unwrap();
-    assert!(body.contains("You are signed out") && !body.contains("Signed in as"), "{body}");
-    unescape(&body)
-}
-
-/// POST /logout with this form token (or no body at all).
-pub async fn post_logout<'a>(app: &'a TestApp, token: Option<&str>) -> LocalResponse<'a> {
-    let request = app.client.post("/logout");
-    let request = match token {
-        Some(token) => request.header(ContentType::Form).body(format!("csrf={token}")),
-        None => request,
-    };
-    request.dispatch().await
-}
-
-/// The session cookies of the test browser (name, sealed value), however many there are.
-pub fn session_cookies(app: &TestApp) -> Vec<(String, String)> {
-    app.client
-        .cookies()
-        .iter()
-        .filter(|c| c.name().starts_with("appid_session"))
-        .map(|c| (c.name().to_string(), c.value().to_string()))
-        .collect()
-}
-
-/// A visit to the protected page from another browser that sends exactly `cookies`.
-pub async fn replay<'c>(client: &'c Client, cookies: &[(String, String)], accept: &str) -> LocalResponse<'c> {
-    let mut request = client.get("/auth_route").header(Header::new("Accept", accept.to_string()));
-    for (name, value) in cookies {
-        request = request.cookie(Cookie::new(name.clone(), value.clone()));
-    }
-    request.dispatch().await
-}
-
-/// The decrypted session of the test browser.
-fn session_json(app: &TestApp) -> Value {
-    serde_json::from_str(app.client.cookies().get_private("appid_session").expect("a session").value())
-        .unwrap()
-}
 
 fn with_refresh() -> EmulatorConfig {
     EmulatorConfig { refresh_tokens: true, ..EmulatorConfig::default() }
@@ -108,7 +18,7 @@ async fn logout_revokes_the_refresh_token_and_clears_every_cookie() {
     let app = spawn_app_with(with_refresh(), json!({})).await;
     app.login_as(ALICE, "/auth_route").await;
     let refresh_token =
-        session_json(&app)["rt"].as_str().expect("the session keeps the refresh token").to_string();
+        app.session_json()["rt"].as_str().expect("the session keeps the refresh token").to_string();
     assert!(app.idp.emulator.refresh_token_active(&refresh_token));
     let ours: Vec<String> = app
         .client
@@ -119,13 +29,13 @@ async fn logout_revokes_the_refresh_token_and_clears_every_cookie() {
         .collect();
     assert!(!ours.is_empty());
 
-    let response = logout(&app).await;
+    let response = app.logout().await;
     for name in &ours {
         let removal = response.cookies().get(name).unwrap_or_else(|| panic!("{name} is removed"));
         assert!(removal.value().is_empty(), "{name} is removed, not rewritten");
     }
     drop(response);
-    assert!(session_cookies(&app).is_empty(), "no session cookie is left in the browser");
+    assert!(app.session_cookies().is_empty(), "no session cookie is left in the browser");
     assert_eq!(app.idp.emulator.calls(Endpoint::Revoke), 1, "one revocation call");
     assert!(!app.idp.emulator.refresh_token_active(&refresh_token), "the provider no longer accepts it");
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther, "logged out: to the provider");
@@ -136,10 +46,10 @@ async fn a_failed_revocation_does_not_stop_the_logout() {
     let app = spawn_app_with(with_refresh(), json!({})).await;
     app.login_as(ALICE, "/auth_route").await;
     app.idp.emulator.set_fault(Endpoint::Revoke, Fault::status(500));
-    let response = logout(&app).await;
-    signed_out_page(&app, response).await;
+    let response = app.logout().await;
+    app.signed_out_page(response).await;
     assert_eq!(app.idp.emulator.calls(Endpoint::Revoke), 1, "revocation was tried");
-    assert!(session_cookies(&app).is_empty());
+    assert!(app.session_cookies().is_empty());
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
 }
 
@@ -147,7 +57,7 @@ async fn a_failed_revocation_does_not_stop_the_logout() {
 async fn without_a_refresh_token_logout_makes_no_revocation_call() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    logout(&app).await;
+    app.logout().await;
     assert_eq!(app.idp.emulator.calls(Endpoint::Revoke), 0);
 }
 
@@ -155,12 +65,12 @@ async fn without_a_refresh_token_logout_makes_no_revocation_call() {
 async fn a_get_to_logout_changes_nothing() {
     let app = spawn_app_with(with_refresh(), json!({})).await;
     app.login_as(ALICE, "/auth_route").await;
-    let before = session_cookies(&app);
+    let before = app.session_cookies();
     let response = app.get("/logout").await;
     assert_ne!(response.status(), Status::Ok);
     assert!(response.cookies().iter().all(|c| !c.name().starts_with("appid_session")), "no cookie change");
     drop(response);
-    assert_eq!(session_cookies(&app), before);
+    assert_eq!(app.session_cookies(), before);
     assert_eq!(app.idp.emulator.calls(Endpoint::Revoke), 0);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "still signed in");
 }
@@ -172,11 +82,11 @@ async fn a_logout_without_or_with_a_wrong_token_is_refused_and_keeps_the_session
     // Another user's valid token is wrong for this session.
     let other = spawn_app_with(with_refresh(), json!({})).await;
     other.login_as(CAROL, "/auth_route").await;
-    let carols = csrf_token(&other).await;
-    assert_ne!(carols, csrf_token(&app).await, "tokens differ per session");
+    let carols = other.csrf_token().await;
+    assert_ne!(carols, app.csrf_token().await, "tokens differ per session");
 
     for token in [None, Some(""), Some("wrong"), Some(carols.as_str())] {
-        let response = post_logout(&app, token).await;
+        let response = app.post_logout(token).await;
         assert_eq!(response.status(), Status::Forbidden, "token {token:?}");
         assert!(response.headers().get_one("Clear-Site-Data").is_none());
         assert!(response.cookies().iter().all(|c| !c.name().starts_with("appid_session")));
@@ -184,7 +94,7 @@ async fn a_logout_without_or_with_a_wrong_token_is_refused_and_keeps_the_session
     assert_eq!(app.idp.emulator.calls(Endpoint::Revoke), 0);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "still signed in");
     // The right token works.
-    logout(&app).await;
+    app.logout().await;
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
 }
 
@@ -194,15 +104,15 @@ async fn a_replayed_cookie_after_logout_gets_no_content_including_renewed_ones()
     let overrides = json!({ "clock_leeway_secs": 0, "refresh_window_secs": 0 });
     let app = spawn_app_with(config, overrides.clone()).await;
     app.login_as(ALICE, "/auth_route").await;
-    let original = session_cookies(&app);
+    let original = app.session_cookies();
     app.idp.emulator.set_access_token_ttl(3600);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     // The expired token is renewed silently: a new cookie of the same session.
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
-    let renewed = session_cookies(&app);
+    let renewed = app.session_cookies();
     assert_ne!(renewed, original, "the renewal wrote a new cookie");
 
-    logout(&app).await;
+    app.logout().await;
     let calls =
         [Endpoint::Token, Endpoint::Introspect, Endpoint::ManagementRoles].map(|e| app.idp.emulator.calls(e));
     let thief = another_browser(&app, overrides).await;
@@ -225,16 +135,11 @@ async fn back_after_logout_shows_no_protected_content() {
     let protected = app.get("/auth_route").await;
     assert_eq!(protected.headers().get_one("Cache-Control"), Some("no-store"), "never kept in a cache");
     drop(protected);
-    logout(&app).await;
+    app.logout().await;
     // Back re-requests the no-store page: no session, so no content.
     let again = app.get("/auth_route").await;
     assert_eq!(again.status(), Status::SeeOther);
     assert!(!again.into_string().await.unwrap_or_default().contains("Alice"));
-}
-
-/// Tera escapes `&` and `/` in attributes.
-fn unescape(html: &str) -> String {
-    html.replace("&#x2F;", "/").replace("&amp;", "&").replace("&#x3D;", "=")
 }
 
 /// The provider's SSO logout URL on a signed-out page (unescaped): its "Continue" link, which
@@ -272,8 +177,8 @@ async fn sso_logout_ends_the_providers_session_and_returns_to_the_registered_pag
     assert_eq!(silent.status().as_u16(), 302, "SSO: no login page");
     assert_eq!(app.idp.emulator.sso_sessions(), 1);
 
-    let response = logout_to(&app, "/signed_out?provider=1").await;
-    let page = signed_out_page(&app, response).await;
+    let response = app.logout_to("/signed_out?provider=1").await;
+    let page = app.signed_out_page(response).await;
     let sso_logout = provider_logout(&page);
     assert_eq!(
         format!("{}://{}{}", sso_logout.scheme(), sso_logout.authority(), sso_logout.path()),
@@ -312,7 +217,7 @@ async fn a_configured_post_logout_url_is_used_and_a_request_parameter_is_not() {
     )
     .await;
     app.login_as(ALICE, "/auth_route").await;
-    let token = csrf_token(&app).await;
+    let token = app.csrf_token().await;
     let response = app
         .client
         .post("/logout?redirect_uri=https://evil.example&post_logout_redirect_uri=https://evil.example")
@@ -321,7 +226,7 @@ async fn a_configured_post_logout_url_is_used_and_a_request_parameter_is_not() {
         .dispatch()
         .await;
     assert_logout_redirect(&response, "/signed_out?provider=1");
-    let page = signed_out_page(&app, response).await;
+    let page = app.signed_out_page(response).await;
     assert!(!page.contains("evil.example"));
     let sso_logout = provider_logout(&page);
     assert!(!sso_logout.as_str().contains("evil.example"));
@@ -345,9 +250,9 @@ async fn a_user_without_a_role_can_sign_out_from_the_403_page() {
     let marker = r#"name="csrf" value=""#;
     let start = form.find(marker).expect("the page's own logout form carries the token") + marker.len();
     let token = form[start..].split('"').next().unwrap().to_string();
-    let response = post_logout(&app, Some(&token)).await;
+    let response = app.post_logout(Some(&token)).await;
     assert_logout_redirect(&response, "/signed_out");
-    signed_out_page(&app, response).await;
+    app.signed_out_page(response).await;
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
 }
 
@@ -356,8 +261,8 @@ async fn with_an_end_session_endpoint_in_discovery_logout_uses_it_with_client_id
     let config = EmulatorConfig { end_session_endpoint: true, ..EmulatorConfig::default() };
     let app = spawn_app_with(config, json!({ "sso_logout": true })).await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = logout_to(&app, "/signed_out?provider=1").await;
-    let page = signed_out_page(&app, response).await;
+    let response = app.logout_to("/signed_out?provider=1").await;
+    let page = app.signed_out_page(response).await;
     let end_session = provider_logout(&page);
     assert_eq!(end_session.path(), format!("/oauth/v4/{}/end_session", appid_emulator::DEFAULT_TENANT_ID));
     let query: Vec<(String, String)> = end_session.query_pairs().into_owned().collect();
@@ -382,8 +287,8 @@ async fn without_sso_logout_the_signed_out_page_never_sends_the_browser_to_the_p
     let config = EmulatorConfig { end_session_endpoint: true, ..EmulatorConfig::default() };
     let app = spawn_app_with(config, json!({})).await;
     app.login_as(ALICE, "/auth_route").await;
-    let response = logout(&app).await;
-    let page = signed_out_page(&app, response).await;
+    let response = app.logout().await;
+    let page = app.signed_out_page(response).await;
     assert!(page.contains(r#"<meta http-equiv="refresh" content="1; url=/noauth_route">"#));
 
     for path in ["/signed_out?provider=1", "/signed_out?provider=2", "/signed_out?provider=x"] {
@@ -408,11 +313,11 @@ async fn without_sso_logout_the_signed_out_page_never_sends_the_browser_to_the_p
 async fn two_apps_in_one_process_keep_their_own_deny_lists_unless_given_one_store() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let cookies = session_cookies(&app);
+    let cookies = app.session_cookies();
     // Same key and provider, but an app of its own: nothing of `app`'s state is shared.
-    let separate = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let separate = app.bare_browser(json!({})).await;
     let sharing = another_browser(&app, json!({})).await;
-    logout(&app).await;
+    app.logout().await;
     assert_eq!(replay(&sharing, &cookies, "text/html").await.status(), Status::SeeOther, "refused");
     assert_eq!(
         replay(&separate, &cookies, "text/html").await.status(),

@@ -3,11 +3,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use appid_emulator::EmulatorConfig;
-use rocket::http::{Header, Status};
+use rocket::http::Status;
 use serde_json::json;
 
 use crate::common::*;
@@ -50,15 +49,9 @@ async fn a_metrics_token_is_required_when_configured() {
     )
     .await;
     assert_eq!(app.client.get("/metrics").dispatch().await.status(), Status::Forbidden);
-    let wrong =
-        app.client.get("/metrics").header(Header::new("Authorization", "Bearer nope")).dispatch().await;
+    let wrong = app.get_with("/metrics", &[("Authorization", "Bearer nope")]).await;
     assert_eq!(wrong.status(), Status::Forbidden);
-    let right = app
-        .client
-        .get("/metrics")
-        .header(Header::new("Authorization", "Bearer scrape-me-1234"))
-        .dispatch()
-        .await;
+    let right = app.get_with("/metrics", &[("Authorization", "Bearer scrape-me-1234")]).await;
     assert_eq!(right.status(), Status::Ok);
 }
 
@@ -82,14 +75,8 @@ fn http_get(port: u16, path: &str) -> String {
 
 #[test]
 fn the_process_logs_one_json_line_per_request_without_the_query() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = app_process()
-        .env("PORT", port.to_string())
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = app_process_logging_json(port);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !http_get(port, "/health").contains("200") {
         assert!(Instant::now() < deadline, "the app did not start");

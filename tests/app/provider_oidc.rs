@@ -30,7 +30,7 @@ async fn a_generic_provider_signs_users_in_with_roles_from_the_token_claim() {
     let body = response.into_string().await.unwrap();
     assert!(body.contains("carol@example.com") && body.contains(">admin<"));
     // Bob has no role in his token: signed in, but refused.
-    crate::logout::logout(&app).await;
+    app.logout().await;
     app.login_as(BOB, "/auth_route").await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Forbidden);
 

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use appid_emulator::{EmulatorConfig, Endpoint, Fault};
 use rocket::futures::future::join_all;
-use rocket::http::{Header, Status};
+use rocket::http::Status;
 use serde_json::{json, Value};
 
 use crate::common::*;
-use crate::logout::{replay, session_cookies};
 
 /// App settings for these tests: no clock leeway and renewal only once the token has
 /// expired (unless a test says otherwise), so a one-second token is expired two seconds on.
@@ -43,25 +42,25 @@ async fn until_the_access_token_has_expired() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
 }
 
-fn token_calls(app: &TestApp) -> u64 {
-    app.idp.emulator.calls(Endpoint::Token)
-}
-
-fn session_json(app: &TestApp) -> Value {
-    serde_json::from_str(app.client.cookies().get_private("appid_session").expect("a session").value())
-        .unwrap()
-}
-
 async fn api_get(app: &TestApp) -> Status {
-    app.client.get("/auth_route").header(Header::new("Accept", "application/json")).dispatch().await.status()
+    app.get_with("/auth_route", &[("Accept", "application/json")]).await.status()
+}
+
+/// The session has ended: the browser is sent to the provider's login, an API client gets 401.
+async fn assert_logged_out(app: &TestApp) {
+    let response = app.get("/auth_route").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(location(&response).starts_with(&app.idp.oauth_server_url), "to the provider's login");
+    drop(response);
+    assert_eq!(api_get(app).await, Status::Unauthorized);
 }
 
 #[rocket::async_test]
 async fn twenty_concurrent_requests_on_an_expired_token_make_exactly_one_refresh_call_and_all_succeed() {
     let app = logged_in(true, json!({})).await;
-    let before = session_json(&app);
-    let old_cookies = session_cookies(&app);
-    assert_eq!(token_calls(&app), 1, "the login's code exchange");
+    let before = app.session_json();
+    let old_cookies = app.session_cookies();
+    assert_eq!(app.token_calls(), 1, "the login's code exchange");
     until_the_access_token_has_expired().await;
 
     let requests = (0..20).map(|_| app.get("/auth_route"));
@@ -70,10 +69,10 @@ async fn twenty_concurrent_requests_on_an_expired_token_make_exactly_one_refresh
     assert!(statuses.iter().all(|s| *s == Status::Ok), "{statuses:?}");
     assert!(responses.iter().all(|r| r.headers().get_one("Location").is_none()), "no redirect");
     drop(responses);
-    assert_eq!(token_calls(&app) - 1, 1, "exactly one refresh call for 20 concurrent requests");
+    assert_eq!(app.token_calls() - 1, 1, "exactly one refresh call for 20 concurrent requests");
 
     // The browser now holds the renewed session: same session, new tokens.
-    let after = session_json(&app);
+    let after = app.session_json();
     assert_eq!(after["sid"], before["sid"]);
     assert_ne!(after["access_token"], before["access_token"]);
     assert_ne!(after["rt"], before["rt"], "the refresh token was rotated");
@@ -82,7 +81,7 @@ async fn twenty_concurrent_requests_on_an_expired_token_make_exactly_one_refresh
     // stored the new one) is served with the renewed session, with no second refresh.
     let other_tab = another_browser(&app, overrides(json!({}))).await;
     assert_eq!(replay(&other_tab, &old_cookies, "text/html").await.status(), Status::Ok);
-    assert_eq!(token_calls(&app), 2, "still one refresh in all");
+    assert_eq!(app.token_calls(), 2, "still one refresh in all");
 }
 
 #[rocket::async_test]
@@ -92,26 +91,22 @@ async fn an_access_token_about_to_expire_is_renewed_before_it_does() {
     app.idp.emulator.set_access_token_ttl(30);
     app.login_as(ALICE, "/auth_route").await;
     app.idp.emulator.set_access_token_ttl(3600);
-    let before = session_json(&app);
+    let before = app.session_json();
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
-    assert_eq!(token_calls(&app), 2, "renewed while the old token was still valid");
-    assert_ne!(session_json(&app)["access_token"], before["access_token"]);
+    assert_eq!(app.token_calls(), 2, "renewed while the old token was still valid");
+    assert_ne!(app.session_json()["access_token"], before["access_token"]);
     // The renewed token has an hour left: no further renewal.
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
-    assert_eq!(token_calls(&app), 2);
+    assert_eq!(app.token_calls(), 2);
 }
 
 #[rocket::async_test]
 async fn without_refresh_tokens_an_expired_token_means_logging_in_again() {
     let app = logged_in(false, json!({})).await;
-    assert!(session_json(&app).get("rt").is_none(), "nothing to renew with");
+    assert!(app.session_json().get("rt").is_none(), "nothing to renew with");
     until_the_access_token_has_expired().await;
-    let response = app.get("/auth_route").await;
-    assert_eq!(response.status(), Status::SeeOther);
-    assert!(location(&response).starts_with(&app.idp.oauth_server_url), "to the provider's login");
-    drop(response);
-    assert_eq!(api_get(&app).await, Status::Unauthorized);
-    assert_eq!(token_calls(&app), 1, "no refresh attempted");
+    assert_logged_out(&app).await;
+    assert_eq!(app.token_calls(), 1, "no refresh attempted");
 }
 
 #[rocket::async_test]
@@ -120,12 +115,8 @@ async fn a_refused_refresh_token_sends_the_browser_to_log_in_and_an_api_client_g
     // The refresh token dies at the provider (revoked by an administrator, expired).
     app.idp.emulator.revoke_all_refresh_tokens();
     until_the_access_token_has_expired().await;
-    let response = app.get("/auth_route").await;
-    assert_eq!(response.status(), Status::SeeOther);
-    assert!(location(&response).starts_with(&app.idp.oauth_server_url), "to the provider's login");
-    drop(response);
-    assert_eq!(api_get(&app).await, Status::Unauthorized);
-    assert_eq!(token_calls(&app) - 1, 1, "the refusal is remembered: one refresh call");
+    assert_logged_out(&app).await;
+    assert_eq!(app.token_calls() - 1, 1, "the refusal is remembered: one refresh call");
 }
 
 #[rocket::async_test]
@@ -136,7 +127,7 @@ async fn an_expired_refresh_token_sends_the_user_to_log_in() {
     app.login_as(ALICE, "/auth_route").await;
     until_the_access_token_has_expired().await;
     assert_eq!(app.get("/auth_route").await.status(), Status::SeeOther);
-    assert_eq!(token_calls(&app), 2, "one refresh, refused");
+    assert_eq!(app.token_calls(), 2, "one refresh, refused");
 }
 
 #[rocket::async_test]
@@ -146,7 +137,7 @@ async fn the_provider_down_during_a_refresh_gives_503_and_keeps_the_session() {
     // that answers 503 has not used the refresh token up, which reuse models.
     app.idp.emulator.set_refresh_token_reuse(true);
     app.idp.emulator.set_fault(Endpoint::Token, Fault::status(503));
-    let before = session_cookies(&app);
+    let before = app.session_cookies();
     until_the_access_token_has_expired().await;
 
     let response = app.get("/auth_route").await;
@@ -154,17 +145,17 @@ async fn the_provider_down_during_a_refresh_gives_503_and_keeps_the_session() {
     assert!(response.cookies().iter().all(|c| !c.name().starts_with("appid_session")), "session untouched");
     drop(response);
     assert_eq!(api_get(&app).await, Status::ServiceUnavailable, "failures are not cached as a logout");
-    assert_eq!(session_cookies(&app), before);
+    assert_eq!(app.session_cookies(), before);
 
     app.idp.emulator.clear_fault(Endpoint::Token);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "renewed once the provider is back");
-    assert_eq!(token_calls(&app), 4, "login, two failed refreshes, one that worked");
+    assert_eq!(app.token_calls(), 4, "login, two failed refreshes, one that worked");
 }
 
 #[rocket::async_test]
 async fn a_reused_refresh_token_is_refused_after_the_grace_period_and_the_user_logs_in_again() {
     let app = logged_in(true, json!({ "refresh_grace_secs": 1 })).await;
-    let old_cookies = session_cookies(&app);
+    let old_cookies = app.session_cookies();
     until_the_access_token_has_expired().await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "renewed");
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -175,7 +166,7 @@ async fn a_reused_refresh_token_is_refused_after_the_grace_period_and_the_user_l
     let response = replay(&other, &old_cookies, "text/html").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
-    assert_eq!(token_calls(&app), 3, "login, the renewal, the refused reuse");
+    assert_eq!(app.token_calls(), 3, "login, the renewal, the refused reuse");
     // The browser with the current cookie is not affected.
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 }
@@ -184,11 +175,11 @@ async fn a_reused_refresh_token_is_refused_after_the_grace_period_and_the_user_l
 async fn with_reuse_allowed_by_the_provider_the_previous_refresh_token_still_works() {
     let app = logged_in(true, json!({ "refresh_grace_secs": 1 })).await;
     app.idp.emulator.set_refresh_token_reuse(true);
-    let old_cookies = session_cookies(&app);
+    let old_cookies = app.session_cookies();
     until_the_access_token_has_expired().await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let other = another_browser(&app, overrides(json!({ "refresh_grace_secs": 1 }))).await;
     assert_eq!(replay(&other, &old_cookies, "text/html").await.status(), Status::Ok);
-    assert_eq!(token_calls(&app), 3);
+    assert_eq!(app.token_calls(), 3);
 }

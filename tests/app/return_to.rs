@@ -52,12 +52,7 @@ pub(crate) fn assert_origin_relative(location: &str, input: &str) {
 /// A client that keeps no cookies between requests (every visit is a new, logged-out
 /// browser), for the same app and provider as `app`.
 async fn cookieless_client(app: &TestApp) -> Client {
-    Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap()
-}
-
-/// GET `path` as a browser navigation, without cookies.
-async fn visit<'c>(client: &'c Client, path: &str) -> LocalResponse<'c> {
-    client.get(path.to_string()).header(Header::new("Accept", "text/html")).dispatch().await
+    app.bare_browser(json!({})).await
 }
 
 /// Finishes the login `start` began (a 303 to the provider): signs Alice in and delivers

@@ -48,7 +48,7 @@ async fn token_source_reads_the_roles_claim_without_an_api_key_or_management_cal
     assert!(body.contains(">admin<") && body.contains(">user<"), "both of Carol's roles are shown");
 
     // A user whose token has no role is refused, as with the management API.
-    crate::logout::logout(&app).await;
+    app.logout().await;
     app.login_as(BOB, "/auth_route").await;
     assert_eq!(app.get("/auth_route").await.status(), Status::Forbidden);
     assert_eq!(management_calls(&app), 0, "token mode never calls IAM or the management API");
@@ -66,7 +66,7 @@ async fn token_source_roles_change_at_the_next_login_not_before() {
     let (_, body) = page(&app, "/auth_route").await;
     assert!(body.contains(">user<") && !body.contains(">admin<"));
     // A new login brings tokens with the new roles.
-    crate::logout::logout(&app).await;
+    app.logout().await;
     app.login_as(ALICE, "/auth_route").await;
     let (_, body) = page(&app, "/auth_route").await;
     assert!(body.contains(">admin<") && !body.contains(">user<"));

@@ -3,8 +3,6 @@
 //! that drops the cookie. None of them may loop or give a 500 page the user cannot act on.
 //! (F16, two tabs logging in at once, is in tabs.rs; the previous key in key_rotation.rs.)
 
-use std::process::Command;
-
 use appid_emulator::{EmulatorConfig, Endpoint, RoleDef, TestUser};
 use rocket::http::{Cookie, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
@@ -13,8 +11,6 @@ use url::Url;
 
 use crate::common::*;
 
-/// The title of the refused-callback page.
-const REFUSED: &str = "Sign-in could not be completed";
 /// The title of the login-loop guard's page.
 const NOT_KEPT: &str = "Sign-in cookie not kept";
 
@@ -22,8 +18,7 @@ const NOT_KEPT: &str = "Sign-in cookie not kept";
 /// after a key rotation, or a second instance configured differently). It keeps no cookies:
 /// each request carries exactly the ones a test gives it.
 async fn instance_with_key(app: &TestApp, key: &str) -> Client {
-    let figment = app_figment(&app.idp, json!({ "session_secret_key": key }));
-    Client::untracked(rocket_appid::build(figment)).await.unwrap()
+    app.bare_browser(json!({ "session_secret_key": key })).await
 }
 
 const ROTATED_KEY: &str = "the rotated session key, also long enough to be stretched";
@@ -31,19 +26,6 @@ const ROTATED_KEY: &str = "the rotated session key, also long enough to be stret
 /// Cookies set by `response`, as `name=value` for the next request of a cookie-less client.
 fn set_cookies(response: &LocalResponse<'_>) -> Vec<Cookie<'static>> {
     response.cookies().iter().filter(|c| !c.value().is_empty()).map(|c| c.clone().into_owned()).collect()
-}
-
-/// Runs the real binary with a clean environment plus `vars`; returns (success, output).
-fn run_binary(vars: &[(&str, &str)]) -> (bool, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rocket-appid"));
-    command.env_clear().env("ROCKET_PORT", "0").env("NO_COLOR", "1");
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    let output = command.output().expect("the binary runs");
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
 }
 
 #[rocket::async_test]
@@ -54,7 +36,7 @@ async fn f6_after_a_restart_with_a_rotated_key_sessions_are_absent_and_inflight_
     let session = app.client.cookies().get("appid_session").unwrap().clone().into_owned();
     // A login in flight when the instance restarts (started in a cookie-less browser).
     let before = instance_with_key(&app, "a test passphrase that is long enough to be stretched").await;
-    let response = before.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let response = visit(&before, "/auth_route").await;
     assert_eq!(response.status(), Status::SeeOther);
     let transaction = response.cookies().get("appid_login").unwrap().clone().into_owned();
     let authorization = Url::parse(&location(&response)).unwrap();
@@ -65,22 +47,12 @@ async fn f6_after_a_restart_with_a_rotated_key_sessions_are_absent_and_inflight_
     let tokens = app.idp.emulator.calls(Endpoint::Token);
 
     // The old session counts as absent: a transparent new login (API: 401), never a 500.
-    let response = restarted
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .cookie(session.clone())
-        .dispatch()
-        .await;
+    let response = replay(&restarted, std::slice::from_ref(&session), "text/html").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
     assert!(response.cookies().get("appid_session").is_none_or(|c| c.value().is_empty()));
     assert!(undecryptable_cookies(&restarted) > undecryptable, "counted");
-    let response = restarted
-        .get("/auth_route")
-        .header(Header::new("Accept", "application/json"))
-        .cookie(session.clone())
-        .dispatch()
-        .await;
+    let response = replay(&restarted, std::slice::from_ref(&session), "application/json").await;
     assert_eq!(response.status(), Status::Unauthorized);
 
     // The in-flight callback: 400 with a way to start again, no code exchange.
@@ -121,25 +93,14 @@ async fn f8_two_instances_with_different_keys_never_loop_and_the_mismatch_is_cou
 
     // Right after the login (the marker is still there), B would only send the browser
     // round again: it says what is wrong instead.
-    let response = instance_b
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .cookie(session.clone())
-        .cookie(marker)
-        .dispatch()
-        .await;
+    let response = replay(&instance_b, &[session.clone(), marker], "text/html").await;
     assert_eq!(response.status(), Status::InternalServerError);
     assert!(response.headers().get_one("Location").is_none(), "no redirect loop");
     assert!(response.into_string().await.unwrap().contains(NOT_KEPT));
     assert!(undecryptable_cookies(&instance_b) > undecryptable, "the flapping shows");
 
     // Later (no marker): the session is simply absent at B, a new login, never a 500.
-    let response = instance_b
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .cookie(session)
-        .dispatch()
-        .await;
+    let response = replay(&instance_b, &[session], "text/html").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
     assert!(response.cookies().get("appid_session").is_none_or(|c| c.value().is_empty()));
@@ -180,9 +141,9 @@ async fn f12_an_access_token_too_large_for_the_cookie_ceiling_gives_the_session_
 #[rocket::async_test]
 async fn f13_a_browser_that_drops_the_session_cookie_gets_an_explanation_not_a_loop() {
     let app = spawn_app().await;
-    let browser = Client::untracked(rocket_appid::build(app_figment(&app.idp, json!({})))).await.unwrap();
+    let browser = app.bare_browser(json!({})).await;
     // Start the login and sign in at the provider.
-    let response = browser.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let response = visit(&browser, "/auth_route").await;
     assert_eq!(response.status(), Status::SeeOther);
     let transaction = set_cookies(&response);
     let authorization = Url::parse(&location(&response)).unwrap();
@@ -218,7 +179,7 @@ async fn f13_a_browser_that_drops_the_session_cookie_gets_an_explanation_not_a_l
     assert_eq!(app.idp.emulator.calls(Endpoint::Authorization), logins);
 
     // Without the marker (it is removed, or expired) a visit starts a login as usual.
-    let response = browser.get("/auth_route").header(Header::new("Accept", "text/html")).dispatch().await;
+    let response = visit(&browser, "/auth_route").await;
     assert_eq!(response.status(), Status::SeeOther);
 }
 

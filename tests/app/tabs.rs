@@ -9,12 +9,6 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-const REFUSED: &str = "Sign-in could not be completed";
-
-fn token_calls(app: &TestApp) -> u64 {
-    app.idp.emulator.calls(Endpoint::Token)
-}
-
 /// The logins pending in the test browser (one is stored as an object, several as a list).
 fn pending(app: &TestApp) -> Vec<Value> {
     match app.client.cookies().get_private("appid_login") {
@@ -51,7 +45,7 @@ async fn f16_two_interleaved_logins_both_complete_and_land_on_their_own_pages() 
             assert_eq!(page.status(), Status::Ok);
             assert!(page.into_string().await.unwrap().contains(user), "{user}'s session");
         }
-        assert_eq!(token_calls(&app), 2);
+        assert_eq!(app.token_calls(), 2);
         assert!(app.client.cookies().get("appid_login").is_none(), "nothing left pending");
     }
 }
@@ -69,11 +63,11 @@ async fn a_replayed_state_is_refused_without_a_provider_call() {
     assert_eq!(replay.status(), Status::BadRequest);
     assert!(replay.headers().get_one("Location").is_none(), "never a redirect");
     assert!(replay.into_string().await.unwrap().contains(REFUSED));
-    assert_eq!(token_calls(&app), 1, "the replay is not exchanged");
+    assert_eq!(app.token_calls(), 1, "the replay is not exchanged");
     // A refused callback used up the pending logins (R-A4): tab B starts again.
     let late = app.client.get(back_b).dispatch().await;
     assert_eq!(late.status(), Status::BadRequest);
-    assert_eq!(token_calls(&app), 1);
+    assert_eq!(app.token_calls(), 1);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "the completed login is kept");
 }
 
@@ -87,7 +81,7 @@ async fn a_callback_matching_no_pending_login_gets_the_400_page_without_a_provid
     let response = app.client.get(forged).dispatch().await;
     assert_eq!(response.status(), Status::BadRequest);
     assert!(response.into_string().await.unwrap().contains(REFUSED));
-    assert_eq!(token_calls(&app), 0);
+    assert_eq!(app.token_calls(), 0);
     assert_eq!(app.idp.emulator.calls(Endpoint::ManagementRoles), 0);
 }
 
@@ -116,7 +110,7 @@ async fn more_logins_than_the_limit_evict_the_oldest() {
     let response = app.client.get(backs[0].clone()).dispatch().await;
     assert_eq!(response.status(), Status::BadRequest);
     assert!(response.into_string().await.unwrap().contains(REFUSED));
-    assert_eq!(token_calls(&app), 3);
+    assert_eq!(app.token_calls(), 3);
 }
 
 #[rocket::async_test]
@@ -143,5 +137,5 @@ async fn long_return_paths_evict_the_oldest_so_the_login_cookie_stays_under_4096
     }
     let back = app.sign_in_at_provider(&tabs[0], ALICE).await;
     assert_eq!(app.client.get(back).dispatch().await.status(), Status::BadRequest, "evicted");
-    assert_eq!(token_calls(&app), 2);
+    assert_eq!(app.token_calls(), 2);
 }

@@ -3,15 +3,11 @@
 //! (`session_max_age_secs`, default 8 h), both kept inside the sealed cookie and checked by
 //! the server. Sessions are forged here with the app's own key, with their times moved.
 
-use rocket::http::{Cookie, Header, Status};
+use rocket::http::Status;
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::{json, Value};
 
 use crate::common::*;
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
 
 /// Logs Alice in with `settings` and returns her session (decrypted) and a cookie-less
 /// browser of the same app.
@@ -20,17 +16,8 @@ async fn session_and_browser(settings: Value) -> (TestApp, Value, Client) {
     assert_eq!(app.login_as(ALICE, "/auth_route").await.status(), Status::SeeOther);
     let cookie = app.client.cookies().get_private("appid_session").expect("a session");
     let session = serde_json::from_str(cookie.value()).unwrap();
-    let browser = Client::untracked(rocket_appid::build(app_figment(&app.idp, settings))).await.unwrap();
+    let browser = app.bare_browser(settings).await;
     (app, session, browser)
-}
-
-async fn visit<'c>(browser: &'c Client, session: &Value) -> LocalResponse<'c> {
-    browser
-        .get("/auth_route")
-        .header(Header::new("Accept", "text/html"))
-        .private_cookie(Cookie::new("appid_session", session.to_string()))
-        .dispatch()
-        .await
 }
 
 /// The session was refused: a login starts and the session cookie is removed.
@@ -45,17 +32,17 @@ async fn the_idle_timeout_is_a_setting() {
     let (_app, session, browser) = session_and_browser(json!({ "session_idle_secs": 120 })).await;
     let mut used = session.clone();
     used["last_seen"] = json!(now() - 100);
-    assert_eq!(visit(&browser, &used).await.status(), Status::Ok, "used 100 s ago");
+    assert_eq!(visit_with_session(&browser, &used).await.status(), Status::Ok, "used 100 s ago");
     used["last_seen"] = json!(now() - 130);
-    assert_ended(&visit(&browser, &used).await);
+    assert_ended(&visit_with_session(&browser, &used).await);
 
     // With the default (30 min) the same session unused for 130 s is fine, and for 31 min not.
     let (_app, session, browser) = session_and_browser(json!({})).await;
     let mut used = session.clone();
     used["last_seen"] = json!(now() - 130);
-    assert_eq!(visit(&browser, &used).await.status(), Status::Ok);
+    assert_eq!(visit_with_session(&browser, &used).await.status(), Status::Ok);
     used["last_seen"] = json!(now() - 31 * 60);
-    assert_ended(&visit(&browser, &used).await);
+    assert_ended(&visit_with_session(&browser, &used).await);
 }
 
 #[rocket::async_test]
@@ -67,16 +54,16 @@ async fn the_absolute_lifetime_counts_from_the_login_even_when_the_expiry_was_mo
     let mut renewed = session.clone();
     renewed["expires_at"] = json!(now() + 3600);
     renewed["created_at"] = json!(now() - 500);
-    assert_eq!(visit(&browser, &renewed).await.status(), Status::Ok, "500 s after the login");
+    assert_eq!(visit_with_session(&browser, &renewed).await.status(), Status::Ok, "500 s after the login");
     renewed["created_at"] = json!(now() - 601);
-    assert_ended(&visit(&browser, &renewed).await);
+    assert_ended(&visit_with_session(&browser, &renewed).await);
 
     // The default: 8 hours.
     let (_app, session, browser) = session_and_browser(json!({})).await;
     let mut renewed = session.clone();
     renewed["expires_at"] = json!(now() + 3600);
     renewed["created_at"] = json!(now() - 8 * 3600 - 1);
-    assert_ended(&visit(&browser, &renewed).await);
+    assert_ended(&visit_with_session(&browser, &renewed).await);
 }
 
 #[rocket::async_test]
