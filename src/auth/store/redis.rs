@@ -397,7 +397,13 @@ impl Backend for Redis {
                 ProviderError::Unreachable { endpoint: "token", kind: "request" },
             ))
         });
-        self.0.local.renew_once(key, &refresh_token, across).await
+        let outcome = self.0.local.renew_once(key, &refresh_token, across).await;
+        // While Redis works it keeps the outcome, where a logout on any instance forgets it;
+        // this instance's copy is kept only when Redis could not be used.
+        if !self.0.health.failing() {
+            self.0.local.forget_renewal(key).await;
+        }
+        outcome
     }
 
     async fn forget_renewal(&self, key: [u8; 32]) {
@@ -435,6 +441,11 @@ impl Health {
 
     fn paused(&self) -> bool {
         self.now_ms() < self.paused_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// True while the last store operation failed.
+    fn failing(&self) -> bool {
+        self.in_a_row.load(Ordering::Relaxed) > 0
     }
 
     fn succeeded(&self) {
