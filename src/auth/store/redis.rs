@@ -49,7 +49,8 @@ pub enum DenyListOnError {
     /// verified on every request, so a store outage does not sign everybody out.
     #[default]
     Open,
-    /// Denied: no session counts while the deny-list cannot be read.
+    /// Denied: no session counts while the deny-list cannot be read. (`is_denied` can only
+    /// say yes or no, so the session code treats this like a logout.)
     Closed,
 }
 
