@@ -348,6 +348,29 @@ async fn redis_stopped_mid_run_then_back_recovers_without_a_restart() {
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_down_at_start_is_used_once_it_comes_up() {
+    if env("RAPPID_TEST_REDIS_URL").is_none() {
+        skip("RAPPID_TEST_REDIS_URL (this test also needs redis-server and redis-cli)");
+        return;
+    }
+    let port = free_port();
+    let settings = settings(format!("redis://127.0.0.1:{port}"), None, Duration::from_secs(30));
+    let (a, b) = (Redis::new(settings.clone()).expect("backend"), Redis::new(settings).expect("backend"));
+    assert!(!b.is_denied("sid-early").await, "fails open while Redis is not there");
+    let mut server = OwnRedis::start(port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        a.deny("sid-late", now() + 60).await;
+        if b.is_denied("sid-late").await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never connected after Redis came up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop();
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
