@@ -89,7 +89,7 @@ async fn renew(session: &Session, appid: &AppId, store: &SessionStore) -> Renewa
         });
         outcome
     };
-    store.renew_once(key, Box::pin(refresh)).await
+    store.renew_once(key, refresh_token.secret(), Box::pin(refresh)).await
 }
 
 /// Forgets the renewal made with this refresh token (at logout: a renewed session must not

@@ -8,6 +8,7 @@
 #[cfg(feature = "emulator")]
 mod emulator;
 mod session_key;
+pub mod store;
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Build, Orbit, Rocket};
@@ -23,8 +24,8 @@ use crate::config::{validate, ConfigProblems, RawSettings};
 use crate::metrics::Metrics;
 
 /// Loads and validates App ID configuration at ignite and manages the app's state:
-/// [`AppId`], [`Metrics`], [`CsrfKey`] and the [`SessionStore`] (an in-process one unless
-/// the app already manages one).
+/// [`AppId`], [`Metrics`], [`CsrfKey`] and the [`SessionStore`] (the one the settings
+/// choose, see [`store`], unless the app already manages one).
 #[derive(Debug, Default)]
 pub struct AppIdFairing;
 
@@ -66,6 +67,7 @@ impl Fairing for AppIdFairing {
             may_be_random_key,
             &mut problems,
         );
+        let store_choice = store::read(rocket.figment(), &mut problems);
         if raw.emulator && raw.oauth_server_url.is_none() && !embedded {
             problems.push("APPID_OAUTH_SERVER_URL", "is missing (this build has no embedded emulator)");
         }
@@ -87,7 +89,13 @@ impl Fairing for AppIdFairing {
         // are given one store share their deny-list and renewals.
         let store = match rocket.state::<SessionStore>() {
             Some(_) => None,
-            None => Some(SessionStore::in_process(&config)),
+            None => match store::build(store_choice, &config) {
+                Ok(store) => Some(store),
+                Err(error) => {
+                    tracing::error!("App ID configuration: APPID_STORE_URL {error}");
+                    return Err(rocket);
+                }
+            },
         };
         let appid = match AppId::new(config, metrics.clone()) {
             Ok(appid) => appid,

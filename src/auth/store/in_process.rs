@@ -1,66 +1,9 @@
-//! The state that decides who is signed in beyond the cookie itself: the logout deny-list
-//! and the silent renewals in flight (with their grace records). Owned by the app (Rocket
-//! managed state, built by the composition root), behind one interface so that another
-//! backend, shared by several instances, can take the in-process one's place.
+//! The in-process backend: one instance's own deny-list and renewals.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::renewal::Renewal;
-use crate::config::AppIdConfig;
-
-/// Most logged-out sessions and renewals remembered at once per backend.
-const CAPACITY: u64 = 10_000;
-
-/// A renewal to run at most once per refresh token.
-pub type RenewalFuture = Pin<Box<dyn Future<Output = Renewal> + Send>>;
-
-/// What a backend of the session store does. Every method is a question to or an update of
-/// state that may live in another process.
-#[rocket::async_trait]
-pub trait Backend: Send + Sync + 'static {
-    /// Remembers that session `sid` was logged out; its cookies would have worked until
-    /// `until` (seconds since the epoch), so it is remembered that long.
-    async fn deny(&self, sid: &str, until: i64);
-
-    /// True if session `sid` was logged out.
-    async fn is_denied(&self, sid: &str) -> bool;
-
-    /// Runs `renew` for the refresh token with SHA-256 `key`, unless a renewal with it is in
-    /// flight (then its outcome is awaited) or finished within the grace period (then its
-    /// outcome is returned): a refresh token is presented to the provider once. Outcomes
-    /// that say the provider could not be asked are not kept, so the next request tries again.
-    async fn renew_once(&self, key: [u8; 32], renew: RenewalFuture) -> Renewal;
-
-    /// Forgets the renewal made with the refresh token with SHA-256 `key` (at logout).
-    async fn forget_renewal(&self, key: [u8; 32]);
-}
-
-/// The app's session store (managed state); cheap to clone.
-#[derive(Clone)]
-pub struct SessionStore(Arc<dyn Backend>);
-
-impl std::ops::Deref for SessionStore {
-    type Target = dyn Backend;
-
-    fn deref(&self) -> &Self::Target {
-        &*self.0
-    }
-}
-
-impl SessionStore {
-    /// The in-process backend: correct for one instance; with several, each has its own.
-    pub fn in_process(config: &AppIdConfig) -> Self {
-        SessionStore(Arc::new(InProcess::new(Duration::from_secs(config.refresh_grace_secs))))
-    }
-
-    /// A store with another backend.
-    pub fn with_backend(backend: impl Backend) -> Self {
-        SessionStore(Arc::new(backend))
-    }
-}
+use super::{Backend, RenewalFuture, CAPACITY};
+use crate::auth::renewal::Renewal;
 
 /// Entries that live until their own end (a logged-out session until it would have ended).
 struct UntilTheirEnd;
@@ -101,7 +44,7 @@ impl Backend for InProcess {
         self.denied.contains_key(sid)
     }
 
-    async fn renew_once(&self, key: [u8; 32], renew: RenewalFuture) -> Renewal {
+    async fn renew_once(&self, key: [u8; 32], _refresh_token: &str, renew: RenewalFuture) -> Renewal {
         let shared = self
             .renewals
             .try_get_with(key, async move {
@@ -124,6 +67,7 @@ mod tests {
     use super::*;
     use crate::appid::ProviderError;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     fn store() -> InProcess {
         InProcess::new(Duration::from_secs(30))
@@ -161,14 +105,17 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let rejected = || Renewal::Rejected("refresh_invalid_grant");
         let (a, b) = tokio::join!(
-            store.renew_once([1; 32], counted(&calls, rejected())),
-            store.renew_once([1; 32], counted(&calls, rejected())),
+            store.renew_once([1; 32], "rt", counted(&calls, rejected())),
+            store.renew_once([1; 32], "rt", counted(&calls, rejected())),
         );
         assert!(matches!((a, b), (Renewal::Rejected(_), Renewal::Rejected(_))));
-        assert!(matches!(store.renew_once([1; 32], counted(&calls, rejected())).await, Renewal::Rejected(_)));
+        assert!(matches!(
+            store.renew_once([1; 32], "rt", counted(&calls, rejected())).await,
+            Renewal::Rejected(_)
+        ));
         assert_eq!(calls.load(Ordering::SeqCst), 1, "in flight and within the grace period: shared");
         store.forget_renewal([1; 32]).await;
-        store.renew_once([1; 32], counted(&calls, rejected())).await;
+        store.renew_once([1; 32], "rt", counted(&calls, rejected())).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "forgotten at logout");
     }
 
@@ -177,8 +124,14 @@ mod tests {
         let store = store();
         let calls = Arc::new(AtomicUsize::new(0));
         let down = || Renewal::Unavailable(ProviderError::Unreachable { endpoint: "token", kind: "connect" });
-        assert!(matches!(store.renew_once([2; 32], counted(&calls, down())).await, Renewal::Unavailable(_)));
-        assert!(matches!(store.renew_once([2; 32], counted(&calls, down())).await, Renewal::Unavailable(_)));
+        assert!(matches!(
+            store.renew_once([2; 32], "rt", counted(&calls, down())).await,
+            Renewal::Unavailable(_)
+        ));
+        assert!(matches!(
+            store.renew_once([2; 32], "rt", counted(&calls, down())).await,
+            Renewal::Unavailable(_)
+        ));
         assert_eq!(calls.load(Ordering::SeqCst), 2, "the next request tries again");
     }
 
@@ -186,9 +139,9 @@ mod tests {
     async fn a_renewal_is_kept_for_the_grace_period_only() {
         let store = InProcess::new(Duration::from_millis(50));
         let calls = Arc::new(AtomicUsize::new(0));
-        store.renew_once([3; 32], counted(&calls, Renewal::Rejected("refresh_refused"))).await;
+        store.renew_once([3; 32], "rt", counted(&calls, Renewal::Rejected("refresh_refused"))).await;
         tokio::time::sleep(Duration::from_millis(120)).await;
-        store.renew_once([3; 32], counted(&calls, Renewal::Rejected("refresh_refused"))).await;
+        store.renew_once([3; 32], "rt", counted(&calls, Renewal::Rejected("refresh_refused"))).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

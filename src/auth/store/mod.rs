@@ -1,0 +1,73 @@
+//! The state that decides who is signed in beyond the cookie itself: the logout deny-list
+//! and the silent renewals in flight (with their grace records). Owned by the app (Rocket
+//! managed state, built by the composition root), behind one interface so that another
+//! backend, shared by several instances, can take the in-process one's place: [`InProcess`]
+//! (one instance; the default) or [`Redis`] (several instances, one truth).
+
+mod in_process;
+mod redis;
+mod seal;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::renewal::Renewal;
+use crate::config::AppIdConfig;
+
+pub use in_process::InProcess;
+pub use redis::{DenyListOnError, Redis, RedisSettings, RedisSetupError};
+
+/// Most logged-out sessions and renewals remembered at once per backend.
+const CAPACITY: u64 = 10_000;
+
+/// A renewal to run at most once per refresh token.
+pub type RenewalFuture = Pin<Box<dyn Future<Output = Renewal> + Send>>;
+
+/// What a backend of the session store does. Every method is a question to or an update of
+/// state that may live in another process.
+#[rocket::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Remembers that session `sid` was logged out; its cookies would have worked until
+    /// `until` (seconds since the epoch), so it is remembered that long.
+    async fn deny(&self, sid: &str, until: i64);
+
+    /// True if session `sid` was logged out.
+    async fn is_denied(&self, sid: &str) -> bool;
+
+    /// Runs `renew` for `refresh_token` (whose SHA-256 is `key`), unless a renewal with it is in
+    /// flight (then its outcome is awaited) or finished within the grace period (then its
+    /// outcome is returned): a refresh token is presented to the provider once. Outcomes
+    /// that say the provider could not be asked are not kept, so the next request tries again.
+    /// The token itself is what a shared backend seals the kept outcome with, so that only
+    /// a holder of the old session can read the renewed one.
+    async fn renew_once(&self, key: [u8; 32], refresh_token: &str, renew: RenewalFuture) -> Renewal;
+
+    /// Forgets the renewal made with the refresh token with SHA-256 `key` (at logout).
+    async fn forget_renewal(&self, key: [u8; 32]);
+}
+
+/// The app's session store (managed state); cheap to clone.
+#[derive(Clone)]
+pub struct SessionStore(Arc<dyn Backend>);
+
+impl std::ops::Deref for SessionStore {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl SessionStore {
+    /// The in-process backend: correct for one instance; with several, each has its own.
+    pub fn in_process(config: &AppIdConfig) -> Self {
+        SessionStore(Arc::new(InProcess::new(Duration::from_secs(config.refresh_grace_secs))))
+    }
+
+    /// A store with another backend.
+    pub fn with_backend(backend: impl Backend) -> Self {
+        SessionStore(Arc::new(backend))
+    }
+}
