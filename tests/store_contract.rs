@@ -163,7 +163,9 @@ async fn the_outcome_is_kept_for_the_grace_period_only(kind: Kind) {
     let renewed = || Renewal::Renewed(Arc::new(session("access-3", "refresh-3")));
     a.renew_once(key_of("rt-grace"), "rt-grace", counted(&calls, fast, renewed())).await;
     match b.renew_once(key_of("rt-grace"), "rt-grace", counted(&calls, fast, unavailable())).await {
-        Renewal::Renewed(session) => assert_eq!(session.refresh_token().map(|t| t.secret()), Some("refresh-3")),
+        Renewal::Renewed(session) => {
+            assert_eq!(session.refresh_token().map(|t| t.secret()), Some("refresh-3"))
+        }
         _ => panic!("a late request with the old refresh token gets the renewed session"),
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);

@@ -117,7 +117,9 @@ mod tests {
     fn a_sealed_record_opens_with_the_old_refresh_token_only() {
         let sealed = seal(&Renewal::Renewed(Arc::new(session())), "old refresh", "k").unwrap_or_default();
         match open(&sealed, "old refresh", "k") {
-            Some(Renewal::Renewed(renewed)) => assert_eq!(renewed.refresh_token().map(RefreshToken::secret), Some("new refresh")),
+            Some(Renewal::Renewed(renewed)) => {
+                assert_eq!(renewed.refresh_token().map(RefreshToken::secret), Some("new refresh"))
+            }
             _ => panic!("the holder of the old refresh token reads the renewed session"),
         }
         assert!(open(&sealed, "another refresh", "k").is_none());
