@@ -302,6 +302,12 @@ async fn a_redis_that_cannot_be_reached_fails_open_and_falls_back_fast() {
         assert!(store.is_denied("sid-here").await, "a logout on this instance always holds");
         let elsewhere = store.is_denied("sid-elsewhere").await;
         assert_eq!(elsewhere, on_error == DenyListOnError::Closed, "{on_error:?}");
+        let unknown = store.check_denied("sid-elsewhere").await;
+        assert_eq!(
+            unknown,
+            (on_error == DenyListOnError::Open).then_some(false),
+            "closed: no answer, not a logout"
+        );
         let calls = Arc::new(AtomicUsize::new(0));
         let renewed = Renewal::Renewed(Arc::new(session("access-5", "refresh-5")));
         let mut requests = tokio::task::JoinSet::new();

@@ -146,6 +146,12 @@ async fn decide(request: &Request<'_>, appid: &AppId, store: &SessionStore) -> D
             tracing::info!(event = "session_refused", reason = *reason);
             return Err(AuthError::NotLoggedIn(reason));
         }
+        Loaded::Unchecked => {
+            return Err(AuthError::Unavailable(ProviderError::Unreachable {
+                endpoint: "session_store",
+                kind: "store",
+            }))
+        }
         loaded => loaded.valid(),
     };
     let (decision, renewed) = authorize_renewing(session, appid, store).await;

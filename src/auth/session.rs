@@ -85,6 +85,9 @@ pub enum Loaded {
     Refused(&'static str),
     /// A readable, current session.
     Valid(Session),
+    /// A session cookie that could not be checked against the deny-list (the store is down
+    /// and set to fail closed): the request gets the 503 page and the cookie stays.
+    Unchecked,
 }
 
 impl Loaded {
@@ -247,9 +250,14 @@ impl Session {
                 let (loaded, with_previous_key) =
                     Session::open(request.cookies(), &settings, rocket.state::<Metrics>());
                 let loaded = match (loaded, rocket.state::<SessionStore>()) {
-                    (Loaded::Valid(session), Some(store)) if store.is_denied(&session.sid).await => {
-                        Loaded::Refused("logged_out")
-                    }
+                    (Loaded::Valid(session), Some(store)) => match store.check_denied(&session.sid).await {
+                        Some(false) => Loaded::Valid(session),
+                        Some(true) => Loaded::Refused("logged_out"),
+                        None => {
+                            tracing::warn!(event = "session_unchecked", reason = "store_unavailable");
+                            Loaded::Unchecked
+                        }
+                    },
                     // Without a store there is no deny-list to honour: no session counts.
                     (Loaded::Valid(_), None) => Loaded::Refused("no_store"),
                     (loaded, _) => loaded,

@@ -325,3 +325,20 @@ async fn two_apps_in_one_process_keep_their_own_deny_lists_unless_given_one_stor
         "another app's logout is not this app's (several instances need a shared store)"
     );
 }
+
+#[rocket::async_test]
+async fn with_the_deny_list_set_to_fail_closed_a_store_outage_gives_503_and_keeps_the_session() {
+    // A shared store nobody answers at (a loopback port with no server).
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let app = spawn_app_with(
+        EmulatorConfig::default(),
+        json!({ "store_url": url, "deny_list_on_store_error": "closed" }),
+    )
+    .await;
+    app.login_as(ALICE, "/auth_route").await;
+    let page = app.get("/auth_route").await;
+    assert_eq!(page.status(), Status::ServiceUnavailable, "no session can be vouched for");
+    assert!(page.cookies().get("appid_session").is_none(), "and none is ended: the cookie stays");
+    drop(page);
+    assert!(app.client.cookies().get("appid_session").is_some());
+}

@@ -36,6 +36,13 @@ pub trait Backend: Send + Sync + 'static {
     /// True if session `sid` was logged out.
     async fn is_denied(&self, sid: &str) -> bool;
 
+    /// Whether session `sid` was logged out, or `None` when the deny-list cannot be read and
+    /// the store is set to fail closed: then no one's session can be vouched for, and the
+    /// request gets the 503 page while the cookie is kept (a store failure ends no session).
+    async fn check_denied(&self, sid: &str) -> Option<bool> {
+        Some(self.is_denied(sid).await)
+    }
+
     /// Runs `renew` for `refresh_token` (whose SHA-256 is `key`), unless a renewal with it is in
     /// flight (then its outcome is awaited) or finished within the grace period (then its
     /// outcome is returned): a refresh token is presented to the provider once. Outcomes

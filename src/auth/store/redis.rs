@@ -371,8 +371,12 @@ impl Backend for Redis {
     }
 
     async fn is_denied(&self, sid: &str) -> bool {
+        self.check_denied(sid).await.unwrap_or(true)
+    }
+
+    async fn check_denied(&self, sid: &str) -> Option<bool> {
         if self.0.local.is_denied(sid).await {
-            return true;
+            return Some(true);
         }
         let key = self.0.key("deny:", &hex(&Sha256::digest(sid.as_bytes())));
         let mut connection = self.0.connection.clone();
@@ -381,8 +385,9 @@ impl Backend for Redis {
             .call("is_denied", redis::cmd("EXISTS").arg(&key).query_async::<bool>(&mut connection))
             .await
         {
-            Ok(denied) => denied,
-            Err(()) => self.0.on_error == DenyListOnError::Closed,
+            Ok(denied) => Some(denied),
+            Err(()) if self.0.on_error == DenyListOnError::Closed => None,
+            Err(()) => Some(false),
         }
     }
 
