@@ -12,7 +12,6 @@ pub mod jwks;
 mod management;
 pub mod refresh;
 mod token;
-mod ttl_cache;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,12 +24,11 @@ pub use refresh::Renewed;
 pub use token::Tokens;
 pub use verify::{AccessClaims, IdClaims};
 
-use cache::Cached;
+use cache::{Cached, KeyedCache};
 use http::{Auth, Http};
 use jwks::KeySet;
 use management::IamTokenCache;
 use sha2::{Digest, Sha256};
-use ttl_cache::TtlCache;
 use verify::Expected;
 
 use crate::config::{AppIdConfig, IntrospectionPolicy};
@@ -47,7 +45,7 @@ const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
 /// A verified access token is remembered this long (its `exp` is still checked on every use).
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 /// Most tokens, introspection answers and users remembered at once.
-const CACHE_CAPACITY: usize = 10_000;
+const CACHE_CAPACITY: u64 = 10_000;
 
 /// A ready App ID client, managed by Rocket as state; cheap to clone (shared inside).
 #[derive(Clone)]
@@ -75,11 +73,11 @@ impl AppId {
             metadata: Cached::default(),
             keys: Cached::default(),
             iam: IamTokenCache::default(),
-            verified: TtlCache::new(crate::metrics::Cache::VerifiedTokens, CACHE_CAPACITY),
-            introspections: TtlCache::new(crate::metrics::Cache::Introspection, CACHE_CAPACITY),
-            roles: TtlCache::new(crate::metrics::Cache::Roles, CACHE_CAPACITY),
-            id_token_roles: TtlCache::new(crate::metrics::Cache::IdTokenRoles, CACHE_CAPACITY),
-            opaque_tokens: TtlCache::new(crate::metrics::Cache::OpaqueTokens, CACHE_CAPACITY),
+            verified: KeyedCache::new(crate::metrics::Cache::VerifiedTokens, CACHE_CAPACITY),
+            introspections: KeyedCache::new(crate::metrics::Cache::Introspection, CACHE_CAPACITY),
+            roles: KeyedCache::new(crate::metrics::Cache::Roles, CACHE_CAPACITY),
+            id_token_roles: KeyedCache::new(crate::metrics::Cache::IdTokenRoles, CACHE_CAPACITY),
+            opaque_tokens: KeyedCache::new(crate::metrics::Cache::OpaqueTokens, CACHE_CAPACITY),
             no_introspection_logged: AtomicBool::new(false),
         })))
     }
@@ -94,19 +92,19 @@ pub struct AppIdClient {
     iam: IamTokenCache,
     /// Access tokens whose signature and claims were verified, by SHA-256 of the token.
     /// Shared (`Arc`): every request of a token gets the cached claims without a copy.
-    verified: TtlCache<[u8; 32], Arc<AccessClaims>>,
+    verified: KeyedCache<[u8; 32], Arc<AccessClaims>>,
     /// `/introspect` answers, by SHA-256 of the token.
-    introspections: TtlCache<[u8; 32], bool>,
+    introspections: KeyedCache<[u8; 32], bool>,
     /// Role names by subject (management API).
-    roles: TtlCache<String, Arc<[String]>>,
+    roles: KeyedCache<String, Arc<[String]>>,
     /// Role names from the roles claim of the last verified id_token, by subject (roles
     /// source `token`/`both`): the session keeps the access token only, so roles that the
     /// provider puts into the id_token alone are remembered here for the session's life.
-    id_token_roles: TtlCache<String, Vec<String>>,
+    id_token_roles: KeyedCache<String, Vec<String>>,
     /// `oidc` only: access tokens that are not JWTs for us and could not be introspected,
     /// accepted on the strength of the id_token verified at login, by SHA-256 of the token,
     /// for at most the session lifetime.
-    opaque_tokens: TtlCache<[u8; 32], AccessClaims>,
+    opaque_tokens: KeyedCache<[u8; 32], AccessClaims>,
     /// The "no introspection endpoint, policy forced to never" notice was logged.
     no_introspection_logged: AtomicBool,
 }
@@ -242,7 +240,7 @@ impl AppIdClient {
                 let claims = AccessClaims::vouched(id.sub.clone(), exp, None, Vec::new())
                     .ok_or(VerifyError::Token(error))?;
                 tracing::info!(event = "opaque_access_token", via = "id_token");
-                self.opaque_tokens.insert(key, claims.clone(), Duration::from_secs(lifetime.max(1)));
+                self.opaque_tokens.insert(key, claims.clone(), Duration::from_secs(lifetime.max(1))).await;
                 Ok(Arc::new(claims))
             }
             other => other,
@@ -263,7 +261,7 @@ impl AppIdClient {
         key: [u8; 32],
         error: TokenError,
     ) -> Result<AccessClaims, VerifyError> {
-        if let Some(claims) = self.opaque_tokens.get(&key) {
+        if let Some(claims) = self.opaque_tokens.get(&key).await {
             return Ok(claims);
         }
         let metadata = self.metadata().await?;
@@ -286,7 +284,7 @@ impl AppIdClient {
         // This answer also serves the policy check that follows (no second call).
         let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
         let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
-        self.introspections.insert(key, true, ttl);
+        self.introspections.insert(key, true, ttl).await;
         let token_roles = if self.config.roles_source.uses_token() {
             verify::roles_in_claims(&answer, &self.config.roles_claim)
         } else {
@@ -413,7 +411,7 @@ impl AppIdClient {
         // The renewed id_token's roles replace those from login (renewal is when token
         // roles change without a new login).
         if self.config.roles_source.uses_token() {
-            self.remember_id_token_roles(sub, claims.token_roles.clone());
+            self.remember_id_token_roles(sub, claims.token_roles.clone()).await;
         }
         Ok(claims)
     }
@@ -453,10 +451,10 @@ impl AppIdClient {
         let mut roles = Vec::new();
         if source.uses_management_api() {
             roles = self.user_roles(&id.sub).await?;
-            self.remember_roles(&id.sub, roles.clone());
+            self.remember_roles(&id.sub, roles.clone()).await;
         }
         if source.uses_token() {
-            self.remember_id_token_roles(&id.sub, id.token_roles.clone());
+            self.remember_id_token_roles(&id.sub, id.token_roles.clone()).await;
             roles.extend(id.token_roles.iter().cloned());
             roles.extend(access.token_roles.iter().cloned());
         }
@@ -478,7 +476,7 @@ impl AppIdClient {
         let mut roles =
             if source.uses_management_api() { self.roles(sub).await?.to_vec() } else { Vec::new() };
         roles.extend(access.token_roles.iter().cloned());
-        if let Some(from_id_token) = self.id_token_roles.get(sub) {
+        if let Some(from_id_token) = self.id_token_roles.get(sub).await {
             roles.extend(from_id_token);
         }
         roles.sort();
@@ -486,9 +484,9 @@ impl AppIdClient {
         Ok(roles.into())
     }
 
-    fn remember_id_token_roles(&self, sub: &str, roles: Vec<String>) {
+    async fn remember_id_token_roles(&self, sub: &str, roles: Vec<String>) {
         let ttl = Duration::from_secs(self.config.session_max_age_secs);
-        self.id_token_roles.insert(sub.to_string(), roles, ttl);
+        self.id_token_roles.insert(sub.to_string(), roles, ttl).await;
     }
 
     /// The user's roles, at most `roles_ttl_secs` old (so a role removed in App ID stops
@@ -499,8 +497,9 @@ impl AppIdClient {
     }
 
     /// Remembers roles just read at login, so the first protected page needs no call.
-    pub fn remember_roles(&self, sub: &str, roles: Vec<String>) {
-        self.roles.insert(sub.to_string(), roles.into(), Duration::from_secs(self.config.roles_ttl_secs));
+    pub async fn remember_roles(&self, sub: &str, roles: Vec<String>) {
+        let ttl = Duration::from_secs(self.config.roles_ttl_secs);
+        self.roles.insert(sub.to_string(), roles.into(), ttl).await;
     }
 
     /// Readiness without network traffic: `Err(reason)` until discovery and signing keys
