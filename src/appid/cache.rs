@@ -161,7 +161,9 @@ where
         // Measured from the lookup, not from the end of the fetch.
         let expires_at = Instant::now() + ttl;
         let fetched = async { fetch().await.map(|value| Timed { value, expires_at }) };
-        match self.entries.try_get_with_by_ref(key, fetched).await {
+        // Boxed: moka's fetch future is large, and this one sits inside every guard's
+        // future, which is moved (copied) whole on each request, hit or miss.
+        match Box::pin(self.entries.try_get_with_by_ref(key, fetched)).await {
             Ok(entry) => Ok(entry.value),
             Err(shared) => Err(Arc::unwrap_or_clone(shared)),
         }
