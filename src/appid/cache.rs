@@ -1,7 +1,11 @@
-//! A value fetched from the provider, kept for a while, refreshed by one caller at a
-//! time, and served stale when a refresh fails (the provider may be down).
+//! The client's caches. [`Cached`]: one value fetched from the provider, kept for a
+//! while, refreshed by one caller at a time, and served stale when a refresh fails (the
+//! provider may be down). [`KeyedCache`]: values by key (tokens, users), each kept until
+//! its own deadline, bounded in number.
 
+use std::borrow::Borrow;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,6 +92,117 @@ impl<T> Cached<T> {
     }
 }
 
+/// Values by key, each kept until its own deadline; at most `capacity` of them. A full
+/// cache evicts the entries least likely to be asked for again (moka: TinyLFU admission,
+/// least recently used first), never all at once. Concurrent misses on one key share a
+/// single fetch, so "at most one provider call per key per TTL" holds under load.
+pub struct KeyedCache<K, V> {
+    entries: moka::future::Cache<K, Timed<V>>,
+    /// The cache's name in the metrics.
+    name: crate::metrics::Cache,
+    metrics: crate::metrics::Metrics,
+}
+
+/// A cached value with the moment it stops being served.
+#[derive(Clone)]
+struct Timed<V> {
+    value: V,
+    expires_at: Instant,
+}
+
+/// Each entry expires at its own `expires_at`, fixed when it was looked up or inserted
+/// (so an introspection answer is never served past the token's expiry, however long the
+/// fetch took); a replaced entry takes the new value's deadline.
+struct AtDeadline;
+
+impl<K, V> moka::Expiry<K, Timed<V>> for AtDeadline {
+    fn expire_after_create(&self, _: &K, entry: &Timed<V>, created_at: Instant) -> Option<Duration> {
+        Some(entry.expires_at.saturating_duration_since(created_at))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        entry: &Timed<V>,
+        updated_at: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.expires_at.saturating_duration_since(updated_at))
+    }
+}
+
+impl<K, V> KeyedCache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// An empty cache holding at most `capacity` entries, named `name` in the metrics.
+    pub fn new(name: crate::metrics::Cache, capacity: u64, metrics: crate::metrics::Metrics) -> Self {
+        let entries = moka::future::Cache::builder().max_capacity(capacity).expire_after(AtDeadline).build();
+        KeyedCache { entries, name, metrics }
+    }
+
+    /// The cached value for `key`, or the result of `fetch`, kept for `ttl`. Callers that
+    /// miss at the same time wait for one fetch and share its result, an error included;
+    /// an error is not kept. The key is borrowed (e.g. `&str` for `String` keys) and
+    /// copied only on a miss: a hit, the case on every request, allocates nothing.
+    pub async fn get_or_fetch<Q, E, F, Fut>(&self, key: &Q, ttl: Duration, fetch: F) -> Result<V, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+        E: Clone + Send + Sync + 'static,
+    {
+        if let Some(hit) = self.entries.get(key).await {
+            self.metrics.cache_lookup(self.name, true);
+            return Ok(hit.value);
+        }
+        self.metrics.cache_lookup(self.name, false);
+        // Measured from the lookup, not from the end of the fetch.
+        let expires_at = Instant::now() + ttl;
+        let fetched = async { fetch().await.map(|value| Timed { value, expires_at }) };
+        // Boxed: moka's fetch future is large, and this one sits inside every guard's
+        // future, which is moved (copied) whole on each request, hit or miss.
+        match Box::pin(self.entries.try_get_with_by_ref(key, fetched)).await {
+            Ok(entry) => Ok(entry.value),
+            Err(shared) => Err(Arc::unwrap_or_clone(shared)),
+        }
+    }
+
+    /// Stores a value fetched elsewhere (e.g. roles read during login), replacing any.
+    pub async fn insert(&self, key: K, value: V, ttl: Duration) {
+        self.entries.insert(key, Timed { value, expires_at: Instant::now() + ttl }).await;
+    }
+
+    /// The value for `key` if one is held and not expired (no fetch).
+    pub async fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.get(key).await.map(|entry| entry.value)
+    }
+
+    /// Forgets every value (e.g. after the signing keys changed); takes effect at once.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+
+    /// Does the eviction and expiry work moka otherwise does in passing, so that
+    /// `len` is exact.
+    #[cfg(test)]
+    async fn settle(&self) {
+        self.entries.run_pending_tasks().await;
+    }
+
+    /// How many entries are held (exact after [`Self::settle`]).
+    #[cfg(test)]
+    fn len(&self) -> u64 {
+        self.entries.entry_count()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +247,96 @@ mod tests {
         // ...but a second one within the cooldown does not.
         assert_eq!(*cache.force_refresh(Duration::from_secs(60), fetch).await.unwrap(), 1);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_fetch() {
+        let cache: KeyedCache<&str, u32> =
+            KeyedCache::new(crate::metrics::Cache::Roles, 10, Default::default());
+        let calls = AtomicUsize::new(0);
+        let fetch = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, ()>(7)
+        };
+        let ttl = Duration::from_secs(60);
+        let (a, b, c) = tokio::join!(
+            cache.get_or_fetch(&"k", ttl, fetch),
+            cache.get_or_fetch(&"k", ttl, fetch),
+            cache.get_or_fetch(&"k", ttl, fetch)
+        );
+        assert_eq!((a, b, c), (Ok(7), Ok(7), Ok(7)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn values_expire_and_failures_are_not_kept() {
+        let cache: KeyedCache<&str, u32> =
+            KeyedCache::new(crate::metrics::Cache::Roles, 10, Default::default());
+        let ttl = Duration::from_millis(30);
+        assert_eq!(cache.get_or_fetch(&"k", ttl, || async { Err::<u32, _>("down") }).await, Err("down"));
+        assert_eq!(cache.get_or_fetch(&"k", ttl, || async { Ok::<_, ()>(1) }).await, Ok(1));
+        assert_eq!(cache.get_or_fetch(&"k", ttl, || async { Ok::<_, ()>(2) }).await, Ok(1));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(cache.get(&"k").await, None, "expired, though not swept yet");
+        assert_eq!(cache.get_or_fetch(&"k", ttl, || async { Ok::<_, ()>(3) }).await, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn each_entry_keeps_its_own_ttl_and_an_insert_replaces_it() {
+        let cache: KeyedCache<&str, u32> =
+            KeyedCache::new(crate::metrics::Cache::Roles, 10, Default::default());
+        cache.insert("short", 1, Duration::from_millis(30)).await;
+        cache.insert("long", 2, Duration::from_secs(60)).await;
+        cache.insert("renewed", 3, Duration::from_millis(30)).await;
+        cache.insert("renewed", 4, Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(cache.get(&"short").await, None);
+        assert_eq!(cache.get(&"long").await, Some(2));
+        assert_eq!(cache.get(&"renewed").await, Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_borrowed_key_finds_the_value_of_its_owned_key() {
+        let cache: KeyedCache<String, u32> =
+            KeyedCache::new(crate::metrics::Cache::Roles, 10, Default::default());
+        let ttl = Duration::from_secs(60);
+        cache.insert("alice".to_string(), 1, ttl).await;
+        let fetched = cache.get_or_fetch("alice", ttl, || async { Ok::<_, ()>(2) }).await;
+        assert_eq!(fetched, Ok(1), "a hit: no fetch");
+        assert_eq!(cache.get("alice").await, Some(1));
+        let fetched = cache.get_or_fetch("bob", ttl, || async { Ok::<_, ()>(3) }).await;
+        assert_eq!(fetched, Ok(3), "a miss stores the value under an owned copy of the key");
+        assert_eq!(cache.get("bob").await, Some(3));
+        cache.settle().await;
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_evicts_a_few_entries_and_keeps_the_ones_in_use() {
+        let cache: KeyedCache<u32, u32> =
+            KeyedCache::new(crate::metrics::Cache::Roles, 100, Default::default());
+        let ttl = Duration::from_secs(60);
+        for key in 0..100 {
+            cache.insert(key, key, ttl).await;
+        }
+        cache.settle().await;
+        assert_eq!(cache.len(), 100);
+        // Ten users keep coming back while a thousand others pass through once each.
+        for newcomer in 100..1_100 {
+            for user in 0..10 {
+                assert_eq!(cache.get(&user).await, Some(user));
+            }
+            cache.insert(newcomer, newcomer, ttl).await;
+            if newcomer % 50 == 0 {
+                cache.settle().await;
+                assert!(cache.len() <= 100, "bounded: {} entries", cache.len());
+            }
+        }
+        cache.settle().await;
+        assert!((90..=100).contains(&cache.len()), "evicted by size, not emptied: {}", cache.len());
+        for user in 0..10 {
+            assert_eq!(cache.get(&user).await, Some(user), "user {user} in use survived");
+        }
     }
 }

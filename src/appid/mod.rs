@@ -13,10 +13,9 @@ pub mod jwks;
 mod management;
 pub mod refresh;
 mod token;
-mod ttl_cache;
 pub mod verify;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,16 +25,15 @@ pub use refresh::Renewed;
 pub use token::Tokens;
 pub use verify::{AccessClaims, IdClaims, Verified};
 
-use cache::Cached;
+use cache::{Cached, KeyedCache};
 use http::{Auth, Http};
 use jwks::KeySet;
 use management::IamTokenCache;
 use sha2::{Digest, Sha256};
-use ttl_cache::TtlCache;
 use verify::Expected;
 
-use crate::config::{AppIdConfig, IntrospectionPolicy};
-use crate::metrics::Metrics;
+use crate::config::AppIdConfig;
+use crate::metrics::{Cache, Metrics};
 use crate::secret::{AccessToken, Nonce, PkceVerifier, RefreshToken};
 
 /// Provider metadata is fetched again after this long.
@@ -50,7 +48,7 @@ const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
 /// A verified access token is remembered this long (its `exp` is still checked on every use).
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 /// Most tokens, introspection answers and users remembered at once.
-const CACHE_CAPACITY: usize = 10_000;
+const CACHE_CAPACITY: u64 = 10_000;
 
 /// A ready App ID client, managed by Rocket as state; cheap to clone (shared inside).
 #[derive(Clone)]
@@ -79,23 +77,11 @@ impl AppId {
             metadata: Cached::default(),
             keys: Cached::default(),
             iam: IamTokenCache::default(),
-            verified: TtlCache::new(crate::metrics::Cache::VerifiedTokens, CACHE_CAPACITY, metrics.clone()),
-            introspections: TtlCache::new(
-                crate::metrics::Cache::Introspection,
-                CACHE_CAPACITY,
-                metrics.clone(),
-            ),
-            roles: TtlCache::new(crate::metrics::Cache::Roles, CACHE_CAPACITY, metrics.clone()),
-            id_token_roles: TtlCache::new(
-                crate::metrics::Cache::IdTokenRoles,
-                CACHE_CAPACITY,
-                metrics.clone(),
-            ),
-            opaque_tokens: TtlCache::new(
-                crate::metrics::Cache::OpaqueTokens,
-                CACHE_CAPACITY,
-                metrics.clone(),
-            ),
+            verified: KeyedCache::new(Cache::VerifiedTokens, CACHE_CAPACITY, metrics.clone()),
+            introspections: KeyedCache::new(Cache::Introspection, CACHE_CAPACITY, metrics.clone()),
+            roles: KeyedCache::new(Cache::Roles, CACHE_CAPACITY, metrics.clone()),
+            id_token_roles: KeyedCache::new(Cache::IdTokenRoles, CACHE_CAPACITY, metrics.clone()),
+            opaque_tokens: KeyedCache::new(Cache::OpaqueTokens, CACHE_CAPACITY, metrics.clone()),
             no_introspection_logged: AtomicBool::new(false),
             metrics,
         })))
@@ -111,54 +97,22 @@ pub struct AppIdClient {
     iam: IamTokenCache,
     /// Access tokens whose signature and claims were verified, by SHA-256 of the token.
     /// Shared (`Arc`): every request of a token gets the cached claims without a copy.
-    verified: TtlCache<[u8; 32], Arc<AccessClaims>>,
+    verified: KeyedCache<[u8; 32], Arc<AccessClaims>>,
     /// `/introspect` answers, by SHA-256 of the token.
-    introspections: TtlCache<[u8; 32], bool>,
+    introspections: KeyedCache<[u8; 32], bool>,
     /// Role names by subject (management API).
-    roles: TtlCache<String, Arc<[String]>>,
+    roles: KeyedCache<String, Arc<[String]>>,
     /// Role names from the roles claim of the last verified id_token, by subject (roles
     /// source `token`/`both`): the session keeps the access token only, so roles that the
     /// provider puts into the id_token alone are remembered here for the session's life.
-    id_token_roles: TtlCache<String, Vec<String>>,
+    id_token_roles: KeyedCache<String, Vec<String>>,
     /// `oidc` only: access tokens that are not JWTs for us and could not be introspected,
     /// accepted on the strength of the id_token verified at login, by SHA-256 of the token,
     /// for at most the session lifetime.
-    opaque_tokens: TtlCache<[u8; 32], AccessClaims>,
+    opaque_tokens: KeyedCache<[u8; 32], AccessClaims>,
     /// The "no introspection endpoint, policy forced to never" notice was logged.
     no_introspection_logged: AtomicBool,
     metrics: Metrics,
-}
-
-/// The introspection answer members we read (RFC 7662 §2.2).
-#[derive(serde::Deserialize)]
-struct IntrospectionClaims {
-    active: bool,
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default)]
-    exp: Option<i64>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    azp: Option<String>,
-    /// A string or an array of strings (RFC 7662 §2.2, RFC 7519 §4.1.3).
-    #[serde(default)]
-    aud: Option<serde_json::Value>,
-}
-
-impl IntrospectionClaims {
-    /// The token was issued to us or for us: a provider answers introspection for any of
-    /// its tokens, and a token of another client of the same provider must not pass.
-    fn is_for(&self, client_id: &str) -> bool {
-        let aud_has = match &self.aud {
-            Some(serde_json::Value::String(one)) => one == client_id,
-            Some(serde_json::Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(client_id)),
-            _ => false,
-        };
-        self.client_id.as_deref() == Some(client_id) || self.azp.as_deref() == Some(client_id) || aud_has
-    }
 }
 
 /// SHA-256 of a token: the cache key (tokens themselves are never kept as keys). The
@@ -269,7 +223,7 @@ impl AppIdClient {
                 let claims = AccessClaims::vouched(id.sub.clone(), exp, None, Vec::new())
                     .ok_or(VerifyError::Token(error))?;
                 tracing::info!(event = "opaque_access_token", via = "id_token");
-                self.opaque_tokens.insert(key, claims.clone(), Duration::from_secs(lifetime.max(1)));
+                self.opaque_tokens.insert(key, claims.clone(), Duration::from_secs(lifetime.max(1))).await;
                 Ok(Arc::new(claims))
             }
             other => other,
@@ -280,47 +234,6 @@ impl AppIdClient {
     /// another way (not a JWT at all, or a JWT for another audience).
     fn opaque_allowed(&self, error: TokenError) -> bool {
         !self.config.is_app_id() && matches!(error, TokenError::Malformed | TokenError::AudienceMismatch)
-    }
-
-    /// `oidc`: an access token that is not a JWT for us, by introspection (when listed) or
-    /// as accepted at login. Errors with `error` when neither applies.
-    async fn verify_opaque(
-        &self,
-        token: &str,
-        key: [u8; 32],
-        error: TokenError,
-    ) -> Result<AccessClaims, VerifyError> {
-        if let Some(claims) = self.opaque_tokens.get(&key) {
-            return Ok(claims);
-        }
-        let metadata = self.metadata().await?;
-        let Some(endpoint) = metadata.introspection_endpoint.as_ref() else {
-            return Err(VerifyError::Token(error));
-        };
-        let mut form = vec![("token", token)];
-        let auth = token::client_auth(&self.config, &metadata, &mut form);
-        let answer: serde_json::Value =
-            self.http.post_form("introspect", endpoint.as_str(), auth, &form, false).await?;
-        let parsed = <IntrospectionClaims as serde::Deserialize>::deserialize(&answer)
-            .map_err(|_| ProviderError::Malformed { endpoint: "introspect", what: "introspection answer" })?;
-        if parsed.active && !parsed.is_for(&self.config.client_id) {
-            return Err(VerifyError::Token(TokenError::AudienceMismatch));
-        }
-        let (true, Some(sub), Some(exp)) = (parsed.active, parsed.sub, parsed.exp) else {
-            // Inactive, or active without saying for whom or until when: not usable.
-            return Err(VerifyError::Token(TokenError::Expired));
-        };
-        // This answer also serves the policy check that follows (no second call).
-        let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
-        let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
-        self.introspections.insert(key, true, ttl);
-        let token_roles = if self.config.roles_source.uses_token() {
-            verify::roles_in_claims(&answer, &self.config.roles_claim)
-        } else {
-            Vec::new()
-        };
-        AccessClaims::vouched(sub, exp, parsed.scope, token_roles)
-            .ok_or(VerifyError::Provider(ProviderError::Malformed { endpoint: "introspect", what: "claims" }))
     }
 
     /// Verifies an access token locally (signature, issuer, audience, tenant, expiry).
@@ -359,56 +272,6 @@ impl AppIdClient {
         Ok(claims)
     }
 
-    /// Whether the access token is still active, by the configured policy: `never` asks
-    /// nobody, `cached` asks `/introspect` at most once per token per TTL (never past the
-    /// token's expiry), `always` asks on every call.
-    pub async fn is_active(&self, token: &str, key: [u8; 32], exp: i64) -> Result<bool, ProviderError> {
-        if self.config.introspection != IntrospectionPolicy::Never && !self.config.is_app_id() {
-            // A generic provider need not offer introspection: without it, policy `never`.
-            let metadata = self.metadata().await?;
-            if metadata.introspection_endpoint.is_none() {
-                if !self.no_introspection_logged.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        event = "introspection_unavailable",
-                        "the provider lists no introspection_endpoint: APPID_INTROSPECTION is treated as never"
-                    );
-                }
-                return Ok(true);
-            }
-        }
-        match self.config.introspection {
-            IntrospectionPolicy::Never => Ok(true),
-            IntrospectionPolicy::Always => self.introspect_by_policy(token).await,
-            IntrospectionPolicy::Cached => {
-                let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
-                let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
-                self.introspections.get_or_fetch(&key, ttl, || self.introspect_by_policy(token)).await
-            }
-        }
-    }
-
-    /// [`Self::introspect`] for the policy check of a token already verified locally. A
-    /// generic provider may refuse to introspect its own JWT access tokens (oidc-provider
-    /// answers `unsupported_token_type`: they are self-contained and not stored): the local
-    /// verification then stands, as with policy `never` (logged once).
-    async fn introspect_by_policy(&self, token: &str) -> Result<bool, ProviderError> {
-        match self.introspect(token).await {
-            Err(ProviderError::Status { status: 400, error: Some(error), .. })
-                if !self.config.is_app_id() && error == "unsupported_token_type" =>
-            {
-                if !self.no_introspection_logged.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        event = "introspection_unavailable",
-                        "the provider does not introspect these access tokens (unsupported_token_type): \
-                         they are verified locally only, as with APPID_INTROSPECTION=never"
-                    );
-                }
-                Ok(true)
-            }
-            other => other,
-        }
-    }
-
     /// Exchanges an authorization code at the token endpoint.
     pub async fn exchange_code(
         &self,
@@ -444,7 +307,7 @@ impl AppIdClient {
         // The renewed id_token's roles replace those from login (renewal is when token
         // roles change without a new login).
         if self.config.roles_source.uses_token() {
-            self.remember_id_token_roles(sub, claims.token_roles.clone());
+            self.remember_id_token_roles(sub, claims.token_roles.clone()).await;
         }
         Ok(claims)
     }
@@ -453,12 +316,6 @@ impl AppIdClient {
     /// does not). Taken from cached metadata only: logout never waits for discovery.
     pub async fn end_session_endpoint(&self) -> Option<url::Url> {
         self.metadata.peek().await.and_then(|m| m.end_session_endpoint.clone())
-    }
-
-    /// Asks `/introspect` whether an access token is still active (no cache).
-    pub async fn introspect(&self, token: &str) -> Result<bool, ProviderError> {
-        let metadata = self.metadata().await?;
-        introspect::is_active(&self.http, &self.config, &metadata, token).await
     }
 
     /// The user's App ID role names from the management API (no cache).
@@ -484,10 +341,10 @@ impl AppIdClient {
         let mut roles = Vec::new();
         if source.uses_management_api() {
             roles = self.user_roles(&id.sub).await?;
-            self.remember_roles(&id.sub, roles.clone());
+            self.remember_roles(&id.sub, roles.clone()).await;
         }
         if source.uses_token() {
-            self.remember_id_token_roles(&id.sub, id.token_roles.clone());
+            self.remember_id_token_roles(&id.sub, id.token_roles.clone()).await;
             roles.extend(id.token_roles.iter().cloned());
             roles.extend(access.token_roles.iter().cloned());
         }
@@ -509,7 +366,7 @@ impl AppIdClient {
         let mut roles =
             if source.uses_management_api() { self.roles(sub).await?.to_vec() } else { Vec::new() };
         roles.extend(access.token_roles.iter().cloned());
-        if let Some(from_id_token) = self.id_token_roles.get(sub) {
+        if let Some(from_id_token) = self.id_token_roles.get(sub).await {
             roles.extend(from_id_token);
         }
         roles.sort();
@@ -517,9 +374,9 @@ impl AppIdClient {
         Ok(roles.into())
     }
 
-    fn remember_id_token_roles(&self, sub: &str, roles: Vec<String>) {
+    async fn remember_id_token_roles(&self, sub: &str, roles: Vec<String>) {
         let ttl = Duration::from_secs(self.config.session_max_age_secs);
-        self.id_token_roles.insert(sub.to_string(), roles, ttl);
+        self.id_token_roles.insert(sub.to_string(), roles, ttl).await;
     }
 
     /// The user's roles, at most `roles_ttl_secs` old (so a role removed in App ID stops
@@ -530,8 +387,9 @@ impl AppIdClient {
     }
 
     /// Remembers roles just read at login, so the first protected page needs no call.
-    pub fn remember_roles(&self, sub: &str, roles: Vec<String>) {
-        self.roles.insert(sub.to_string(), roles.into(), Duration::from_secs(self.config.roles_ttl_secs));
+    pub async fn remember_roles(&self, sub: &str, roles: Vec<String>) {
+        let ttl = Duration::from_secs(self.config.roles_ttl_secs);
+        self.roles.insert(sub.to_string(), roles.into(), ttl).await;
     }
 
     /// Readiness without network traffic: `Err(reason)` until discovery and signing keys
@@ -558,28 +416,5 @@ impl AppIdClient {
     /// a background task), so no request waits for them. Failures keep the last good keys.
     pub async fn refresh_keys(&self) -> Result<usize, ProviderError> {
         Ok(self.keys.get(Duration::ZERO, || self.fetch_keys()).await?.len())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_introspected_token_must_be_ours() {
-        let answer = |extra: serde_json::Value| -> IntrospectionClaims {
-            let mut body = serde_json::json!({ "active": true, "sub": "u", "exp": 1 });
-            if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
-                body.extend(extra);
-            }
-            serde_json::from_value(body).unwrap()
-        };
-        assert!(answer(serde_json::json!({ "client_id": "us" })).is_for("us"));
-        assert!(answer(serde_json::json!({ "azp": "us" })).is_for("us"));
-        assert!(answer(serde_json::json!({ "aud": "us" })).is_for("us"));
-        assert!(answer(serde_json::json!({ "aud": ["api", "us"] })).is_for("us"));
-        // Another client's token, or one that says nothing about whose it is.
-        assert!(!answer(serde_json::json!({ "client_id": "them", "aud": ["api"] })).is_for("us"));
-        assert!(!answer(serde_json::json!({})).is_for("us"));
     }
 }
