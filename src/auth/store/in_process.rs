@@ -84,10 +84,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn two_stores_do_not_share_their_deny_lists() {
+    async fn two_stores_do_not_share_their_deny_lists_or_renewals() {
         let (one, other) = (store(), store());
         one.deny("sid", crate::clock::now() + 60).await;
         assert!(one.is_denied("sid").await && !other.is_denied("sid").await);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let rejected = || Renewal::Rejected("refresh_refused");
+        one.renew_once([9; 32], "rt", counted(&calls, rejected())).await;
+        other.renew_once([9; 32], "rt", counted(&calls, rejected())).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "each app renews for itself");
     }
 
     fn counted(calls: &Arc<AtomicUsize>, outcome: Renewal) -> RenewalFuture {
