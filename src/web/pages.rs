@@ -10,6 +10,7 @@ use serde_json::json;
 use super::page::{shown, Page};
 use super::when::When;
 use crate::appid::AppId;
+use crate::auth::store::SessionStore;
 use crate::auth::{Admin, Authorized, AuthorizedUser, Bearer};
 use crate::metrics::Metrics;
 
@@ -78,15 +79,23 @@ pub fn health() -> &'static str {
 /// Readiness: configuration loaded, provider discovery and signing keys available
 /// (fetched or from cache); 503 with a reason code otherwise. Never calls the provider.
 #[rocket::get("/ready")]
-pub async fn ready(appid: &State<AppId>) -> (Status, Json<serde_json::Value>) {
+pub async fn ready(appid: &State<AppId>, store: &State<SessionStore>) -> (Status, Json<serde_json::Value>) {
     match appid.readiness().await {
-        // Ready, but some provider endpoints are failing (their circuit breakers are open):
-        // existing sessions keep working from cached keys; say which endpoints, so an
-        // operator sees it, without failing the probe and restarting a healthy process.
-        Ok(()) => match appid.degraded_endpoints() {
-            degraded if degraded.is_empty() => (Status::Ok, Json(json!({ "status": "ready" }))),
-            degraded => (Status::Ok, Json(json!({ "status": "ready", "degraded": degraded }))),
-        },
+        // Ready, but some provider endpoints are failing (their circuit breakers are open),
+        // or the shared session store is: existing sessions keep working from cached keys
+        // and each instance's own state; say what, so an operator sees it, without failing
+        // the probe and restarting a healthy process.
+        Ok(()) => {
+            let mut body = json!({ "status": "ready" });
+            let degraded = appid.degraded_endpoints();
+            if !degraded.is_empty() {
+                body["degraded"] = json!(degraded);
+            }
+            if store.degraded() {
+                body["store"] = json!("degraded");
+            }
+            (Status::Ok, Json(body))
+        }
         Err(reason) => (Status::ServiceUnavailable, Json(json!({ "status": "not_ready", "reason": reason }))),
     }
 }

@@ -53,6 +53,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Forgets the renewal made with the refresh token with SHA-256 `key` (at logout).
     async fn forget_renewal(&self, key: [u8; 32]);
+
+    /// True while a shared store keeps failing and each instance uses its own state (for
+    /// `/ready`, which stays ready: the fallbacks serve).
+    fn degraded(&self) -> bool {
+        false
+    }
 }
 
 /// The app's session store (managed state); cheap to clone.

@@ -374,6 +374,10 @@ impl Backend for Redis {
         self.check_denied(sid).await.unwrap_or(true)
     }
 
+    fn degraded(&self) -> bool {
+        self.0.health.in_a_row.load(Ordering::Relaxed) >= ERRORS_BEFORE_PAUSE
+    }
+
     async fn check_denied(&self, sid: &str) -> Option<bool> {
         if self.0.local.is_denied(sid).await {
             return Some(true);
