@@ -50,7 +50,7 @@ fn rs256_verification(c: &mut Criterion) {
         now,
     };
     c.bench_function("uncached RS256 access-token verification", |b| {
-        b.iter(|| rocket_appid::appid::verify::verify_access_token(&token, &keys, &expected).unwrap())
+        b.iter(|| rocket_appid::appid::verify::verify_access_token(&token, &keys, &expected, None).unwrap())
     });
 }
 

@@ -185,15 +185,6 @@ impl AppIdClient {
         Ok(verify::verify_id_token(token, &keys, &self.expected(), nonce, roles_claim)?)
     }
 
-    /// The roles claim of a verified token, when the roles source reads tokens.
-    fn token_roles_of(&self, verified_token: &str) -> Vec<String> {
-        if self.config.roles_source.uses_token() {
-            verify::roles_from_verified(verified_token, &self.config.roles_claim)
-        } else {
-            Vec::new()
-        }
-    }
-
     /// Verifies the access token that came with a login whose id_token is `id`.
     ///
     /// App ID, and `oidc` providers that issue JWT access tokens for us: as
@@ -251,14 +242,14 @@ impl AppIdClient {
         let claims = self
             .verified
             .get_or_fetch(&key, VERIFIED_TTL, || async {
+                let roles_claim =
+                    self.config.roles_source.uses_token().then_some(self.config.roles_claim.as_str());
                 let verified = self.keys_for(token).await.and_then(|keys| {
-                    verify::verify_access_token(token, &keys, &self.expected()).map_err(VerifyError::from)
+                    verify::verify_access_token(token, &keys, &self.expected(), roles_claim)
+                        .map_err(VerifyError::from)
                 });
                 match verified {
-                    Ok(mut claims) => {
-                        claims.token_roles = self.token_roles_of(token);
-                        Ok(Arc::new(claims))
-                    }
+                    Ok(claims) => Ok(Arc::new(claims)),
                     Err(VerifyError::Token(error)) if self.opaque_allowed(error) => {
                         self.verify_opaque(token, key, error).await.map(Arc::new)
                     }

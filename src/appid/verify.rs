@@ -284,11 +284,15 @@ pub fn verify_access_token(
     token: &str,
     keys: &KeySet,
     expected: &Expected,
+    roles_claim: Option<&str>,
 ) -> Result<AccessClaims, TokenError> {
-    let claims: AccessClaims = serde_json::from_value(verify_signed(token, keys, expected, Kind::Access)?)
-        .map_err(|_| TokenError::Malformed)?;
+    let payload = verify_signed(token, keys, expected, Kind::Access)?;
+    // Read from the payload that was just verified, never from the token again.
+    let token_roles = roles_claim.map(|path| roles_in_claims(&payload, path)).unwrap_or_default();
+    let mut claims: AccessClaims = serde_json::from_value(payload).map_err(|_| TokenError::Malformed)?;
     check_tenant(claims.tenant.as_deref(), expected)?;
     check_subject(&claims.sub, expected)?;
+    claims.token_roles = token_roles;
     Ok(claims.with_scopes())
 }
 
@@ -492,21 +496,12 @@ fn check_subject(sub: &str, expected: &Expected) -> Result<(), TokenError> {
 const MAX_TOKEN_ROLES: usize = 100;
 const MAX_ROLE_NAME: usize = 100;
 
-/// The role names in claim `path` of a token that has already been verified (never call it
-/// on an unverified one: the claims are read, not checked). `path` names a top-level claim
-/// (tried first, as is, so `https://example.com/roles` works) or nested members joined by
-/// dots (`realm_access.roles`). The value may be an array of strings or one string; other
+/// The role names in claim `path` of a verified token's payload or of an introspection
+/// answer. `path` names a top-level claim (tried first, as is, so
+/// `https://example.com/roles` works) or nested members joined by dots
+/// (`realm_access.roles`). The value may be an array of strings or one string; other
 /// values, empty or overlong names give no roles rather than an error, so an odd claim
 /// means "no role" (403), never a failed login.
-pub fn roles_from_verified(token: &str, path: &str) -> Vec<String> {
-    let Some(payload) = token.split('.').nth(1) else { return Vec::new() };
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(payload) else { return Vec::new() };
-    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return Vec::new() };
-    roles_in_claims(&claims, path)
-}
-
-/// The role names in claim `path` of a verified token's payload or of an introspection
-/// answer (see [`roles_from_verified`]).
 pub fn roles_in_claims(claims: &serde_json::Value, path: &str) -> Vec<String> {
     let value = claims.get(path).or_else(|| path.split('.').try_fold(claims, |v, name| v.get(name)));
     let names: Vec<&str> = match value {
@@ -560,13 +555,13 @@ mod tests {
             assert_eq!(key_id(&bad_header).unwrap_err(), TokenError::Malformed);
             let bad_claims = format!("{}.{}.c2ln", b64(good_header), b64(bad));
             assert_eq!(
-                verify_access_token(&bad_claims, &keys, &expected).unwrap_err(),
+                verify_access_token(&bad_claims, &keys, &expected, None).unwrap_err(),
                 TokenError::Malformed
             );
         }
         // The same token with good parts gets as far as the key lookup.
         let good = format!("{}.{}.c2ln", b64(good_header), b64(good_claims));
-        assert_eq!(verify_access_token(&good, &keys, &expected).unwrap_err(), TokenError::UnknownKid);
+        assert_eq!(verify_access_token(&good, &keys, &expected, None).unwrap_err(), TokenError::UnknownKid);
     }
 
     #[test]
@@ -595,11 +590,17 @@ mod tests {
         let at_jwt = token(br#"{"alg":"RS256","typ":"at+jwt","kid":"k1"}"#);
         let ver3 = token(br#"{"alg":"RS256","typ":"JWT","kid":"k1","ver":3}"#);
         // App ID: neither an at+jwt type nor another version.
-        assert_eq!(verify_access_token(&at_jwt, &keys, &app_id).unwrap_err(), TokenError::TypNotAllowed);
-        assert_eq!(verify_access_token(&ver3, &keys, &app_id).unwrap_err(), TokenError::VersionNotSupported);
+        assert_eq!(
+            verify_access_token(&at_jwt, &keys, &app_id, None).unwrap_err(),
+            TokenError::TypNotAllowed
+        );
+        assert_eq!(
+            verify_access_token(&ver3, &keys, &app_id, None).unwrap_err(),
+            TokenError::VersionNotSupported
+        );
         // A generic provider: both get as far as the key lookup.
-        assert_eq!(verify_access_token(&at_jwt, &keys, &generic).unwrap_err(), TokenError::UnknownKid);
-        assert_eq!(verify_access_token(&ver3, &keys, &generic).unwrap_err(), TokenError::UnknownKid);
+        assert_eq!(verify_access_token(&at_jwt, &keys, &generic, None).unwrap_err(), TokenError::UnknownKid);
+        assert_eq!(verify_access_token(&ver3, &keys, &generic, None).unwrap_err(), TokenError::UnknownKid);
         // An access token type never passes as an id_token.
         let nonce = Nonce::new("n".to_string());
         assert_eq!(
