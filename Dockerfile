@@ -23,21 +23,22 @@ RUN mkdir -p src/bin emulator/src benches \
  && rm -rf src emulator/src
 COPY src src
 COPY emulator emulator
-# touch: make cargo rebuild the real sources rather than reuse the stubs.
+COPY scripts/runtime-rootfs.sh scripts/runtime-rootfs.sh
+# touch: make cargo rebuild the real sources rather than reuse the stubs. Then everything the
+# runtime stage holds besides the app's files goes to /out: the binary, the libraries and
+# loader `ldd` lists (this stage's glibc, the one the binary was linked against), the CA
+# bundle, /etc/passwd and /etc/group for uid 10001, and /tmp.
 RUN touch src/main.rs src/lib.rs emulator/src/lib.rs \
- && cargo build --release --locked -p rocket-appid --no-default-features --features "$FEATURES" --bin rocket-appid
+ && cargo build --release --locked -p rocket-appid --no-default-features --features "$FEATURES" --bin rocket-appid \
+ && scripts/runtime-rootfs.sh /out target/release/rocket-appid
 
-# Runtime stage: slim Debian with the CA bundle, the binary, Rocket.toml, templates and
-# static files. Rocket.toml's relative template_dir/static_dir resolve against WORKDIR.
-FROM debian:bookworm-slim AS runtime
-RUN groupadd --system --gid 10001 app \
- && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
-# Outbound TLS (reqwest + rustls-platform-verifier) trusts the system CA bundle. It is taken
-# from the builder image (which has Debian's ca-certificates) rather than installed with apt:
-# that package pulls in openssl and libssl3 (9.6 MB) that nothing here uses.
-COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# Runtime stage: no distribution at all (no shell, no package manager, no coreutils): the
+# files assembled in the builder stage's /out, then Rocket.toml, templates and static files.
+# Rocket.toml's relative template_dir/static_dir resolve against WORKDIR. Outbound TLS
+# (reqwest + rustls-platform-verifier) trusts /etc/ssl/certs/ca-certificates.crt.
+FROM scratch AS runtime
+COPY --from=builder /out/ /
 WORKDIR /app
-COPY --from=builder /src/target/release/rocket-appid /usr/local/bin/rocket-appid
 COPY Rocket.toml ./
 COPY templates ./templates
 COPY static ./static
@@ -46,5 +47,6 @@ ENV ROCKET_PROFILE=release ROCKET_ADDRESS=0.0.0.0 PORT=8080
 # Numeric user and group, so platforms can tell it is not root.
 USER 10001:10001
 EXPOSE 8080
-# SIGTERM (the default stop signal) starts Rocket's graceful shutdown (Rocket.toml [default.shutdown]).
+# SIGTERM (the default stop signal): the app finishes the requests in flight and exits 0
+# (Rocket.toml [default.shutdown], src/main.rs).
 CMD ["/usr/local/bin/rocket-appid"]
