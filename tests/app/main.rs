@@ -16,6 +16,7 @@ mod faults;
 mod guard;
 mod headers;
 mod hostile_provider;
+mod instances;
 mod introspection;
 mod key_rotation;
 mod login_flow;

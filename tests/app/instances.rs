@@ -1,0 +1,89 @@
+//! Several instances of the app behind one address, sharing one Redis and one session key:
+//! each instance here is an app of its own (its own caches, breakers and in-process state),
+//! and only the store connects them, as on Code Engine. Needs `RAPPID_TEST_REDIS_URL`
+//! (`.ci/run` starts a Redis); without it these tests print SKIPPED, except under CI=true.
+
+use appid_emulator::EmulatorConfig;
+use rocket::futures::future::join_all;
+use rocket::http::Status;
+use rocket::local::asynchronous::Client;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+/// The shared store's settings for one test (its own namespace), or None to skip.
+fn shared_store() -> Option<Value> {
+    let Ok(url) = std::env::var("RAPPID_TEST_REDIS_URL") else {
+        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+            panic!("RAPPID_TEST_REDIS_URL is required under CI=true (.ci/run starts a Redis)");
+        }
+        println!("SKIPPED: RAPPID_TEST_REDIS_URL is not set: the several-instances tests did NOT run");
+        return None;
+    };
+    let namespace = format!("t{:016x}", rand::random::<u64>());
+    Some(json!({ "store_url": url, "store_namespace": namespace }))
+}
+
+fn merged(mut base: Value, more: Value) -> Value {
+    if let (Some(base), Value::Object(more)) = (base.as_object_mut(), more) {
+        base.extend(more);
+    }
+    base
+}
+
+/// Instance B: another app with the same settings (and so its own Redis connection).
+async fn instance_b(app: &TestApp, settings: Value) -> Client {
+    Client::untracked(rocket_appid::build(app_figment(&app.idp, settings))).await.expect("instance B ignites")
+}
+
+#[rocket::async_test]
+async fn signing_out_on_one_instance_refuses_the_old_cookie_on_another_at_once() {
+    let Some(store) = shared_store() else { return };
+    let app = spawn_app_with(EmulatorConfig::default(), store.clone()).await;
+    let b = instance_b(&app, store).await;
+    app.login_as(ALICE, "/auth_route").await;
+    let cookies = app.session_cookies();
+    assert_eq!(replay(&b, &cookies, "text/html").await.status(), Status::Ok, "B serves A's session");
+    app.logout().await;
+    let replayed = replay(&b, &cookies, "text/html").await;
+    assert_eq!(replayed.status(), Status::SeeOther, "B refuses the signed-out cookie at once");
+    assert!(location(&replayed).starts_with(&app.idp.oauth_server_url));
+}
+
+#[rocket::async_test]
+async fn twenty_requests_of_one_session_over_two_instances_at_renewal_make_one_refresh_call() {
+    let Some(store) = shared_store() else { return };
+    // Access tokens of 1 s, renewed only once expired; the emulator rotates refresh tokens
+    // and refuses one used twice, as App ID does, so a second refresh would sign out.
+    let idp = EmulatorConfig { refresh_tokens: true, access_token_ttl: 1, ..EmulatorConfig::default() };
+    let settings = merged(store, json!({ "clock_leeway_secs": 0, "refresh_window_secs": 0 }));
+    let app = spawn_app_with(idp, settings.clone()).await;
+    let b = instance_b(&app, settings).await;
+    app.login_as(ALICE, "/auth_route").await;
+    app.idp.emulator.set_access_token_ttl(3600);
+    let cookies = app.session_cookies();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let on_a = (0..10).map(|_| async { app.get("/auth_route").await.status() });
+    let on_b = (0..10).map(|_| async { replay(&b, &cookies, "text/html").await.status() });
+    let (a, b_statuses) = tokio::join!(join_all(on_a), join_all(on_b));
+    let statuses: Vec<Status> = a.into_iter().chain(b_statuses).collect();
+    assert!(statuses.iter().all(|s| *s == Status::Ok), "nobody is signed out: {statuses:?}");
+    assert_eq!(app.token_calls(), 2, "the login's code exchange and exactly one refresh");
+}
+
+#[rocket::async_test]
+async fn a_store_that_stops_answering_signs_nobody_out_and_sessions_keep_working() {
+    let Some(store) = shared_store() else { return };
+    let app = spawn_app_with(EmulatorConfig::default(), store.clone()).await;
+    app.login_as(ALICE, "/auth_route").await;
+    // Instance B points at a Redis that is not there (its URL is the only difference).
+    let gone = merged(store, json!({ "store_url": format!("redis://127.0.0.1:{}", free_port()) }));
+    let b = instance_b(&app, gone).await;
+    let cookies = app.session_cookies();
+    for _ in 0..3 {
+        let response = replay(&b, &cookies, "text/html").await;
+        assert_eq!(response.status(), Status::Ok, "the deny-list fails open: no 500, no sign-out");
+        assert!(response.cookies().get("appid_session").is_none_or(|c| !c.value().is_empty()));
+    }
+}
