@@ -33,6 +33,12 @@ impl ProviderError {
         matches!(self, ProviderError::Status { status: 400, error: Some(e), .. } if e == "invalid_grant")
     }
 
+    /// True when the call was not made because this instance's budget of token-endpoint
+    /// calls for this second is spent: the user should try again in a moment.
+    pub fn is_over_budget(&self) -> bool {
+        matches!(self, ProviderError::Unreachable { kind: "budget", .. })
+    }
+
     /// True when this login cannot complete although the provider answered properly.
     pub fn is_incomplete(&self) -> bool {
         matches!(self, ProviderError::Incomplete { .. })

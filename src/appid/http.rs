@@ -35,6 +35,9 @@ pub struct Http {
     timeouts: Timeouts,
     breakers: Breakers,
     slots: Arc<Semaphore>,
+    /// Calls to the token endpoint this instance may still make this second: a flood of
+    /// sign-ins must not spend App ID's limit, past which it blocks every call for 30 s.
+    token_budget: Arc<governor::DefaultDirectRateLimiter>,
     metrics: Metrics,
 }
 
@@ -56,6 +59,7 @@ impl Http {
         breaker_failures: u32,
         breaker_open_for: Duration,
         max_concurrent: usize,
+        token_calls_per_sec: u32,
         metrics: Metrics,
     ) -> Result<Self, reqwest::Error> {
         let client = Client::builder()
@@ -74,6 +78,9 @@ impl Http {
             breakers: Breakers::new(breaker_failures, breaker_open_for, metrics.clone()),
             metrics,
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            token_budget: Arc::new(governor::DefaultDirectRateLimiter::direct(governor::Quota::per_second(
+                std::num::NonZeroU32::new(token_calls_per_sec).unwrap_or(std::num::NonZeroU32::MIN),
+            ))),
         })
     }
 
@@ -150,6 +157,11 @@ impl Http {
         limit: usize,
         body: Body,
     ) -> Result<T, ProviderError> {
+        if endpoint == "token" && self.token_budget.check().is_err() {
+            tracing::warn!(event = "provider_budget_spent", endpoint);
+            self.metrics.provider_call_refused(endpoint, "budget");
+            return Err(ProviderError::Unreachable { endpoint, kind: "budget" });
+        }
         let permit = match self.breakers.admit(endpoint) {
             Ok(permit) => permit,
             Err(open) => {

@@ -71,6 +71,7 @@ impl AppId {
                 config.breaker.failures,
                 config.breaker.open_for,
                 config.breaker.max_concurrent,
+                config.breaker.token_calls_per_sec,
                 metrics.clone(),
             )?,
             config,

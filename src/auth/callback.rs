@@ -39,6 +39,8 @@ pub enum LoginFailure {
     SessionTooLarge,
     /// The provider could not be asked.
     Unavailable,
+    /// This instance has spent its budget of provider calls for the moment: try again.
+    TooMany,
 }
 
 /// A refused callback: the reason code for the log and what the user is told.
@@ -159,7 +161,9 @@ async fn complete(
     let code = query.code.as_deref().ok_or(failed("code_missing"))?;
 
     let tokens = appid.exchange_code(code, login.verifier.as_ref()).await.map_err(|e| {
-        if e.is_invalid_grant() {
+        if e.is_over_budget() {
+            Refusal("token_budget", LoginFailure::TooMany)
+        } else if e.is_invalid_grant() {
             Refusal("invalid_grant", LoginFailure::Expired)
         } else if e.is_incomplete() {
             tracing::warn!(event = "token_response_refused", %e);

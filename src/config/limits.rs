@@ -80,6 +80,7 @@ numeric_settings! {
         roles_ttl_secs:               u64,   "APPID_ROLES_TTL_SECS",          1,   86_400, 300,      Seconds;
         breaker_failures:             u32,   "APPID_BREAKER_FAILURES",        1,   100,    5,        Count;
         breaker_open_secs:            u64,   "APPID_BREAKER_OPEN_SECS",       1,   600,    30,       Seconds;
+        token_calls_per_sec:          u32,   "APPID_TOKEN_CALLS_PER_SEC",     1,   1000,   20,       Count;
         max_concurrent_calls:         usize, "APPID_MAX_CONCURRENT_CALLS",    1,   10_000, 64,       Count;
         clock_leeway_secs:            u64,   "APPID_CLOCK_LEEWAY_SECS",       0,   300,    60,       Seconds;
         session_max_age_secs:         u64,   "APPID_SESSION_MAX_AGE_SECS",    60,  WEEK,   8 * 3600, SecondsUpToDays;

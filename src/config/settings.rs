@@ -105,6 +105,8 @@ pub struct RawSettings {
     pub breaker_open_secs: u64,
     /// Most calls to the provider in flight at once (all endpoints together).
     pub max_concurrent_calls: usize,
+    /// Most token-endpoint calls per second from this instance.
+    pub token_calls_per_sec: u32,
     /// How long a session lives at most, whatever the token lifetime (seconds).
     pub session_max_age_secs: u64,
     /// With a refresh token, the access token is renewed when it has less than this left
@@ -173,6 +175,7 @@ impl Default for RawSettings {
             breaker_failures: numbers.breaker_failures,
             breaker_open_secs: numbers.breaker_open_secs,
             max_concurrent_calls: numbers.max_concurrent_calls,
+            token_calls_per_sec: numbers.token_calls_per_sec,
             session_max_age_secs: numbers.session_max_age_secs,
             refresh_window_secs: numbers.refresh_window_secs,
             refresh_grace_secs: numbers.refresh_grace_secs,

@@ -152,6 +152,7 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                     failures: raw.breaker_failures,
                     open_for: Duration::from_secs(raw.breaker_open_secs),
                     max_concurrent: raw.max_concurrent_calls,
+                    token_calls_per_sec: raw.token_calls_per_sec,
                 },
                 clock_leeway_secs: raw.clock_leeway_secs,
                 session_max_age_secs: raw.session_max_age_secs,

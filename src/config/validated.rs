@@ -28,6 +28,9 @@ pub struct BreakerSettings {
     pub open_for: Duration,
     /// Most provider calls in flight at once.
     pub max_concurrent: usize,
+    /// Most calls to the token endpoint (code exchanges and refreshes) per second from this
+    /// instance: App ID blocks every call for 30 s past its limit.
+    pub token_calls_per_sec: u32,
 }
 
 /// Validated App ID configuration.

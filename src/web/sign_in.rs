@@ -33,6 +33,9 @@ pub async fn afterauth(
     }
     match callback::finish(uri.query().map(|q| q.as_str()), jar, appid).await {
         Ok(destination) => Ok(SeeOther::to(destination)),
+        Err(Refusal(_, LoginFailure::TooMany)) => {
+            Err(ErrorPage::TooManySignIns.page_retry_after(std::time::Duration::from_secs(1)))
+        }
         Err(Refusal(_, failure)) => Err(failure_page(failure).page()),
     }
 }
@@ -61,6 +64,7 @@ fn failure_page(failure: LoginFailure) -> ErrorPage {
         LoginFailure::Expired => ErrorPage::SignInExpired,
         LoginFailure::SessionTooLarge => ErrorPage::SessionTooLarge,
         LoginFailure::Unavailable => ErrorPage::Unavailable,
+        LoginFailure::TooMany => ErrorPage::TooManySignIns,
     }
 }
 

@@ -107,3 +107,27 @@ async fn behind_a_trusted_proxy_the_client_is_the_forwarded_address_not_the_prox
     // Another client behind the same proxy has its own bucket.
     assert_eq!(from_proxy("192.0.2.2").dispatch().await.status(), Status::SeeOther);
 }
+
+#[rocket::async_test]
+async fn the_token_endpoint_budget_caps_code_exchanges_per_second_with_a_429_and_no_call() {
+    let app =
+        spawn_app_with(appid_emulator::EmulatorConfig::default(), json!({ "token_calls_per_sec": 2 })).await;
+    // Four logins (tabs of one browser) reach their callbacks at the same moment.
+    let mut callbacks = Vec::new();
+    for _ in 0..4 {
+        let authorization = app.begin_login("/auth_route").await;
+        callbacks.push(app.sign_in_at_provider(&authorization, ALICE).await);
+    }
+    let before = app.idp.emulator.calls(Endpoint::Token);
+    let answers =
+        rocket::futures::future::join_all(callbacks.iter().map(|c| app.client.get(c.clone()).dispatch()))
+            .await;
+    let statuses: Vec<Status> = answers.iter().map(|a| a.status()).collect();
+    let refused = answers.iter().filter(|a| a.status() == Status::TooManyRequests).count();
+    assert_eq!(refused, 2, "two exchanges this second, the others told to come back: {statuses:?}");
+    assert!(answers
+        .iter()
+        .filter(|a| a.status() == Status::TooManyRequests)
+        .all(|a| a.headers().get_one("Retry-After") == Some("1")));
+    assert_eq!(app.idp.emulator.calls(Endpoint::Token) - before, 2, "no call beyond the budget");
+}
