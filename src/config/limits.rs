@@ -159,6 +159,7 @@ mod tests {
             ("APPID_ROLES_TTL_SECS", "must be between 1 and 86400 seconds"),
             ("APPID_BREAKER_FAILURES", "must be between 1 and 100"),
             ("APPID_BREAKER_OPEN_SECS", "must be between 1 and 600 seconds"),
+            ("APPID_TOKEN_CALLS_PER_SEC", "must be between 1 and 1000"),
             ("APPID_MAX_CONCURRENT_CALLS", "must be between 1 and 10000"),
             ("APPID_CLOCK_LEEWAY_SECS", "must be at most 300 seconds"),
             ("APPID_SESSION_MAX_AGE_SECS", "must be between 60 seconds and 7 days"),
