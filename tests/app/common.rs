@@ -43,6 +43,21 @@ pub fn app_process() -> std::process::Command {
     command
 }
 
+/// [`app_process`] serving on `port`, signing in through `idp`.
+pub fn app_process_against(idp: &RunningEmulator, port: u16) -> std::process::Command {
+    let settings = idp.emulator.config();
+    let mut command = app_process();
+    command
+        .env("PORT", port.to_string())
+        .env("APPID_CLIENT_ID", &settings.client_id)
+        .env("APPID_CLIENT_SECRET", &settings.client_secret)
+        .env("APPID_OAUTH_SERVER_URL", &idp.oauth_server_url)
+        .env("APPID_REDIRECT_URI", format!("http://127.0.0.1:{port}/afterauth"))
+        .env("IBM_CLOUD_APIKEY", &settings.api_key)
+        .env("IBM_CLOUD_IAM_URL", &idp.iam_token_url);
+    command
+}
+
 /// [`app_process`] serving on `port` and logging JSON lines to its stdout (piped).
 pub fn app_process_logging_json(port: u16) -> std::process::Child {
     app_process()

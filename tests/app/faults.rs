@@ -465,24 +465,10 @@ async fn f10_a_revoked_iam_key_is_logged_once_as_mgmt_auth_failed_without_the_ke
 async fn f14_sigterm_during_a_code_exchange_lets_it_finish_and_the_process_exits_cleanly() {
     use std::process::{Command, Stdio};
     let idp = appid_emulator::spawn(EmulatorConfig::default()).await.unwrap();
-    let settings = idp.emulator.config().clone();
     let port = free_port();
     let app = format!("http://127.0.0.1:{port}");
-    let mut child = app_process()
-        .env("PORT", port.to_string())
-        .env("APPID_CLIENT_ID", &settings.client_id)
-        .env("APPID_CLIENT_SECRET", &settings.client_secret)
-        .env("APPID_OAUTH_SERVER_URL", &idp.oauth_server_url)
-        .env("APPID_REDIRECT_URI", format!("{app}/afterauth"))
-        .env("IBM_CLOUD_APIKEY", &settings.api_key)
-        .env("IBM_CLOUD_IAM_URL", &idp.iam_token_url)
-        // Rocket 0.5 waits the whole grace once a request was in flight at SIGTERM; a
-        // short one keeps this test quick (Rocket.toml's 25 s covers the slowest login).
-        .env("ROCKET_SHUTDOWN", "{grace=4,mercy=1}")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        app_process_against(&idp, port).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     // No idle keep-alive connections: Rocket's graceful shutdown waits for open ones.
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -545,13 +531,23 @@ async fn f14_sigterm_during_a_code_exchange_lets_it_finish_and_the_process_exits
     // Reading the body ends the connection (Rocket's shutdown waits for open connections).
     let _ = response.bytes().await;
     drop(browser);
-    let deadline = Instant::now() + Duration::from_secs(15);
+    assert_exits_cleanly_within(
+        &mut child,
+        Duration::from_secs(15),
+        "the process did not exit after SIGTERM",
+    )
+    .await;
+}
+
+/// Waits for `child` to exit, at most `limit` (then fails with `why`), and checks it exited 0.
+async fn assert_exits_cleanly_within(child: &mut std::process::Child, limit: Duration, why: &str) {
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the process did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(Instant::now() < deadline, "{why}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "a clean exit: {status:?}");
 }
@@ -563,20 +559,9 @@ async fn sigterm_during_a_request_exits_once_it_is_answered_not_after_the_whole_
     let idp = appid_emulator::spawn(EmulatorConfig::default()).await.unwrap();
     // Every discovery answer takes 2 s: a login started now is in flight that long.
     idp.emulator.set_fault(Endpoint::Discovery, Fault::delay(Duration::from_secs(2)));
-    let settings = idp.emulator.config().clone();
     let port = free_port();
-    let mut child = app_process()
-        .env("PORT", port.to_string())
-        .env("APPID_CLIENT_ID", &settings.client_id)
-        .env("APPID_CLIENT_SECRET", &settings.client_secret)
-        .env("APPID_OAUTH_SERVER_URL", &idp.oauth_server_url)
-        .env("APPID_REDIRECT_URI", format!("http://127.0.0.1:{port}/afterauth"))
-        .env("IBM_CLOUD_APIKEY", &settings.api_key)
-        .env("IBM_CLOUD_IAM_URL", &idp.iam_token_url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        app_process_against(&idp, port).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut connection = loop {
         if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -598,15 +583,12 @@ async fn sigterm_during_a_request_exits_once_it_is_answered_not_after_the_whole_
     assert!(answer.to_ascii_lowercase().contains("connection: close"), "and its connection closed");
     // Rocket.toml's grace is 25 s: Rocket alone waits all of it once a request was in
     // flight at SIGTERM, however soon it was answered.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the process waited out the grace period");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "a clean exit: {status:?}");
+    assert_exits_cleanly_within(
+        &mut child,
+        Duration::from_secs(10),
+        "the process waited out the grace period",
+    )
+    .await;
 }
 
 #[rocket::async_test]
