@@ -246,8 +246,10 @@ impl AppProcess {
             .env("IBM_CLOUD_APIKEY", CANARY_API_KEY)
             .env("IBM_CLOUD_IAM_URL", iam_url)
             .env("SESSION_SECRET_KEY", CANARY_SESSION_KEY)
-            // Every login of this test comes from one address; the limit has its own tests.
+            // Every login of this test comes from one address, many a second; the limits
+            // have their own tests (abuse.rs).
             .env("APPID_SIGN_IN_PER_MINUTE", "1000")
+            .env("APPID_TOKEN_CALLS_PER_SEC", "1000")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, value) in extra {

@@ -111,8 +111,10 @@ impl App {
             .env("ROCKET_ADDRESS", "127.0.0.1")
             .env("ROCKET_PORT", port.to_string())
             .env("SESSION_SECRET_KEY", SESSION_SECRET_KEY)
-            // Every browser of the suite signs in from 127.0.0.1; the limit has its own tests.
+            // Every browser of the suite signs in from 127.0.0.1; the limits have their own
+            // tests (tests/app/abuse.rs).
             .env("APPID_SIGN_IN_PER_MINUTE", "1000")
+            .env("APPID_TOKEN_CALLS_PER_SEC", "1000")
             .env("RUST_LOG", "info");
         for (key, value) in extra {
             command.env(key, value);
