@@ -21,6 +21,7 @@ mod key_rotation;
 mod login_flow;
 mod logout;
 mod observability;
+mod outage;
 mod provider_oidc;
 mod refresh;
 mod return_to;
