@@ -44,6 +44,11 @@ struct EndpointReason {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheName {
+    cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Lookup {
     cache: &'static str,
     result: &'static str,
@@ -74,6 +79,7 @@ struct Counters {
     provider_refused: Family<EndpointReason, Counter>,
     breaker_openings: Family<Endpoint, Counter>,
     renewals: Family<Outcome, Counter>,
+    served_stale: Family<CacheName, Counter>,
 }
 
 /// The caches whose lookups are counted (the App ID client's).
@@ -179,6 +185,12 @@ impl Metrics {
             "Circuit breakers opened, by endpoint",
             breaker_openings.clone(),
         );
+        let served_stale = Family::<CacheName, Counter>::default();
+        registry.register(
+            "served_stale",
+            "Requests served from the last answer while the provider could not be asked, by cache",
+            served_stale.clone(),
+        );
         Metrics(Arc::new(Counters {
             registry,
             logins_started,
@@ -194,6 +206,7 @@ impl Metrics {
             provider_refused,
             breaker_openings,
             renewals,
+            served_stale,
         }))
     }
 
@@ -258,6 +271,12 @@ impl Metrics {
         self.0.renewals.get_or_create(&Outcome { outcome }).inc();
     }
 
+    /// A request was served from `cache`'s last answer because the provider could not be
+    /// asked (the outage window).
+    pub fn served_stale(&self, cache: Cache) {
+        self.0.served_stale.get_or_create(&CacheName { cache: cache.name() }).inc();
+    }
+
     /// How many session cookies did not decrypt so far (for tests and health checks).
     pub fn cookies_undecryptable(&self) -> u64 {
         self.0.cookie_undecryptable.get()
@@ -287,6 +306,7 @@ mod tests {
         }
         metrics.cache_lookup(Cache::VerifiedTokens, true);
         metrics.provider_call("token", true, Duration::from_millis(250));
+        metrics.served_stale(Cache::Introspection);
         let text = metrics.render();
         for line in [
             "rocket_appid_guard_decisions_total{outcome=\"no_role\"} 1",
@@ -297,6 +317,7 @@ mod tests {
             "rocket_appid_provider_calls_total{endpoint=\"token\",outcome=\"ok\"} 1",
             "rocket_appid_provider_call_seconds_total{endpoint=\"token\",outcome=\"ok\"} 0.25",
             "# TYPE rocket_appid_logins_started_total counter",
+            "rocket_appid_served_stale_total{cache=\"introspection\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
         }

@@ -1,7 +1,9 @@
 //! The client's caches. [`Cached`]: one value fetched from the provider, kept for a
 //! while, refreshed by one caller at a time, and served stale when a refresh fails (the
 //! provider may be down). [`KeyedCache`]: values by key (tokens, users), each kept until
-//! its own deadline, bounded in number.
+//! its own deadline, bounded in number; with [`KeyedCache::get_or_refresh`] an answer is
+//! kept past its freshness, so that its caller may serve it while the provider cannot be
+//! asked (stale-if-error).
 
 use std::borrow::Borrow;
 use std::future::Future;
@@ -9,6 +11,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use moka::ops::compute::Op;
 use tokio::sync::{Mutex, RwLock};
 
 use super::error::ProviderError;
@@ -103,11 +106,37 @@ pub struct KeyedCache<K, V> {
     metrics: crate::metrics::Metrics,
 }
 
-/// A cached value with the moment it stops being served.
+/// A cached value with the moments it stops being fresh and stops being held.
 #[derive(Clone)]
 struct Timed<V> {
     value: V,
+    /// When the value was asked for (its age is measured from here, so never understated).
+    asked_at: Instant,
+    /// Until then the value is served without asking again.
+    fresh_until: Instant,
+    /// Until then the value is held: `fresh_until`, or later when the caller may serve it
+    /// stale while the provider cannot be asked.
     expires_at: Instant,
+    /// The last refresh of this stale value failed, when and why: callers that waited for
+    /// that refresh share its outcome instead of each asking the provider in turn.
+    failed: Option<Arc<(Instant, ProviderError)>>,
+}
+
+impl<V> Timed<V> {
+    fn new(value: V, asked_at: Instant, fresh_for: Duration, keep_for: Duration) -> Self {
+        let fresh_until = asked_at + fresh_for;
+        Timed { value, asked_at, fresh_until, expires_at: fresh_until.max(asked_at + keep_for), failed: None }
+    }
+}
+
+/// The outcome of [`KeyedCache::get_or_refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refreshed<V> {
+    /// Within its freshness, or just fetched.
+    Fresh(V),
+    /// The value was missing or stale and fetching it failed; `last` is the value still
+    /// held, with its age, for the caller to decide whether to serve it.
+    Failed { error: ProviderError, last: Option<(V, Duration)> },
 }
 
 /// Each entry expires at its own `expires_at`, fixed when it was looked up or inserted
@@ -160,8 +189,8 @@ where
         }
         self.metrics.cache_lookup(self.name, false);
         // Measured from the lookup, not from the end of the fetch.
-        let expires_at = Instant::now() + ttl;
-        let fetched = async { fetch().await.map(|value| Timed { value, expires_at }) };
+        let asked_at = Instant::now();
+        let fetched = async { fetch().await.map(|value| Timed::new(value, asked_at, ttl, ttl)) };
         // Boxed: moka's fetch future is large, and this one sits inside every guard's
         // future, which is moved (copied) whole on each request, hit or miss.
         match Box::pin(self.entries.try_get_with_by_ref(key, fetched)).await {
@@ -172,16 +201,108 @@ where
 
     /// Stores a value fetched elsewhere (e.g. roles read during login), replacing any.
     pub async fn insert(&self, key: K, value: V, ttl: Duration) {
-        self.entries.insert(key, Timed { value, expires_at: Instant::now() + ttl }).await;
+        self.insert_kept(key, value, ttl, ttl).await;
     }
 
-    /// The value for `key` if one is held and not expired (no fetch).
+    /// [`Self::insert`] for a cache read with [`Self::get_or_refresh`]: fresh for
+    /// `fresh_for`, held for `keep_for`.
+    pub async fn insert_kept(&self, key: K, value: V, fresh_for: Duration, keep_for: Duration) {
+        self.entries.insert(key, Timed::new(value, Instant::now(), fresh_for, keep_for)).await;
+    }
+
+    /// The value for `key` if one is held and fresh (no fetch).
     pub async fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.entries.get(key).await.map(|entry| entry.value)
+        self.entries
+            .get(key)
+            .await
+            .filter(|entry| Instant::now() < entry.fresh_until)
+            .map(|entry| entry.value)
+    }
+
+    /// The value for `key` however stale, with its age, if one is still held (no fetch).
+    pub async fn last<Q>(&self, key: &Q) -> Option<(V, Duration)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.get(key).await.map(|entry| (entry.value, entry.asked_at.elapsed()))
+    }
+
+    /// The fresh value for `key`, or the result of `fetch`, fresh for `fresh_for` and held
+    /// for `keep_for` (at least `fresh_for`). When the fetch fails, the value still held is
+    /// handed back with the error ([`Refreshed::Failed`]): the caller decides whether it may
+    /// be served. A hit allocates nothing, as with [`Self::get_or_fetch`]. Concurrent
+    /// callers share one fetch, a failed one included, whether the value was missing (as
+    /// in `get_or_fetch`) or stale (then under the key's lock: each caller that waited for
+    /// a refresh takes its outcome, so a provider that hangs costs one timeout, not one
+    /// per waiting request). Use either this or `get_or_fetch` on one cache, not both.
+    pub async fn get_or_refresh<Q, F, Fut>(
+        &self,
+        key: &Q,
+        fresh_for: Duration,
+        keep_for: Duration,
+        fetch: F,
+    ) -> Refreshed<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, ProviderError>>,
+    {
+        let asked_at = Instant::now();
+        let held = self.entries.get(key).await;
+        if let Some(entry) = held.as_ref().filter(|entry| asked_at < entry.fresh_until) {
+            self.metrics.cache_lookup(self.name, true);
+            return Refreshed::Fresh(entry.value.clone());
+        }
+        self.metrics.cache_lookup(self.name, false);
+        if held.is_none() {
+            let fetched =
+                async { fetch().await.map(|value| Timed::new(value, asked_at, fresh_for, keep_for)) };
+            return match Box::pin(self.entries.try_get_with_by_ref(key, fetched)).await {
+                Ok(entry) => Refreshed::Fresh(entry.value),
+                Err(shared) => Refreshed::Failed { error: Arc::unwrap_or_clone(shared), last: None },
+            };
+        }
+        let refresh = |current: Option<moka::Entry<K, Timed<V>>>| async move {
+            let current = current.map(moka::Entry::into_value);
+            if let Some(entry) = &current {
+                let failed_meanwhile = entry.failed.as_ref().is_some_and(|failed| failed.0 >= asked_at);
+                if asked_at < entry.fresh_until || failed_meanwhile {
+                    return Ok(Op::Nop);
+                }
+            }
+            let started = Instant::now();
+            match (fetch().await, current) {
+                (Ok(value), _) => Ok(Op::Put(Timed::new(value, started, fresh_for, keep_for))),
+                (Err(error), Some(mut stale)) => {
+                    stale.failed = Some(Arc::new((Instant::now(), error)));
+                    Ok(Op::Put(stale))
+                }
+                // Dropped while we waited: nothing to serve, nothing to record.
+                (Err(error), None) => Err(error),
+            }
+        };
+        match Box::pin(self.entries.entry_by_ref(key).and_try_compute_with(refresh)).await {
+            Ok(done) => match done.into_entry().map(moka::Entry::into_value) {
+                Some(Timed { value, asked_at: answered, failed: Some(failed), .. })
+                    if failed.0 >= asked_at =>
+                {
+                    Refreshed::Failed { error: failed.1.clone(), last: Some((value, answered.elapsed())) }
+                }
+                Some(entry) => Refreshed::Fresh(entry.value),
+                // Not reached: every path of `refresh` leaves an entry or returns an error.
+                None => Refreshed::Failed {
+                    error: ProviderError::Unreachable { endpoint: "cache", kind: "entry_lost" },
+                    last: None,
+                },
+            },
+            Err(error) => Refreshed::Failed { error, last: None },
+        }
     }
 
     /// Forgets every value (e.g. after the signing keys changed); takes effect at once.
@@ -310,6 +431,73 @@ mod tests {
         assert_eq!(cache.get("bob").await, Some(3));
         cache.settle().await;
         assert_eq!(cache.len(), 2);
+    }
+
+    fn down() -> ProviderError {
+        ProviderError::Unreachable { endpoint: "introspect", kind: "connect" }
+    }
+
+    #[tokio::test]
+    async fn a_stale_value_is_fetched_again_and_handed_back_when_that_fails() {
+        let cache: KeyedCache<&str, u32> =
+            KeyedCache::new(crate::metrics::Cache::Roles, 10, Default::default());
+        let (fresh, keep) = (Duration::from_millis(30), Duration::from_secs(60));
+        let ok = |v| move || async move { Ok::<_, ProviderError>(v) };
+        assert_eq!(cache.get_or_refresh(&"k", fresh, keep, ok(1)).await, Refreshed::Fresh(1));
+        assert_eq!(cache.get_or_refresh(&"k", fresh, keep, ok(2)).await, Refreshed::Fresh(1), "fresh: a hit");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(cache.get(&"k").await, None, "stale is not fresh");
+        let failed = cache.get_or_refresh(&"k", fresh, keep, || async { Err(down()) }).await;
+        let Refreshed::Failed { error, last: Some((1, age)) } = failed else { panic!("{failed:?}") };
+        assert_eq!(error, down());
+        assert!(age >= Duration::from_millis(40), "{age:?}");
+        assert_eq!(cache.get_or_refresh(&"k", fresh, keep, ok(3)).await, Refreshed::Fresh(3), "asked again");
+        assert_eq!(cache.last(&"k").await.map(|(v, _)| v), Some(3));
+        // Nothing held: the error alone, and nothing kept.
+        let failed = cache.get_or_refresh(&"new", fresh, keep, || async { Err(down()) }).await;
+        assert_eq!(failed, Refreshed::Failed { error: down(), last: None });
+        assert_eq!(cache.last(&"new").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_value_is_dropped_once_it_has_been_held_for_keep_for() {
+        let cache: KeyedCache<&str, u32> =
+            KeyedCache::new(crate::metrics::Cache::Roles, 10, Default::default());
+        let ok = || async { Ok::<_, ProviderError>(1) };
+        cache.get_or_refresh(&"k", Duration::from_millis(10), Duration::from_millis(30), ok).await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(cache.last(&"k").await, None);
+        let failed =
+            cache.get_or_refresh(&"k", Duration::ZERO, Duration::ZERO, || async { Err(down()) }).await;
+        assert_eq!(failed, Refreshed::Failed { error: down(), last: None });
+    }
+
+    #[tokio::test]
+    async fn callers_waiting_for_a_failing_refresh_share_it() {
+        let cache: KeyedCache<&str, u32> =
+            KeyedCache::new(crate::metrics::Cache::Roles, 10, Default::default());
+        let (fresh, keep) = (Duration::from_millis(10), Duration::from_secs(60));
+        cache.insert_kept("k", 1, fresh, keep).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let calls = AtomicUsize::new(0);
+        let failing = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err::<u32, _>(down())
+        };
+        let (a, b, c) = tokio::join!(
+            cache.get_or_refresh(&"k", fresh, keep, failing),
+            cache.get_or_refresh(&"k", fresh, keep, failing),
+            cache.get_or_refresh(&"k", fresh, keep, failing)
+        );
+        for outcome in [a, b, c] {
+            assert!(matches!(outcome, Refreshed::Failed { last: Some((1, _)), .. }), "{outcome:?}");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one call for all three");
+        // A caller that comes later asks again.
+        let failed = cache.get_or_refresh(&"k", fresh, keep, failing).await;
+        assert!(matches!(failed, Refreshed::Failed { last: Some((1, _)), .. }));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

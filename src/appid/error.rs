@@ -39,6 +39,17 @@ impl ProviderError {
         matches!(self, ProviderError::Unreachable { kind: "budget", .. })
     }
 
+    /// True when the provider could not be asked: no answer (connection, DNS, TLS,
+    /// timeout), 5xx, 429, or our own circuit breaker or call limit refused the call. Not
+    /// for an answer we refuse (4xx, malformed): the provider is up and said something.
+    /// The last known answer may then be served for the outage window (security.md R-S2).
+    pub fn cannot_be_asked(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Unreachable { .. } | ProviderError::Status { status: 429 | 500..=599, .. }
+        )
+    }
+
     /// True when this login cannot complete although the provider answered properly.
     pub fn is_incomplete(&self) -> bool {
         matches!(self, ProviderError::Incomplete { .. })
@@ -130,4 +141,26 @@ pub enum VerifyError {
     /// The keys could not be had.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_no_answer_5xx_429_and_refused_calls_mean_the_provider_cannot_be_asked() {
+        let status = |status| ProviderError::Status { endpoint: "introspect", status, error: None };
+        for kind in ["connect", "timeout", "tls", "circuit_open", "overloaded"] {
+            assert!(ProviderError::Unreachable { endpoint: "introspect", kind }.cannot_be_asked(), "{kind}");
+        }
+        for code in [429, 500, 502, 503, 504, 599] {
+            assert!(status(code).cannot_be_asked(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 600] {
+            assert!(!status(code).cannot_be_asked(), "{code}");
+        }
+        assert!(!ProviderError::Malformed { endpoint: "introspect", what: "not JSON" }.cannot_be_asked());
+        assert!(!ProviderError::TooLarge { endpoint: "introspect" }.cannot_be_asked());
+        assert!(!ProviderError::Untrusted("issuer").cannot_be_asked());
+    }
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::cache::Refreshed;
 use super::discovery::ProviderMetadata;
 use super::{verify, AccessClaims, AppIdClient, ProviderError, TokenError, VerifyError};
 use crate::config::IntrospectionPolicy;
+use crate::metrics::Cache;
 
 #[derive(Deserialize)]
 struct Introspection {
@@ -69,12 +71,50 @@ impl AppIdClient {
         }
         match self.config.introspection {
             IntrospectionPolicy::Never => Ok(true),
-            IntrospectionPolicy::Always => self.introspect_by_policy(token).await,
-            IntrospectionPolicy::Cached => {
-                let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
-                let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
-                self.introspections.get_or_fetch(&key, ttl, || self.introspect_by_policy(token)).await
+            IntrospectionPolicy::Always => {
+                let refreshed = match self.introspect_by_policy(token).await {
+                    Ok(active) => {
+                        // Kept only as the last answer for an outage (never served fresh).
+                        if self.config.outage_window_secs > 0 {
+                            let keep = self.outage_window().min(Self::token_left(exp));
+                            self.introspections.insert_kept(key, active, Duration::ZERO, keep).await;
+                        }
+                        Refreshed::Fresh(active)
+                    }
+                    Err(error) => Refreshed::Failed { error, last: self.introspections.last(&key).await },
+                };
+                self.active_or_stale(key, refreshed)
             }
+            IntrospectionPolicy::Cached => {
+                let left = Self::token_left(exp);
+                let fresh = Duration::from_secs(self.config.introspection_ttl_secs).min(left);
+                let keep = self.outage_window().min(left);
+                let fetch = || self.introspect_by_policy(token);
+                let refreshed = self.introspections.get_or_refresh(&key, fresh, keep, fetch).await;
+                self.active_or_stale(key, refreshed)
+            }
+        }
+    }
+
+    /// How long until a token expiring at `exp` expires (at least a second): no answer
+    /// about it is kept longer.
+    fn token_left(exp: i64) -> Duration {
+        Duration::from_secs(u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1))
+    }
+
+    /// What an introspection attempt means for the request. When the provider cannot be
+    /// asked, a last answer `active: true` younger than the outage window still lets the
+    /// (locally verified) token in (R-S2); a last answer `active: false` refuses, asked or
+    /// not, since a revoked token does not come back; with no answer held, the error.
+    fn active_or_stale(&self, key: [u8; 32], refreshed: Refreshed<bool>) -> Result<bool, ProviderError> {
+        match refreshed {
+            Refreshed::Fresh(active) => Ok(active),
+            Refreshed::Failed { last: Some((false, _)), .. } => Ok(false),
+            Refreshed::Failed { error, last: Some((true, age)) } if self.may_serve_stale(&error, age) => {
+                self.served_stale(Cache::Introspection, key, age, &error, None);
+                Ok(true)
+            }
+            Refreshed::Failed { error, .. } => Err(error),
         }
     }
 
@@ -138,9 +178,9 @@ impl AppIdClient {
             return Err(VerifyError::Token(TokenError::Expired));
         };
         // This answer also serves the policy check that follows (no second call).
-        let left = u64::try_from(exp - crate::clock::now()).unwrap_or(0).max(1);
-        let ttl = Duration::from_secs(self.config.introspection_ttl_secs.min(left));
-        self.introspections.insert(key, true, ttl).await;
+        let left = Self::token_left(exp);
+        let fresh = Duration::from_secs(self.config.introspection_ttl_secs).min(left);
+        self.introspections.insert_kept(key, true, fresh, self.outage_window().min(left)).await;
         let token_roles = if self.config.roles_source.uses_token() {
             verify::roles_in_claims(&answer, &self.config.roles_claim)
         } else {

@@ -15,7 +15,7 @@ pub mod refresh;
 mod token;
 pub mod verify;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ pub use refresh::Renewed;
 pub use token::Tokens;
 pub use verify::{AccessClaims, IdClaims, Verified};
 
-use cache::{Cached, KeyedCache};
+use cache::{Cached, KeyedCache, Refreshed};
 use http::{Auth, Http};
 use jwks::KeySet;
 use management::IamTokenCache;
@@ -49,6 +49,11 @@ const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 /// Most tokens, introspection answers and users remembered at once.
 const CACHE_CAPACITY: u64 = 10_000;
+/// A token or user served from a stale answer is logged at most once in this period, so a
+/// long outage does not write a line per request.
+const STALE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// `/ready` says a cache is serving stale answers for this long after the last one.
+const STALE_REPORT_FOR_SECS: i64 = 60;
 
 /// A ready App ID client, managed by Rocket as state; cheap to clone (shared inside).
 #[derive(Clone)]
@@ -84,6 +89,11 @@ impl AppId {
             id_token_roles: KeyedCache::new(Cache::IdTokenRoles, CACHE_CAPACITY, metrics.clone()),
             opaque_tokens: KeyedCache::new(Cache::OpaqueTokens, CACHE_CAPACITY, metrics.clone()),
             no_introspection_logged: AtomicBool::new(false),
+            stale_logged: moka::sync::Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(STALE_LOG_INTERVAL)
+                .build(),
+            stale_served_at: [AtomicI64::new(i64::MIN), AtomicI64::new(i64::MIN)],
             metrics,
         })))
     }
@@ -113,6 +123,12 @@ pub struct AppIdClient {
     opaque_tokens: KeyedCache<[u8; 32], AccessClaims>,
     /// The "no introspection endpoint, policy forced to never" notice was logged.
     no_introspection_logged: AtomicBool,
+    /// Tokens (by key) and users (by SHA-256 of the subject) whose stale serving was logged
+    /// within the last [`STALE_LOG_INTERVAL`]; bounded like the caches.
+    stale_logged: moka::sync::Cache<(&'static str, [u8; 32]), ()>,
+    /// When an introspection answer ([0]) and a role list ([1]) were last served stale
+    /// (seconds since the epoch), for `/ready`.
+    stale_served_at: [AtomicI64; 2],
     metrics: Metrics,
 }
 
@@ -372,16 +388,79 @@ impl AppIdClient {
     }
 
     /// The user's roles, at most `roles_ttl_secs` old (so a role removed in App ID stops
-    /// working within that time), fetched once per user per TTL.
+    /// working within that time), fetched once per user per TTL. While the management API
+    /// (or IAM) cannot be asked, the last roles read are used for the outage window after
+    /// they were read; a user with none known gets the error.
     pub async fn roles(&self, sub: &str) -> Result<Arc<[String]>, ProviderError> {
         let ttl = Duration::from_secs(self.config.roles_ttl_secs);
-        self.roles.get_or_fetch(sub, ttl, || async { self.user_roles(sub).await.map(Arc::from) }).await
+        let fetch = || async { self.user_roles(sub).await.map(Arc::from) };
+        match self.roles.get_or_refresh(sub, ttl, self.outage_window(), fetch).await {
+            Refreshed::Fresh(roles) => Ok(roles),
+            Refreshed::Failed { error, last: Some((roles, age)) } if self.may_serve_stale(&error, age) => {
+                self.served_stale(
+                    Cache::Roles,
+                    Sha256::digest(sub.as_bytes()).into(),
+                    age,
+                    &error,
+                    Some(sub),
+                );
+                Ok(roles)
+            }
+            Refreshed::Failed { error, .. } => Err(error),
+        }
     }
 
     /// Remembers roles just read at login, so the first protected page needs no call.
     pub async fn remember_roles(&self, sub: &str, roles: Vec<String>) {
         let ttl = Duration::from_secs(self.config.roles_ttl_secs);
-        self.roles.insert(sub.to_string(), roles.into(), ttl).await;
+        self.roles.insert_kept(sub.to_string(), roles.into(), ttl, self.outage_window()).await;
+    }
+
+    /// How long after it was read an answer may be served while the provider cannot be asked.
+    fn outage_window(&self) -> Duration {
+        Duration::from_secs(self.config.outage_window_secs)
+    }
+
+    /// Whether an answer `age` old may stand in for one the provider could not give.
+    fn may_serve_stale(&self, error: &ProviderError, age: Duration) -> bool {
+        error.cannot_be_asked() && age < self.outage_window()
+    }
+
+    /// Counts a request served from `cache`'s last answer, and logs it once per token or
+    /// user (`key`) per [`STALE_LOG_INTERVAL`] (the token itself is never logged).
+    fn served_stale(
+        &self,
+        cache: Cache,
+        key: [u8; 32],
+        age: Duration,
+        error: &ProviderError,
+        sub: Option<&str>,
+    ) {
+        self.metrics.served_stale(cache);
+        let slot = usize::from(cache == Cache::Roles);
+        self.stale_served_at[slot].store(crate::clock::now(), Ordering::Relaxed);
+        if self.stale_logged.entry((cache.name(), key)).or_insert(()).is_fresh() {
+            tracing::warn!(
+                event = "served_stale",
+                cache = cache.name(),
+                sub,
+                age_secs = age.as_secs(),
+                reason = %error,
+                "the provider cannot be asked: served the last answer (outage window)"
+            );
+        }
+    }
+
+    /// The caches that served a stale answer within the last minute, for `/ready`: signed-in
+    /// users are being let in on answers the provider could not confirm.
+    pub fn serving_stale(&self) -> Vec<&'static str> {
+        let now = crate::clock::now();
+        [Cache::Introspection, Cache::Roles]
+            .into_iter()
+            .zip(&self.stale_served_at)
+            .filter(|(_, at)| now.saturating_sub(at.load(Ordering::Relaxed)) < STALE_REPORT_FOR_SECS)
+            .map(|(cache, _)| cache.name())
+            .collect()
     }
 
     /// Readiness without network traffic: `Err(reason)` until discovery and signing keys

@@ -78,6 +78,7 @@ numeric_settings! {
         token_timeout_secs:           u64,   "APPID_TOKEN_TIMEOUT_SECS",      1,   120,    10,       Seconds;
         introspection_ttl_secs:       u64,   "APPID_INTROSPECTION_TTL_SECS",  1,   3600,   60,       Seconds;
         roles_ttl_secs:               u64,   "APPID_ROLES_TTL_SECS",          1,   86_400, 300,      Seconds;
+        outage_window_secs:           u64,   "APPID_OUTAGE_WINDOW_SECS",      0,   86_400, 900,      Seconds;
         breaker_failures:             u32,   "APPID_BREAKER_FAILURES",        1,   100,    5,        Count;
         breaker_open_secs:            u64,   "APPID_BREAKER_OPEN_SECS",       1,   600,    30,       Seconds;
         token_calls_per_sec:          u32,   "APPID_TOKEN_CALLS_PER_SEC",     1,   1000,   20,       Count;
@@ -157,6 +158,7 @@ mod tests {
             ("APPID_TOKEN_TIMEOUT_SECS", "must be between 1 and 120 seconds"),
             ("APPID_INTROSPECTION_TTL_SECS", "must be between 1 and 3600 seconds"),
             ("APPID_ROLES_TTL_SECS", "must be between 1 and 86400 seconds"),
+            ("APPID_OUTAGE_WINDOW_SECS", "must be at most 86400 seconds"),
             ("APPID_BREAKER_FAILURES", "must be between 1 and 100"),
             ("APPID_BREAKER_OPEN_SECS", "must be between 1 and 600 seconds"),
             ("APPID_TOKEN_CALLS_PER_SEC", "must be between 1 and 1000"),

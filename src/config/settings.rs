@@ -94,6 +94,9 @@ pub struct RawSettings {
     pub introspection_ttl_secs: u64,
     /// How stale a user's roles may be (a role removed in App ID stops working within this).
     pub roles_ttl_secs: u64,
+    /// While the provider cannot be asked, the last introspection answer (active) and the
+    /// last known roles are served for this long after they were read (0 = fail closed).
+    pub outage_window_secs: u64,
     pub connect_timeout_secs: u64,
     pub request_timeout_secs: u64,
     pub token_timeout_secs: u64,
@@ -168,6 +171,7 @@ impl Default for RawSettings {
             introspection: IntrospectionPolicy::default(),
             introspection_ttl_secs: numbers.introspection_ttl_secs,
             roles_ttl_secs: numbers.roles_ttl_secs,
+            outage_window_secs: numbers.outage_window_secs,
             connect_timeout_secs: numbers.connect_timeout_secs,
             request_timeout_secs: numbers.request_timeout_secs,
             token_timeout_secs: numbers.token_timeout_secs,

@@ -143,6 +143,7 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 introspection: raw.introspection,
                 introspection_ttl_secs: raw.introspection_ttl_secs,
                 roles_ttl_secs: raw.roles_ttl_secs,
+                outage_window_secs: raw.outage_window_secs,
                 timeouts: Timeouts {
                     connect: Duration::from_secs(raw.connect_timeout_secs),
                     request: Duration::from_secs(raw.request_timeout_secs),
@@ -382,6 +383,20 @@ mod tests {
         raw.previous_session_secret_key =
             Some("an old passphrase that is long enough to be stretched".into());
         assert!(validate(&raw).unwrap().previous_session_key.is_some());
+    }
+
+    #[test]
+    fn the_outage_window_defaults_to_15_minutes_and_may_be_0_up_to_a_day() {
+        assert_eq!(validate(&complete()).unwrap().outage_window_secs, 900);
+        let mut raw = complete();
+        for fine in [0, 86_400] {
+            raw.outage_window_secs = fine;
+            assert_eq!(validate(&raw).unwrap().outage_window_secs, fine);
+        }
+        raw.outage_window_secs = 86_401;
+        let problems = validate(&raw).unwrap_err();
+        assert_eq!(problems.names(), vec!["APPID_OUTAGE_WINDOW_SECS"]);
+        assert!(problems.to_string().contains("must be at most 86400 seconds"), "{problems}");
     }
 
     #[test]

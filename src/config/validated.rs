@@ -59,6 +59,9 @@ pub struct AppIdConfig {
     pub introspection: IntrospectionPolicy,
     pub introspection_ttl_secs: u64,
     pub roles_ttl_secs: u64,
+    /// How long after it was read the last introspection answer or role list may be
+    /// served while the provider cannot be asked (0 = never).
+    pub outage_window_secs: u64,
     pub timeouts: Timeouts,
     pub breaker: BreakerSettings,
     pub clock_leeway_secs: u64,

@@ -82,9 +82,10 @@ pub fn health() -> &'static str {
 pub async fn ready(appid: &State<AppId>, store: &State<SessionStore>) -> (Status, Json<serde_json::Value>) {
     match appid.readiness().await {
         // Ready, but some provider endpoints are failing (their circuit breakers are open),
-        // or the shared session store is: existing sessions keep working from cached keys
-        // and each instance's own state; say what, so an operator sees it, without failing
-        // the probe and restarting a healthy process.
+        // or the shared session store is, or sessions are served from stale answers:
+        // existing sessions keep working from cached keys and each instance's own state; say
+        // what, so an operator sees it, without failing the probe and restarting a healthy
+        // process.
         Ok(()) => {
             let mut body = json!({ "status": "ready" });
             let degraded = appid.degraded_endpoints();
@@ -93,6 +94,12 @@ pub async fn ready(appid: &State<AppId>, store: &State<SessionStore>) -> (Status
             }
             if store.degraded() {
                 body["store"] = json!("degraded");
+            }
+            // Signed-in users are being let in on the last answers (the outage window):
+            // ready, but an operator should know that revocations are not seen meanwhile.
+            let stale = appid.serving_stale();
+            if !stale.is_empty() {
+                body["serving_stale"] = json!(stale);
             }
             (Status::Ok, Json(body))
         }

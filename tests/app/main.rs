@@ -22,6 +22,7 @@ mod key_rotation;
 mod login_flow;
 mod logout;
 mod observability;
+mod outage;
 mod provider_oidc;
 mod refresh;
 mod return_to;
