@@ -432,3 +432,16 @@ pub async fn another_browser(app: &TestApp, overrides: Value) -> Client {
         .await
         .expect("app ignites")
 }
+
+/// Log lines written while the returned guard lives (on this thread: the test runtime is
+/// single-threaded, so the app's request futures log here too).
+pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || sink.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}

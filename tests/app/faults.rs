@@ -406,19 +406,6 @@ async fn https_with_self_signed_certificate(seen: std::sync::Arc<Seen>) -> u16 {
     port
 }
 
-/// Log lines written while the returned guard lives (on this thread: the test runtime is
-/// single-threaded, so the app's request futures log here too).
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || sink.clone())
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
-
 #[tokio::test]
 async fn f15_a_provider_with_an_untrusted_certificate_gives_503_and_is_never_called_over_http() {
     let (logs, _guard) = capture_logs();

@@ -67,17 +67,6 @@ async fn ready(app: &TestApp) -> (Status, Value) {
     (response.status(), response.into_json().await.unwrap())
 }
 
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || sink.clone())
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
-
 #[rocket::async_test]
 async fn r_s2_provider_down_after_an_introspection_serves_within_the_window_then_503_then_again_when_back() {
     // A breaker that stays closed: this test is about the window, not the breaker.
