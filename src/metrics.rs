@@ -80,6 +80,14 @@ struct Counters {
     breaker_openings: Family<Endpoint, Counter>,
     renewals: Family<Outcome, Counter>,
     served_stale: Family<CacheName, Counter>,
+    store_calls: Family<OpOutcome, Counter>,
+    store_call_seconds: Family<OpOutcome, Seconds>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpOutcome {
+    op: &'static str,
+    outcome: &'static str,
 }
 
 /// The caches whose lookups are counted (the App ID client's).
@@ -191,6 +199,14 @@ impl Metrics {
             "Requests served from the last answer while the provider could not be asked, by cache",
             served_stale.clone(),
         );
+        let store_calls = Family::<OpOutcome, Counter>::default();
+        registry.register(
+            "store_calls",
+            "Calls to the shared session store by operation and outcome (ok, error, timeout, skipped)",
+            store_calls.clone(),
+        );
+        let store_call_seconds = Family::<OpOutcome, Seconds>::default();
+        registry.register("store_call_seconds", "Time spent in those calls", store_call_seconds.clone());
         Metrics(Arc::new(Counters {
             registry,
             logins_started,
@@ -207,6 +223,8 @@ impl Metrics {
             breaker_openings,
             renewals,
             served_stale,
+            store_calls,
+            store_call_seconds,
         }))
     }
 
@@ -275,6 +293,13 @@ impl Metrics {
     /// asked (the outage window).
     pub fn served_stale(&self, cache: Cache) {
         self.0.served_stale.get_or_create(&CacheName { cache: cache.name() }).inc();
+    }
+
+    /// A call to the shared session store ended with `outcome` after `elapsed`.
+    pub fn store_call(&self, op: &'static str, outcome: &'static str, elapsed: Duration) {
+        let labels = OpOutcome { op, outcome };
+        self.0.store_calls.get_or_create(&labels).inc();
+        self.0.store_call_seconds.get_or_create(&labels).inc_by(elapsed.as_secs_f64());
     }
 
     /// How many session cookies did not decrypt so far (for tests and health checks).

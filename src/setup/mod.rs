@@ -89,7 +89,7 @@ impl Fairing for AppIdFairing {
         // are given one store share their deny-list and renewals.
         let store = match rocket.state::<SessionStore>() {
             Some(_) => None,
-            None => match store::build(store_choice, &config) {
+            None => match store::build(store_choice, &config, &metrics) {
                 Ok(store) => Some(store),
                 Err(error) => {
                     tracing::error!("App ID configuration: APPID_STORE_URL {error}");

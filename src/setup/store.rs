@@ -158,7 +158,11 @@ fn check_url(url: &str, problems: &mut ConfigProblems) -> Option<bool> {
 }
 
 /// The session store `choice` asks for, with the renewal timing of `config`.
-pub fn build(choice: StoreChoice, config: &AppIdConfig) -> Result<SessionStore, RedisSetupError> {
+pub fn build(
+    choice: StoreChoice,
+    config: &AppIdConfig,
+    metrics: &crate::metrics::Metrics,
+) -> Result<SessionStore, RedisSetupError> {
     let StoreChoice::Redis { url, ca_pem, namespace, on_error } = choice else {
         tracing::info!(event = "session_store", backend = "in_process");
         return Ok(SessionStore::in_process(config));
@@ -177,7 +181,7 @@ pub fn build(choice: StoreChoice, config: &AppIdConfig) -> Result<SessionStore, 
         namespace = settings.namespace.as_deref().unwrap_or(""),
         deny_list_on_store_error = ?settings.deny_list_on_error,
     );
-    Ok(SessionStore::with_backend(Redis::new(settings)?))
+    Ok(SessionStore::with_backend(Redis::new_counted(settings, Some(metrics.clone()))?))
 }
 
 #[cfg(test)]

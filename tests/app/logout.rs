@@ -346,11 +346,18 @@ async fn with_the_deny_list_set_to_fail_closed_a_store_outage_gives_503_and_keep
 #[rocket::async_test]
 async fn a_failing_shared_store_is_reported_by_ready_and_sessions_keep_working() {
     let url = format!("redis://127.0.0.1:{}", free_port());
-    let app = spawn_app_with(EmulatorConfig::default(), json!({ "store_url": url })).await;
+    let app = spawn_app_with(EmulatorConfig::default(), json!({ "store_url": url, "metrics": true })).await;
     app.login_as(ALICE, "/auth_route").await;
     for _ in 0..3 {
         assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "the deny-list fails open");
     }
+    let metrics = app.client.get("/metrics").dispatch().await.into_string().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("rocket_appid_store_calls_total{op=\"is_denied\",outcome=\"error\"}")),
+        "store errors are counted:\n{metrics}"
+    );
     let ready = app.client.get("/ready").dispatch().await;
     assert_eq!(ready.status(), Status::Ok, "still ready: the fallbacks serve");
     let body: serde_json::Value = serde_json::from_str(&ready.into_string().await.unwrap()).unwrap();

@@ -15,6 +15,7 @@
 //! in the background; renewals fall back to this instance's single-flight. After a few
 //! errors in a row Redis is not asked for a moment, so an outage costs little latency.
 
+use crate::metrics::Metrics;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,6 +111,8 @@ struct Inner {
     /// instance make one round of Redis calls; the fallback when Redis fails).
     local: InProcess,
     health: Health,
+    /// Store calls and their time, by operation and outcome (`/metrics`).
+    metrics: Option<Metrics>,
     release: Script,
     extend: Script,
 }
@@ -124,6 +127,12 @@ impl Redis {
     /// The backend for `settings`. Connects in the background: the app starts, and serves
     /// with the fallbacks, while Redis is unreachable. Must be called within a Tokio runtime.
     pub fn new(settings: RedisSettings) -> Result<Self, RedisSetupError> {
+        Redis::new_counted(settings, None)
+    }
+
+    /// [`Redis::new`], counting every store call (by operation and outcome) and its time in
+    /// `metrics`.
+    pub fn new_counted(settings: RedisSettings, metrics: Option<Metrics>) -> Result<Self, RedisSetupError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RedisSetupError::NoRuntime);
         }
@@ -162,6 +171,7 @@ impl Redis {
             health: Health::new(),
             release: Script::new(RELEASE),
             extend: Script::new(EXTEND),
+            metrics,
         });
         // The first connection (TLS to a remote service may take longer than a request
         // should wait) is made now rather than by the first request.
@@ -196,22 +206,30 @@ impl Inner {
     ) -> Result<T, ()> {
         if self.health.paused() {
             self.health.errors.fetch_add(1, Ordering::Relaxed);
+            if let Some(metrics) = &self.metrics {
+                metrics.store_call(op, "skipped", Duration::ZERO);
+            }
             return Err(());
         }
-        match tokio::time::timeout(OPERATION_DEADLINE, operation).await {
+        let started = std::time::Instant::now();
+        let (result, outcome) = match tokio::time::timeout(OPERATION_DEADLINE, operation).await {
             Ok(Ok(value)) => {
                 self.health.succeeded();
-                Ok(value)
+                (Ok(value), "ok")
             }
             Ok(Err(error)) => {
                 self.health.failed(op, &error);
-                Err(())
+                (Err(()), "error")
             }
             Err(_) => {
                 self.health.timed_out(op);
-                Err(())
+                (Err(()), "timeout")
             }
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics.store_call(op, outcome, started.elapsed());
         }
+        result
     }
 
     async fn set_deny(&self, key: &str, until: i64) -> Result<(), ()> {
