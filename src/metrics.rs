@@ -11,7 +11,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// The `Content-Type` of [`Metrics::render`] (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -128,85 +128,66 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// A new metric, registered in `registry` under `name` (prefixed) with `help`.
+fn registered<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     /// All counters at zero, in a registry of their own.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("rocket_appid");
-        let logins_started = Counter::default();
-        registry.register(
-            "logins_started",
-            "Browsers sent to the identity provider to log in",
-            logins_started.clone(),
-        );
-        let logins_succeeded = Counter::default();
-        registry.register("logins_succeeded", "Completed logins", logins_succeeded.clone());
-        let logins_refused = Family::<Reason, Counter>::default();
-        registry.register("logins_refused", "Refused callbacks by reason", logins_refused.clone());
-        let guard_decisions = Family::<Outcome, Counter>::default();
-        registry.register(
-            "guard_decisions",
-            "AuthorizedUser guard decisions by outcome",
-            guard_decisions.clone(),
-        );
+        let logins_started: Counter =
+            registered(&mut registry, "logins_started", "Browsers sent to the identity provider to log in");
+        let logins_succeeded: Counter = registered(&mut registry, "logins_succeeded", "Completed logins");
+        let logins_refused: Family<Reason, Counter> =
+            registered(&mut registry, "logins_refused", "Refused callbacks by reason");
+        let guard_decisions: Family<Outcome, Counter> =
+            registered(&mut registry, "guard_decisions", "AuthorizedUser guard decisions by outcome");
         let guard_ok = guard_decisions.get_or_create(&Outcome { outcome: "ok" }).clone();
-        let provider_calls = Family::<EndpointOutcome, Counter>::default();
-        registry.register(
+        let provider_calls: Family<EndpointOutcome, Counter> = registered(
+            &mut registry,
             "provider_calls",
             "Calls to the identity provider by endpoint and outcome",
-            provider_calls.clone(),
         );
-        let provider_call_seconds = Family::<EndpointOutcome, Seconds>::default();
-        registry.register(
-            "provider_call_seconds",
-            "Time spent in those calls",
-            provider_call_seconds.clone(),
-        );
-        let lookups = Family::<Lookup, Counter>::default();
-        registry.register("cache_lookups", "Cache lookups by cache and result", lookups.clone());
+        let provider_call_seconds: Family<EndpointOutcome, Seconds> =
+            registered(&mut registry, "provider_call_seconds", "Time spent in those calls");
+        let lookups: Family<Lookup, Counter> =
+            registered(&mut registry, "cache_lookups", "Cache lookups by cache and result");
         let cache_lookups = Cache::ALL.map(|cache| {
             ["miss", "hit"]
                 .map(|result| lookups.get_or_create(&Lookup { cache: cache.name(), result }).clone())
         });
-        let jwks_fetches = Counter::default();
-        registry.register("jwks_fetches", "Fetches of the provider's signing keys", jwks_fetches.clone());
-        let cookie_undecryptable = Counter::default();
-        registry.register(
+        let jwks_fetches: Counter =
+            registered(&mut registry, "jwks_fetches", "Fetches of the provider's signing keys");
+        let cookie_undecryptable: Counter = registered(
+            &mut registry,
             "cookie_undecryptable",
             "Session cookies that did not decrypt under this instance's key",
-            cookie_undecryptable.clone(),
         );
-        let provider_refused = Family::<EndpointReason, Counter>::default();
-        registry.register(
+        let provider_refused: Family<EndpointReason, Counter> = registered(
+            &mut registry,
             "provider_calls_refused",
             "Provider calls not made: circuit breaker open or all call slots busy",
-            provider_refused.clone(),
         );
-        let renewals = Family::<Outcome, Counter>::default();
-        registry.register(
-            "session_renewals",
-            "Silent renewals with a refresh token, by outcome",
-            renewals.clone(),
-        );
-        let breaker_openings = Family::<Endpoint, Counter>::default();
-        registry.register(
-            "breaker_openings",
-            "Circuit breakers opened, by endpoint",
-            breaker_openings.clone(),
-        );
-        let served_stale = Family::<CacheName, Counter>::default();
-        registry.register(
+        let renewals: Family<Outcome, Counter> =
+            registered(&mut registry, "session_renewals", "Silent renewals with a refresh token, by outcome");
+        let breaker_openings: Family<Endpoint, Counter> =
+            registered(&mut registry, "breaker_openings", "Circuit breakers opened, by endpoint");
+        let served_stale: Family<CacheName, Counter> = registered(
+            &mut registry,
             "served_stale",
             "Requests served from the last answer while the provider could not be asked, by cache",
-            served_stale.clone(),
         );
-        let store_calls = Family::<OpOutcome, Counter>::default();
-        registry.register(
+        let store_calls: Family<OpOutcome, Counter> = registered(
+            &mut registry,
             "store_calls",
             "Calls to the shared session store by operation and outcome (ok, error, timeout, skipped)",
-            store_calls.clone(),
         );
-        let store_call_seconds = Family::<OpOutcome, Seconds>::default();
-        registry.register("store_call_seconds", "Time spent in those calls", store_call_seconds.clone());
+        let store_call_seconds: Family<OpOutcome, Seconds> =
+            registered(&mut registry, "store_call_seconds", "Time spent in those calls");
         Metrics(Arc::new(Counters {
             registry,
             logins_started,

@@ -104,11 +104,9 @@ impl<'r> FromRequest<'r> for &'r AuthorizedUser {
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthError> {
         let rocket = request.rocket();
         let (Some(appid), Some(store)) = (rocket.state::<AppId>(), rocket.state::<SessionStore>()) else {
-            let decision: &'r Decision = request.local_cache(|| Err(AuthError::NotConfigured));
-            return Outcome::Error((
-                Status::InternalServerError,
-                decision.clone().err().unwrap_or(AuthError::NotConfigured),
-            ));
+            // Recorded like every decision, for the catchers.
+            request.local_cache(|| -> Decision { Err(AuthError::NotConfigured) });
+            return Outcome::Error((Status::InternalServerError, AuthError::NotConfigured));
         };
         let decision: &'r Decision = request.local_cache_async(decide(request, appid, store)).await;
         appid.metrics().guard_outcome(match decision {

@@ -72,16 +72,15 @@ impl Fairing for AppIdFairing {
             problems.push("APPID_OAUTH_SERVER_URL", "is missing (this build has no embedded emulator)");
         }
         let config = match validate(&raw) {
-            Ok(config) if problems.0.is_empty() => config,
-            Ok(_) => {
-                tracing::error!("{problems}");
-                return Err(rocket);
+            Ok(config) => Some(config),
+            Err(more) => {
+                problems.0.extend(more.0);
+                None
             }
-            Err(mut more) => {
-                problems.0.append(&mut more.0);
-                tracing::error!("{problems}");
-                return Err(rocket);
-            }
+        };
+        let Some(config) = config.filter(|_| problems.0.is_empty()) else {
+            tracing::error!("{problems}");
+            return Err(rocket);
         };
         let metrics = Metrics::new();
         let limits = SignInLimits::new(config.sign_in_per_minute, config.trusted_proxies);
