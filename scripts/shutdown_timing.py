@@ -26,7 +26,6 @@ import smoke  # noqa: E402  (free_port, browser, fetch, wait_for)
 
 TARGET = sys.argv[1] if len(sys.argv) > 1 else "target/debug"
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 100
-TENANT = "8794b41b-4705-4381-a96e-46dfabf3f249"
 
 
 def start_emulator(app, delay_ms):
@@ -42,15 +41,7 @@ def start_emulator(app, delay_ms):
 
 def start_app(app_port, idp_port, secret, api_key):
     app = f"http://127.0.0.1:{app_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPID_", "ROCKET_"))}
-    env.update({
-        "ROCKET_PROFILE": "release", "ROCKET_ADDRESS": "127.0.0.1", "PORT": str(app_port),
-        "APPID_CLIENT_ID": "timing", "APPID_CLIENT_SECRET": secret,
-        "APPID_OAUTH_SERVER_URL": f"http://127.0.0.1:{idp_port}/oauth/v4/{TENANT}",
-        "APPID_REDIRECT_URI": f"{app}/afterauth", "IBM_CLOUD_APIKEY": api_key,
-        "IBM_CLOUD_IAM_URL": f"http://127.0.0.1:{idp_port}/identity/token",
-        "SESSION_SECRET_KEY": secrets.token_urlsafe(48),
-    })
+    env = smoke.app_environment(app_port, idp_port, "timing", secret, api_key)
     server = subprocess.Popen([f"{TARGET}/rocket-appid"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert smoke.wait_for(f"{app}/health"), "app did not start"
     return server

@@ -84,11 +84,29 @@ def login(app, email, path="/auth_route"):
     return opener, status, headers.get("Location")
 
 
+TENANT = "8794b41b-4705-4381-a96e-46dfabf3f249"
+
+
+def app_environment(app_port, idp_port, client_id, client_secret, api_key):
+    """The app's environment, configured only by the Flask pattern's variables, against the
+    standalone emulator on `idp_port` (nothing inherited from the caller's APPID_/ROCKET_)."""
+    app = f"http://127.0.0.1:{app_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPID_", "ROCKET_"))}
+    env.update({
+        "ROCKET_PROFILE": "release", "ROCKET_ADDRESS": "127.0.0.1", "PORT": str(app_port),
+        "APPID_CLIENT_ID": client_id, "APPID_CLIENT_SECRET": client_secret,
+        "APPID_OAUTH_SERVER_URL": f"http://127.0.0.1:{idp_port}/oauth/v4/{TENANT}",
+        "APPID_REDIRECT_URI": f"{app}/afterauth", "IBM_CLOUD_APIKEY": api_key,
+        "IBM_CLOUD_IAM_URL": f"http://127.0.0.1:{idp_port}/identity/token",
+        "SESSION_SECRET_KEY": secrets.token_urlsafe(48),
+    })
+    return env
+
+
 def main():
     idp_port, app_port = free_port(), free_port()
     app = f"http://127.0.0.1:{app_port}"
     client_secret, api_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    tenant = "8794b41b-4705-4381-a96e-46dfabf3f249"
     env = dict(os.environ)
     env.update({
         "EMULATOR_PORT": str(idp_port), "EMULATOR_CLIENT_ID": "smoke-client",
@@ -96,15 +114,7 @@ def main():
         "EMULATOR_REDIRECT_URIS": f"{app}/afterauth",
     })
     idp = subprocess.Popen([f"{TARGET}/appid-emulator"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    app_env = {k: v for k, v in os.environ.items() if not k.startswith(("APPID_", "ROCKET_"))}
-    app_env.update({
-        "ROCKET_PROFILE": "release", "ROCKET_ADDRESS": "127.0.0.1", "PORT": str(app_port),
-        "APPID_CLIENT_ID": "smoke-client", "APPID_CLIENT_SECRET": client_secret,
-        "APPID_OAUTH_SERVER_URL": f"http://127.0.0.1:{idp_port}/oauth/v4/{tenant}",
-        "APPID_REDIRECT_URI": f"{app}/afterauth", "IBM_CLOUD_APIKEY": api_key,
-        "IBM_CLOUD_IAM_URL": f"http://127.0.0.1:{idp_port}/identity/token",
-        "SESSION_SECRET_KEY": secrets.token_urlsafe(48),
-    })
+    app_env = app_environment(app_port, idp_port, "smoke-client", client_secret, api_key)
     check("emulator answers", wait_for(f"http://127.0.0.1:{idp_port}/"))
     started = time.time()
     server = subprocess.Popen([f"{TARGET}/rocket-appid"], env=app_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
