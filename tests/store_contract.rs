@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use rocket_appid::appid::ProviderError;
 use rocket_appid::auth::renewal::Renewal;
 use rocket_appid::auth::session::Session;
-use rocket_appid::auth::store::{Backend, DenyListOnError, InProcess, Redis, RedisSettings, RenewalFuture};
+use rocket_appid::auth::store::{
+    Backend, DenyListOnError, Held, InProcess, Redis, RedisSettings, RenewalFuture, StoreUnavailable,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -201,6 +203,29 @@ async fn a_forgotten_renewal_is_forgotten_everywhere(kind: Kind) {
     assert_eq!(calls.load(Ordering::SeqCst), 2, "forgotten at logout, on every instance");
 }
 
+async fn a_server_side_session_is_read_by_every_instance_until_it_ends_or_is_deleted(kind: Kind) {
+    let Some((a, b)) = two_instances(kind, Duration::from_secs(30)).await else { return };
+    assert_eq!(b.session_record("sid-1").await, Ok(Held::Absent));
+    a.put_session("sid-1", b"sealed one".to_vec(), now() + 60).await.unwrap();
+    a.put_session("sid-short", b"sealed short".to_vec(), now() + 1).await.unwrap();
+    assert_eq!(b.session_record("sid-1").await, Ok(Held::Record(b"sealed one".to_vec())));
+    b.put_session("sid-1", b"sealed two".to_vec(), now() + 60).await.unwrap();
+    assert_eq!(a.session_record("sid-1").await, Ok(Held::Record(b"sealed two".to_vec())), "replaced");
+    assert_eq!(b.session_record("sid-short").await, Ok(Held::Record(b"sealed short".to_vec())));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(b.session_record("sid-short").await, Ok(Held::Absent), "gone at its end");
+    b.delete_session("sid-1").await;
+    assert_eq!(a.session_record("sid-1").await, Ok(Held::Absent), "deleted for every instance");
+}
+
+async fn a_logged_out_server_side_session_reads_as_logged_out_everywhere(kind: Kind) {
+    let Some((a, b)) = two_instances(kind, Duration::from_secs(30)).await else { return };
+    a.put_session("sid-out", b"sealed".to_vec(), now() + 60).await.unwrap();
+    a.deny("sid-out", now() + 60).await;
+    assert_eq!(b.session_record("sid-out").await, Ok(Held::LoggedOut));
+    assert_eq!(a.session_record("sid-out").await, Ok(Held::LoggedOut));
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod in_process {
@@ -224,6 +249,8 @@ contract!(
     the_outcome_is_kept_for_the_grace_period_only,
     an_outcome_the_provider_could_not_give_is_not_kept,
     a_forgotten_renewal_is_forgotten_everywhere,
+    a_server_side_session_is_read_by_every_instance_until_it_ends_or_is_deleted,
+    a_logged_out_server_side_session_reads_as_logged_out_everywhere,
 );
 
 // --- Redis only: the lock's lease and failures ---------------------------------------------
@@ -270,6 +297,9 @@ async fn every_key_has_a_ttl_and_nothing_usable_is_stored_in_clear() {
             counted(&calls, Duration::ZERO, renewed),
         )
         .await;
+    let ticket = rocket_appid::auth::ticket::Ticket::new();
+    let record = ticket.seal("sid-secret-value", b"{\"access_token\":\"access-secret\"}".to_vec());
+    store.put_session("sid-secret-value", record.expect("sealed"), now() + 60).await.expect("stored");
     let mut connection = ::redis::Client::open(url.as_str())
         .expect("client")
         .get_multiplexed_async_connection()
@@ -277,7 +307,11 @@ async fn every_key_has_a_ttl_and_nothing_usable_is_stored_in_clear() {
         .expect("connection");
     let keys: Vec<String> =
         ::redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut connection).await.expect("KEYS");
-    assert_eq!(keys.len(), 2, "the deny entry and the grace record (the lock is released): {keys:?}");
+    assert_eq!(
+        keys.len(),
+        3,
+        "the deny entry, the grace record (the lock is released) and the session: {keys:?}"
+    );
     for key in keys {
         let ttl: i64 = ::redis::cmd("PTTL").arg(&key).query_async(&mut connection).await.expect("PTTL");
         assert!(ttl > 0, "{key} has a TTL");
@@ -321,6 +355,10 @@ async fn a_redis_that_cannot_be_reached_fails_open_and_falls_back_fast() {
             assert!(matches!(outcome.expect("no panic"), Renewal::Renewed(_)));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1, "the per-process single-flight still holds");
+        // Server-side sessions fail closed whatever the deny-list setting: the store is
+        // the only place they are.
+        assert_eq!(store.put_session("sid-new", b"sealed".to_vec(), now() + 60).await, Err(StoreUnavailable));
+        assert_eq!(store.session_record("sid-elsewhere").await, Err(StoreUnavailable));
         assert!(started.elapsed() < Duration::from_secs(3), "failed fast: {:?}", started.elapsed());
         assert!(store.errors() > 0, "counted");
     }

@@ -17,8 +17,8 @@ use crate::config::is_safe_segment;
 use crate::secret::{AccessToken, Nonce};
 
 /// Largest token we look at (RFC 8725 §3.7 resource limits); App ID's custom claims
-/// may add up to 100 KB, but such a token could not live in a cookie anyway.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// may add up to 100 KB (such a token fits only in a server-side session).
+pub const MAX_TOKEN_BYTES: usize = 100 * 1024;
 /// An id_token may not be older than this when it arrives (R-T7).
 const MAX_ID_TOKEN_AGE_SECS: i64 = 600;
 

@@ -6,7 +6,8 @@ use rocket::http::CookieJar;
 
 use super::login::{self, LoginState, NoLogin, LOGIN_TTL_SECS};
 use super::return_to;
-use super::session::{Session, SessionSettings};
+use super::session::{NotStored, Session, SessionSettings};
+use super::store::SessionStore;
 use crate::appid::{AppId, ProviderError, VerifyError};
 
 /// Longest `code` we pass on (App ID's are far shorter).
@@ -81,13 +82,18 @@ impl CallbackQuery {
 
 /// Finishes the login that the callback with query `raw_query` answers. Returns where the
 /// user goes next (validated: a local path), or the refusal, counted and logged.
-pub async fn finish(raw_query: Option<&str>, jar: &CookieJar<'_>, appid: &AppId) -> Result<String, Refusal> {
+pub async fn finish(
+    raw_query: Option<&str>,
+    jar: &CookieJar<'_>,
+    appid: &AppId,
+    store: &SessionStore,
+) -> Result<String, Refusal> {
     // The transaction is consumed whatever happens next: the pending login this callback
     // names by its `state` (other tabs' logins stay), or all of them if it names none.
     let query = CallbackQuery::parse(raw_query);
     let state = query.as_ref().ok().and_then(|q| q.state.as_deref());
     let pending = login::take(jar, appid.config(), state);
-    match complete(query, pending, jar, appid).await {
+    match complete(query, pending, jar, appid, store).await {
         Ok(destination) => Ok(return_to::safe_or_root(&destination)),
         Err(refusal) => {
             appid.metrics().login_refused(refusal.0);
@@ -102,6 +108,7 @@ async fn complete(
     pending: Result<LoginState, NoLogin>,
     jar: &CookieJar<'_>,
     appid: &AppId,
+    store: &SessionStore,
 ) -> Result<String, Refusal> {
     let failed = |reason| Refusal(reason, LoginFailure::Failed);
     let query = query.map_err(failed)?;
@@ -201,9 +208,14 @@ async fn complete(
     }
     // A new session replaces whatever this browser had (no fixation), in as many cookies
     // as it needs up to the configured ceiling (App ID custom claims make large tokens).
-    let chunks = session
-        .write_with(jar, &SessionSettings::of(config).store)
-        .map_err(|_| Refusal("session_too_large", LoginFailure::SessionTooLarge))?;
+    let chunks =
+        session.write_new(jar, store, &SessionSettings::of(config)).await.map_err(|why| match why {
+            NotStored::TooLarge => Refusal("session_too_large", LoginFailure::SessionTooLarge),
+            NotStored::StoreUnavailable => {
+                tracing::warn!(event = "session_not_stored", reason = "store_unavailable");
+                Refusal("store_unavailable", LoginFailure::Unavailable)
+            }
+        })?;
     if chunks > 1 {
         tracing::info!(event = "session_chunked", cookies = chunks);
     }

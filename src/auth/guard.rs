@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::cookies;
 use super::renewal::authorize_renewing;
-use super::session::{Loaded, Session};
+use super::session::{Loaded, NotStored, Session, SessionSettings};
 use super::store::SessionStore;
 use crate::appid::{AccessClaims, AppId, ProviderError, VerifyError};
 
@@ -138,7 +138,6 @@ impl<'r> FromRequest<'r> for AuthorizedUser {
 /// The decision for this request's session (once per request: the caller caches it), and
 /// the cookie upkeep that goes with it.
 async fn decide(request: &Request<'_>, appid: &AppId, store: &SessionStore) -> Decision {
-    let secure = appid.config().secure_cookies();
     let session = match Session::resolve(request).await {
         Loaded::Refused(reason) => {
             tracing::info!(event = "session_refused", reason = *reason);
@@ -154,21 +153,26 @@ async fn decide(request: &Request<'_>, appid: &AppId, store: &SessionStore) -> D
     };
     let (decision, renewed) = authorize_renewing(session, appid, store).await;
     let jar = request.cookies();
-    match renewed {
-        // The renewed session replaces the cookie in this response. If it no longer fits,
-        // the old cookie stays: its refresh token is served from the grace cache for a
-        // while, then the user logs in again.
-        Some(renewed) => {
-            if renewed.rewrite(jar, secure).is_err() {
-                tracing::warn!(event = "session_renewal_not_stored", reason = "session_too_large");
+    let settings = SessionSettings::of(appid.config());
+    match (renewed, session) {
+        // The renewed session replaces the cookie (or the server-side record). If it no
+        // longer fits, or the store fails, the old one stays: its refresh token is served
+        // from the grace cache for a while, then the user logs in again.
+        (Some(renewed), Some(current)) => {
+            if let Err(why) = current.kept_like(renewed).save(jar, store, &settings).await {
+                let reason = match why {
+                    NotStored::TooLarge => "session_too_large",
+                    NotStored::StoreUnavailable => "store_unavailable",
+                };
+                tracing::warn!(event = "session_renewal_not_stored", reason);
             }
         }
         // The idle timeout counts from the last use, written back at most once a minute.
         // (Not after a renewal: the renewed session was just written with a fresh
         // `last_seen`, and writing the old one back would undo it.)
-        None => {
+        (_, session) => {
             if let Some(session) = session.filter(|s| decision.is_ok() && s.needs_touch()) {
-                session.touch(jar, secure);
+                session.touch(jar, store, &settings).await;
             }
         }
     }

@@ -147,6 +147,9 @@ pub async fn end_session(
         // A copy of this cookie saved before now must not work afterwards (R-L2); renewed
         // cookies of the same login carry the same session id.
         store.deny(&session.sid, session.expires_at).await;
+        if session.is_server_side() {
+            store.delete_session(&session.sid).await;
+        }
         if let Some(refresh_token) = session.refresh_token() {
             forget_renewal(store, refresh_token).await;
             revoke(appid, refresh_token).await;

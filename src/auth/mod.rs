@@ -18,6 +18,7 @@ pub mod require;
 pub mod return_to;
 pub mod session;
 pub mod store;
+pub mod ticket;
 
 pub use audit::{Guarded, RouteAudit};
 pub use bearer::Bearer;

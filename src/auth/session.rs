@@ -1,5 +1,6 @@
 //! The session: who is logged in, kept in a private (AES-256-GCM) cookie, or in several
-//! numbered ones when it is larger than one cookie holds (see `cookie_store`).
+//! numbered ones when it is larger than one cookie holds (see `cookie_store`), or, in the
+//! server-side mode, in the session store with only a ticket in the cookie (see `ticket`).
 //! It holds only what the guard needs: the access token and, when the provider issued one,
 //! the refresh token (for silent renewal); not the id_token (App ID has no
 //! `end_session_endpoint` that would want it as `id_token_hint`, and the cookie budget is
@@ -14,9 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
-use super::store::SessionStore;
+use super::store::{Held, SessionStore};
+use super::ticket::Ticket;
 use crate::appid::{IdClaims, Verified};
-use crate::config::AppIdConfig;
+use crate::config::{AppIdConfig, SessionStoreMode};
 use crate::metrics::Metrics;
 use crate::secret::{AccessToken, RefreshToken};
 
@@ -60,6 +62,9 @@ pub struct Session {
     /// token with it, logout revokes it. Sealed like the rest; never shown or logged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rt: Option<RefreshToken>,
+    /// For a server-side session, the ticket its cookie holds (never stored with it).
+    #[serde(skip)]
+    ticket: Option<Box<Ticket>>,
 }
 
 /// Tokens never reach a log line, even through `{:?}` of a session.
@@ -71,6 +76,7 @@ impl std::fmt::Debug for Session {
             .field("expires_at", &self.expires_at)
             .field("created_at", &self.created_at)
             .field("refresh_token", &self.rt.as_ref().map(|_| "[redacted]"))
+            .field("server_side", &self.ticket.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +129,25 @@ impl rocket::fairing::Fairing for ResolveSession {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionTooLarge;
 
+/// Why a session was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// It would not fit in the cookies allowed.
+    TooLarge,
+    /// The session store could not keep a server-side session.
+    StoreUnavailable,
+}
+
+/// What a request's session cookies carry, before the store has been asked.
+enum Carried {
+    Absent,
+    Refused(&'static str),
+    /// A session in the cookies.
+    Session(Session),
+    /// The ticket of a server-side session, and the session's id.
+    Ticket(String, Ticket),
+}
+
 impl Session {
     /// A new session for a login that just completed: who it is comes from the id_token
     /// verified at that login.
@@ -141,6 +166,7 @@ impl Session {
             created_at: now,
             last_seen: Some(now),
             rt: None,
+            ticket: None,
         }
     }
 
@@ -191,17 +217,16 @@ impl Session {
         (written == 32).then_some(key)
     }
 
-    /// What this request's session cookies amount to, apart from the deny-list (see
-    /// [`Session::resolve`]), and whether they opened only with the previous key. Never
-    /// logs a cookie's value.
-    pub fn open(
+    /// What this request's session cookies carry, and whether they opened only with the
+    /// previous key. Never logs a cookie's value.
+    fn carried(
         jar: &CookieJar<'_>,
         settings: &SessionSettings,
         metrics: Option<&Metrics>,
-    ) -> (Loaded, bool) {
+    ) -> (Carried, bool) {
         let (plaintext, with_previous_key) = match cookie_store::read(jar, cookies::SESSION, &settings.store)
         {
-            Opened::Absent => return (Loaded::Absent, false),
+            Opened::Absent => return (Carried::Absent, false),
             Opened::Unreadable(reason) => {
                 // Forged, tampered, moved from another cookie name, sealed with another key
                 // (rotation, or instances with different keys: F6, F8), or chunks that do
@@ -209,29 +234,71 @@ impl Session {
                 if let Some(metrics) = metrics {
                     metrics.cookie_undecryptable();
                 }
-                return (Loaded::Refused(reason), false);
+                return (Carried::Refused(reason), false);
             }
             Opened::Value { plaintext, with_previous_key } => (plaintext, with_previous_key),
         };
-        let session: Session = match serde_json::from_str(&plaintext) {
-            Ok(session) => session,
-            Err(_) => return (Loaded::Refused(old_or_malformed(&plaintext)), false),
-        };
+        if plaintext.starts_with(super::ticket::MARK) {
+            return match Ticket::parse(&plaintext) {
+                Some((sid, ticket)) => (Carried::Ticket(sid.to_string(), ticket), with_previous_key),
+                None => (Carried::Refused("malformed"), false),
+            };
+        }
+        match serde_json::from_str::<Session>(&plaintext) {
+            Ok(session) => (Carried::Session(session), with_previous_key),
+            Err(_) => (Carried::Refused(old_or_malformed(&plaintext)), false),
+        }
+    }
+
+    /// The session, if its layout, lifetime and idle time allow it (the deny-list apart).
+    fn checked(self, settings: &SessionSettings) -> Loaded {
         let now = crate::clock::now();
-        let loaded = if session.v != VERSION {
+        if self.v != VERSION {
             Loaded::Refused("old_version")
-        } else if session.expires_at <= now
+        } else if self.expires_at <= now
             // The absolute lifetime counts from the login, however often the tokens were
             // renewed since.
-            || session.created_at.saturating_add(settings.max_age_secs) <= now
+            || self.created_at.saturating_add(settings.max_age_secs) <= now
         {
             Loaded::Refused("expired")
-        } else if now - session.last_seen() > settings.idle_secs {
+        } else if now - self.last_seen() > settings.idle_secs {
             Loaded::Refused("idle")
         } else {
-            Loaded::Valid(session)
+            Loaded::Valid(self)
+        }
+    }
+
+    /// The server-side session `sid` that `ticket` opens, checked like a cookie's, or what
+    /// the store says instead.
+    async fn fetched(
+        sid: String,
+        ticket: Ticket,
+        store: &SessionStore,
+        settings: &SessionSettings,
+    ) -> Loaded {
+        let sealed = match store.session_record(&sid).await {
+            Ok(Held::Record(sealed)) => sealed,
+            // Expired, evicted, deleted at logout, or from another store.
+            Ok(Held::Absent) => return Loaded::Refused("session_unknown"),
+            Ok(Held::LoggedOut) => return Loaded::Refused("logged_out"),
+            // Server-side sessions fail closed: without the store there is no session to
+            // read; the request gets the 503 page and the cookie stays.
+            Err(_) => {
+                tracing::warn!(event = "session_unchecked", reason = "store_unavailable");
+                return Loaded::Unchecked;
+            }
         };
-        (loaded, with_previous_key)
+        let session = ticket
+            .open(&sid, &sealed)
+            .and_then(|plaintext| serde_json::from_slice::<Session>(&plaintext).ok())
+            .filter(|session| session.sid == sid);
+        match session {
+            Some(mut session) => {
+                session.ticket = Some(Box::new(ticket));
+                session.checked(settings)
+            }
+            None => Loaded::Refused("undecryptable"),
+        }
     }
 
     /// The session of this request, decided once per request however many guards,
@@ -247,25 +314,32 @@ impl Session {
                     Some(appid) => SessionSettings::of(appid.config()),
                     None => SessionSettings::defaults(false),
                 };
-                let (loaded, with_previous_key) =
-                    Session::open(request.cookies(), &settings, rocket.state::<Metrics>());
-                let loaded = match (loaded, rocket.state::<SessionStore>()) {
-                    (Loaded::Valid(session), Some(store)) => match store.check_denied(&session.sid).await {
-                        Some(false) => Loaded::Valid(session),
-                        Some(true) => Loaded::Refused("logged_out"),
-                        None => {
-                            tracing::warn!(event = "session_unchecked", reason = "store_unavailable");
-                            Loaded::Unchecked
-                        }
-                    },
+                let (carried, with_previous_key) =
+                    Session::carried(request.cookies(), &settings, rocket.state::<Metrics>());
+                let loaded = match (carried, rocket.state::<SessionStore>()) {
+                    (Carried::Absent, _) => Loaded::Absent,
+                    (Carried::Refused(reason), _) => Loaded::Refused(reason),
                     // Without a store there is no deny-list to honour: no session counts.
-                    (Loaded::Valid(_), None) => Loaded::Refused("no_store"),
-                    (loaded, _) => loaded,
+                    (_, None) => Loaded::Refused("no_store"),
+                    (Carried::Ticket(sid, ticket), Some(store)) => {
+                        Session::fetched(sid, ticket, store, &settings).await
+                    }
+                    (Carried::Session(session), Some(store)) => match session.checked(&settings) {
+                        Loaded::Valid(session) => match store.check_denied(&session.sid).await {
+                            Some(false) => Loaded::Valid(session),
+                            Some(true) => Loaded::Refused("logged_out"),
+                            None => {
+                                tracing::warn!(event = "session_unchecked", reason = "store_unavailable");
+                                Loaded::Unchecked
+                            }
+                        },
+                        refused => refused,
+                    },
                 };
                 if let (true, Loaded::Valid(session)) = (with_previous_key, &loaded) {
                     tracing::info!(event = "session_resealed", reason = "previous_key");
-                    let _ =
-                        session.store_with(request.cookies(), &StoreSettings::rewrite(settings.store.secure));
+                    let _ = session
+                        .write_cookie(request.cookies(), &StoreSettings::rewrite(settings.store.secure));
                 }
                 RequestSession(loaded)
             })
@@ -295,39 +369,97 @@ impl Session {
         crate::clock::now() - self.last_seen() >= ACTIVITY_GRANULARITY_SECS
     }
 
-    /// Re-issues the cookie with `last_seen` = now (the session was used). Same size as
-    /// before, so it fits; if it somehow does not, the old cookie simply stays.
-    pub fn touch(&self, jar: &CookieJar<'_>, secure: bool) {
+    /// Stores the session again with `last_seen` = now (the session was used). Same size
+    /// as before, so it fits; if it somehow does not, or the store fails, the old one stays.
+    pub async fn touch(&self, jar: &CookieJar<'_>, store: &SessionStore, settings: &SessionSettings) {
         let mut session = self.clone();
         session.last_seen = Some(crate::clock::now());
-        let _ = session.rewrite(jar, secure);
+        let _ = session.save(jar, store, settings).await;
     }
 
-    /// Stores a new session within `settings.max_chunks` cookies, refusing one the browser
-    /// would silently drop, and sets the short-lived "just signed in" marker of the
+    /// Stores a new session: in the store with a ticket in the cookie when the store keeps
+    /// sessions, else in the cookies (within `settings.store.max_chunks`, refusing one the
+    /// browser would silently drop). Sets the short-lived "just signed in" marker of the
     /// login-loop guard (R-C7). Returns the number of cookies.
-    pub fn write_with(
+    pub async fn write_new(
+        mut self,
+        jar: &CookieJar<'_>,
+        store: &SessionStore,
+        settings: &SessionSettings,
+    ) -> Result<usize, NotStored> {
+        if settings.server_side {
+            self.ticket = Some(Box::new(Ticket::new()));
+        }
+        let cookies = self.save_with(jar, store, settings, &settings.store, true).await?;
+        jar.add(cookies::signed_in_marker());
+        Ok(cookies)
+    }
+
+    /// Stores a session that goes on (a renewal, a touch) where it lives, without the
+    /// login-loop marker that [`Session::write_new`] sets for a new login.
+    pub async fn save(
         &self,
         jar: &CookieJar<'_>,
-        settings: &StoreSettings,
-    ) -> Result<usize, SessionTooLarge> {
-        let chunks = self.store_with(jar, settings)?;
-        jar.add(cookies::signed_in_marker());
-        Ok(chunks)
+        store: &SessionStore,
+        settings: &SessionSettings,
+    ) -> Result<usize, NotStored> {
+        self.save_with(jar, store, settings, &StoreSettings::rewrite(settings.store.secure), false).await
     }
 
-    /// Seals the session into as many cookies as it needs (see `cookie_store`); the number
-    /// of cookies, or [`SessionTooLarge`] beyond `settings.max_chunks` (nothing is set then).
-    fn store_with(&self, jar: &CookieJar<'_>, settings: &StoreSettings) -> Result<usize, SessionTooLarge> {
-        let value = serde_json::to_string(self).map_err(|_| SessionTooLarge)?;
+    /// A server-side session's record goes to the store (its ticket cookie is written only
+    /// at login: it never changes); any other session to the cookies.
+    async fn save_with(
+        &self,
+        jar: &CookieJar<'_>,
+        store: &SessionStore,
+        settings: &SessionSettings,
+        cookie_settings: &StoreSettings,
+        new: bool,
+    ) -> Result<usize, NotStored> {
+        let Some(ticket) = &self.ticket else {
+            return self.write_cookie(jar, cookie_settings).map_err(|_| NotStored::TooLarge);
+        };
+        let record = serde_json::to_vec(self).map_err(|_| NotStored::TooLarge)?;
+        let sealed = ticket.seal(&self.sid, record).ok_or(NotStored::StoreUnavailable)?;
+        store
+            .put_session(&self.sid, sealed, self.ends_at(settings))
+            .await
+            .map_err(|_| NotStored::StoreUnavailable)?;
+        if new {
+            self.write_cookie(jar, cookie_settings).map_err(|_| NotStored::TooLarge)?;
+        }
+        Ok(1)
+    }
+
+    /// When the session ends unless it is used again: its absolute end, or the idle
+    /// timeout after its last use, whichever comes first (seconds since the epoch).
+    fn ends_at(&self, settings: &SessionSettings) -> i64 {
+        self.expires_at
+            .min(self.created_at.saturating_add(settings.max_age_secs))
+            .min(self.last_seen().saturating_add(settings.idle_secs))
+    }
+
+    /// Seals the session, or its ticket, into as many cookies as it needs (see
+    /// `cookie_store`); the number of cookies, or [`SessionTooLarge`] beyond
+    /// `settings.max_chunks` (nothing is set then).
+    fn write_cookie(&self, jar: &CookieJar<'_>, settings: &StoreSettings) -> Result<usize, SessionTooLarge> {
+        let value = match &self.ticket {
+            Some(ticket) => ticket.cookie_value(&self.sid),
+            None => serde_json::to_string(self).map_err(|_| SessionTooLarge)?,
+        };
         let max_age = self.expires_at - crate::clock::now();
         cookie_store::write(jar, cookies::SESSION, &value, settings, max_age).map_err(|_| SessionTooLarge)
     }
 
-    /// Re-issues the cookie of a session that goes on (a renewal), without the login-loop
-    /// marker that [`Session::write_with`] sets for a new login.
-    pub fn rewrite(&self, jar: &CookieJar<'_>, secure: bool) -> Result<usize, SessionTooLarge> {
-        self.store_with(jar, &StoreSettings::rewrite(secure))
+    /// The renewed session `renewed` of this one, kept where this one is kept.
+    pub fn kept_like(&self, mut renewed: Session) -> Session {
+        renewed.ticket = self.ticket.clone();
+        renewed
+    }
+
+    /// True for a server-side session (its cookie holds a ticket).
+    pub fn is_server_side(&self) -> bool {
+        self.ticket.is_some()
     }
 
     /// Removes the session's cookies (every chunk).
@@ -355,6 +487,8 @@ pub struct SessionSettings {
     pub idle_secs: i64,
     /// Absolute lifetime from the login (seconds).
     pub max_age_secs: i64,
+    /// New sessions are kept in the session store, with a ticket in the cookie.
+    pub server_side: bool,
 }
 
 impl SessionSettings {
@@ -368,6 +502,7 @@ impl SessionSettings {
             },
             idle_secs: i64::try_from(config.session_idle_secs).unwrap_or(IDLE_TIMEOUT_SECS),
             max_age_secs: i64::try_from(config.session_max_age_secs).unwrap_or(MAX_AGE_SECS),
+            server_side: config.session_store == SessionStoreMode::Server,
         }
     }
 
@@ -377,6 +512,7 @@ impl SessionSettings {
             store: StoreSettings::rewrite(secure),
             idle_secs: IDLE_TIMEOUT_SECS,
             max_age_secs: MAX_AGE_SECS,
+            server_side: false,
         }
     }
 }

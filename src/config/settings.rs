@@ -18,6 +18,18 @@ pub enum PkceMode {
     Never,
 }
 
+/// Where a session's tokens and profile are kept (`APPID_SESSION_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStoreMode {
+    /// In the session cookie, sealed (split over several cookies when large).
+    #[default]
+    Cookie,
+    /// In the session store (Redis with `APPID_STORE_URL`, else this process), sealed with
+    /// a key that only the cookie holds; the cookie holds only that ticket.
+    Server,
+}
+
 /// When the guard asks the provider's `/introspect` endpoint about the session's access
 /// token (it is always verified locally: signature, issuer, audience, tenant, expiry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -89,6 +101,7 @@ pub struct RawSettings {
     /// Port of the embedded emulator (0 = any free port).
     pub emulator_port: u16,
     pub pkce: PkceMode,
+    pub session_store: SessionStoreMode,
     pub introspection: IntrospectionPolicy,
     /// How long an introspection answer is trusted (policy `cached`).
     pub introspection_ttl_secs: u64,
@@ -168,6 +181,7 @@ impl Default for RawSettings {
             emulator: false,
             emulator_port: 0,
             pkce: PkceMode::default(),
+            session_store: SessionStoreMode::default(),
             introspection: IntrospectionPolicy::default(),
             introspection_ttl_secs: numbers.introspection_ttl_secs,
             roles_ttl_secs: numbers.roles_ttl_secs,

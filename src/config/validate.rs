@@ -140,6 +140,7 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 roles_claim,
                 management_url,
                 pkce: raw.pkce,
+                session_store: raw.session_store,
                 introspection: raw.introspection,
                 introspection_ttl_secs: raw.introspection_ttl_secs,
                 roles_ttl_secs: raw.roles_ttl_secs,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::secret_key::SessionKey;
-use super::settings::{IntrospectionPolicy, PkceMode, ProviderKind, RolesSource};
+use super::settings::{IntrospectionPolicy, PkceMode, ProviderKind, RolesSource, SessionStoreMode};
 use crate::secret::Secret;
 
 /// Outbound HTTP timeouts.
@@ -56,6 +56,7 @@ pub struct AppIdConfig {
     pub roles_claim: String,
     pub management_url: Option<Url>,
     pub pkce: PkceMode,
+    pub session_store: SessionStoreMode,
     pub introspection: IntrospectionPolicy,
     pub introspection_ttl_secs: u64,
     pub roles_ttl_secs: u64,

@@ -24,6 +24,7 @@ pub async fn afterauth(
     uri: &Origin<'_>,
     jar: &CookieJar<'_>,
     appid: &State<AppId>,
+    store: &State<SessionStore>,
     limited: FinishLimit,
 ) -> Result<SeeOther, Page> {
     if let FinishLimit(Err(over)) = limited {
@@ -31,7 +32,7 @@ pub async fn afterauth(
         appid.metrics().login_refused("rate_limited");
         return Err(ErrorPage::TooManySignIns.page_retry_after(over.retry_after));
     }
-    match callback::finish(uri.query().map(|q| q.as_str()), jar, appid).await {
+    match callback::finish(uri.query().map(|q| q.as_str()), jar, appid, store).await {
         Ok(destination) => Ok(SeeOther::to(destination)),
         Err(Refusal(_, LoginFailure::TooMany)) => {
             Err(ErrorPage::TooManySignIns.page_retry_after(std::time::Duration::from_secs(1)))

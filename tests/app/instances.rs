@@ -87,3 +87,65 @@ async fn a_store_that_stops_answering_signs_nobody_out_and_sessions_keep_working
         assert!(response.cookies().get("appid_session").is_none_or(|c| !c.value().is_empty()));
     }
 }
+
+/// Server-side sessions over Redis: the session itself is shared, so a logout deletes it
+/// for every instance, and a renewal on one is what the others read next.
+fn server_side(store: Value) -> Value {
+    merged(store, json!({ "session_store": "server" }))
+}
+
+#[rocket::async_test]
+async fn a_server_side_session_is_served_by_another_instance_and_logout_deletes_it_for_both() {
+    let Some(store) = shared_store() else { return };
+    let settings = server_side(store);
+    let app = spawn_app_with(EmulatorConfig::default(), settings.clone()).await;
+    let b = instance_b(&app, settings).await;
+    app.login_as(ALICE, "/auth_route").await;
+    let cookies = app.session_cookies();
+    assert_eq!(cookies.len(), 1, "one small ticket cookie");
+    let on_b = replay(&b, &cookies, "text/html").await;
+    assert_eq!(on_b.status(), Status::Ok, "B reads the session A stored");
+    assert!(on_b.into_string().await.unwrap().contains(ALICE));
+    app.logout().await;
+    let replayed = replay(&b, &cookies, "text/html").await;
+    assert_eq!(replayed.status(), Status::SeeOther, "deleted for every instance at once");
+}
+
+#[rocket::async_test]
+async fn twenty_requests_of_one_server_side_session_over_two_instances_make_one_refresh_call() {
+    let Some(store) = shared_store() else { return };
+    let idp = EmulatorConfig { refresh_tokens: true, access_token_ttl: 1, ..EmulatorConfig::default() };
+    let settings = merged(server_side(store), json!({ "clock_leeway_secs": 0, "refresh_window_secs": 0 }));
+    let app = spawn_app_with(idp, settings.clone()).await;
+    let b = instance_b(&app, settings).await;
+    app.login_as(ALICE, "/auth_route").await;
+    app.idp.emulator.set_access_token_ttl(3600);
+    let cookies = app.session_cookies();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let on_a = (0..10).map(|_| async { app.get("/auth_route").await.status() });
+    let on_b = (0..10).map(|_| async { replay(&b, &cookies, "text/html").await.status() });
+    let (a, b_statuses) = tokio::join!(join_all(on_a), join_all(on_b));
+    let statuses: Vec<Status> = a.into_iter().chain(b_statuses).collect();
+    assert!(statuses.iter().all(|s| *s == Status::Ok), "nobody is signed out: {statuses:?}");
+    assert_eq!(app.token_calls(), 2, "the login's code exchange and exactly one refresh");
+    assert_eq!(replay(&b, &cookies, "text/html").await.status(), Status::Ok, "later: the stored renewal");
+    assert_eq!(app.token_calls(), 2);
+}
+
+#[rocket::async_test]
+async fn with_redis_gone_a_server_side_session_gets_the_503_page_and_keeps_its_cookie() {
+    let Some(store) = shared_store() else { return };
+    let app = spawn_app_with(EmulatorConfig::default(), server_side(store.clone())).await;
+    app.login_as(ALICE, "/auth_route").await;
+    let gone =
+        server_side(merged(store, json!({ "store_url": format!("redis://127.0.0.1:{}", free_port()) })));
+    let b = instance_b(&app, gone).await;
+    let cookies = app.session_cookies();
+    for _ in 0..3 {
+        let response = replay(&b, &cookies, "text/html").await;
+        assert_eq!(response.status(), Status::ServiceUnavailable, "fails closed, no 500");
+        assert!(response.cookies().get("appid_session").is_none(), "the cookie is not touched");
+    }
+    assert_eq!(replay(&app.client, &cookies, "text/html").await.status(), Status::Ok, "A still serves it");
+}

@@ -27,6 +27,7 @@ mod provider_oidc;
 mod refresh;
 mod return_to;
 mod roles_source;
+mod server_sessions;
 mod session_faults;
 mod tabs;
 mod timeouts;

@@ -2,8 +2,35 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Backend, RenewalFuture, CAPACITY};
+use super::{Backend, Held, RenewalFuture, StoreUnavailable, CAPACITY};
 use crate::auth::renewal::Renewal;
+
+/// Bytes of server-side session records kept at most (the least recently used go first):
+/// about 50,000 sessions of 4 KB.
+const SESSION_BYTES: u64 = 200 * 1024 * 1024;
+
+/// A server-side session record and when it ends.
+#[derive(Clone)]
+struct Record {
+    sealed: std::sync::Arc<[u8]>,
+    until: i64,
+}
+
+impl moka::Expiry<String, Record> for UntilTheirEnd {
+    fn expire_after_create(&self, key: &String, record: &Record, at: Instant) -> Option<Duration> {
+        <Self as moka::Expiry<String, i64>>::expire_after_create(self, key, &record.until, at)
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &String,
+        record: &Record,
+        at: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        <Self as moka::Expiry<String, i64>>::expire_after_create(self, key, &record.until, at)
+    }
+}
 
 /// Entries that live until their own end (a logged-out session until it would have ended).
 struct UntilTheirEnd;
@@ -22,6 +49,8 @@ pub struct InProcess {
     /// Renewal outcomes by SHA-256 of the refresh token: shared while in flight, kept for
     /// the grace period once decided.
     renewals: moka::future::Cache<[u8; 32], Renewal>,
+    /// Server-side sessions by id, each until its end.
+    sessions: moka::sync::Cache<String, Record>,
 }
 
 impl InProcess {
@@ -30,6 +59,13 @@ impl InProcess {
         InProcess {
             denied: moka::sync::Cache::builder().max_capacity(CAPACITY).expire_after(UntilTheirEnd).build(),
             renewals: moka::future::Cache::builder().max_capacity(CAPACITY).time_to_live(grace).build(),
+            sessions: moka::sync::Cache::builder()
+                .max_capacity(SESSION_BYTES)
+                .weigher(|sid: &String, record: &Record| {
+                    u32::try_from(sid.len() + record.sealed.len()).unwrap_or(u32::MAX)
+                })
+                .expire_after(UntilTheirEnd)
+                .build(),
         }
     }
 }
@@ -59,6 +95,25 @@ impl Backend for InProcess {
 
     async fn forget_renewal(&self, key: [u8; 32]) {
         self.renewals.invalidate(&key).await;
+    }
+
+    async fn put_session(&self, sid: &str, record: Vec<u8>, until: i64) -> Result<(), StoreUnavailable> {
+        self.sessions.insert(sid.to_string(), Record { sealed: record.into(), until });
+        Ok(())
+    }
+
+    async fn session_record(&self, sid: &str) -> Result<Held, StoreUnavailable> {
+        if self.denied.contains_key(sid) {
+            return Ok(Held::LoggedOut);
+        }
+        Ok(match self.sessions.get(sid) {
+            Some(record) => Held::Record(record.sealed.to_vec()),
+            None => Held::Absent,
+        })
+    }
+
+    async fn delete_session(&self, sid: &str) {
+        self.sessions.invalidate(sid);
     }
 }
 

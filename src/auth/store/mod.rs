@@ -1,12 +1,13 @@
-//! The state that decides who is signed in beyond the cookie itself: the logout deny-list
-//! and the silent renewals in flight (with their grace records). Owned by the app (Rocket
+//! The state that decides who is signed in beyond the cookie itself: the logout deny-list,
+//! the silent renewals in flight (with their grace records) and, in the server-side
+//! session mode, the sessions themselves (sealed under their ticket's key). Owned by the app (Rocket
 //! managed state, built by the composition root), behind one interface so that another
 //! backend, shared by several instances, can take the in-process one's place: [`InProcess`]
 //! (one instance; the default) or [`Redis`] (several instances, one truth).
 
 mod in_process;
 mod redis;
-mod seal;
+pub(crate) mod seal;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +22,21 @@ pub use redis::{DenyListOnError, Redis, RedisSettings, RedisSetupError};
 
 /// Most logged-out sessions and renewals remembered at once per backend.
 const CAPACITY: u64 = 10_000;
+
+/// The store could not be asked (unreachable, timed out, or left alone after errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreUnavailable;
+
+/// What the store holds for a server-side session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// The sealed record.
+    Record(Vec<u8>),
+    /// Nothing: never stored, expired, evicted or deleted at logout.
+    Absent,
+    /// The session was logged out.
+    LoggedOut,
+}
 
 /// A renewal to run at most once per refresh token.
 pub type RenewalFuture = Pin<Box<dyn Future<Output = Renewal> + Send>>;
@@ -54,6 +70,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Forgets the renewal made with the refresh token with SHA-256 `key` (at logout).
     async fn forget_renewal(&self, key: [u8; 32]);
 
+    /// Keeps the sealed record of server-side session `sid` until `until` (seconds since
+    /// the epoch), replacing an earlier one.
+    async fn put_session(&self, sid: &str, record: Vec<u8>, until: i64) -> Result<(), StoreUnavailable>;
+
+    /// The record of server-side session `sid`, and whether it was logged out, in one
+    /// question to the store.
+    async fn session_record(&self, sid: &str) -> Result<Held, StoreUnavailable>;
+
+    /// Deletes the record of server-side session `sid` (at logout).
+    async fn delete_session(&self, sid: &str);
+
     /// True while a shared store keeps failing and each instance uses its own state (for
     /// `/ready`, which stays ready: the fallbacks serve).
     fn degraded(&self) -> bool {
@@ -76,7 +103,7 @@ impl std::ops::Deref for SessionStore {
 impl SessionStore {
     /// The in-process backend: correct for one instance; with several, each has its own.
     pub fn in_process(config: &AppIdConfig) -> Self {
-        SessionStore(Arc::new(InProcess::new(Duration::from_secs(config.refresh_grace_secs))))
+        SessionStore::with_backend(InProcess::new(Duration::from_secs(config.refresh_grace_secs)))
     }
 
     /// A store with another backend.

@@ -7,7 +7,10 @@
 //! - `lock:rt:{h}` = a random owner, `PX` token timeout + 2 s, extended while the renewal
 //!   runs and released by compare-and-delete (a late holder never frees a successor's lock);
 //! - `rt:{h}` = the renewal's outcome sealed under a key derived from the old refresh
-//!   token (see `seal`), `PX` the grace period.
+//!   token (see `seal`), `PX` the grace period;
+//! - `session:{h(sid)}` = a server-side session sealed under its ticket's key, which only
+//!   the session's cookie holds, until the session ends (`EXAT`);
+//! - `budget:token:{second}` = token-endpoint calls of every instance in that second.
 //!
 //! When Redis fails, nobody is signed out because of it: the deny-list is read from this
 //! instance's own copy plus Redis, and a failed read counts as "not denied" (unless the
@@ -24,7 +27,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult, Script};
 use sha2::{Digest, Sha256};
 
-use super::{in_process::InProcess, seal, Backend, RenewalFuture};
+use super::{in_process::InProcess, seal, Backend, Held, RenewalFuture, StoreUnavailable};
 use crate::appid::ProviderError;
 use crate::auth::renewal::Renewal;
 
@@ -432,6 +435,48 @@ impl Backend for Redis {
             self.0.local.forget_renewal(key).await;
         }
         outcome
+    }
+
+    async fn put_session(&self, sid: &str, record: Vec<u8>, until: i64) -> Result<(), StoreUnavailable> {
+        let key = self.0.key("session:", &hex(&Sha256::digest(sid.as_bytes())));
+        let mut connection = self.0.connection.clone();
+        let command = redis::cmd("SET").arg(&key).arg(record).arg("EXAT").arg(until).clone();
+        self.0
+            .call("session_write", async { command.query_async::<()>(&mut connection).await })
+            .await
+            .map_err(|()| StoreUnavailable)
+    }
+
+    async fn session_record(&self, sid: &str) -> Result<Held, StoreUnavailable> {
+        if self.0.local.is_denied(sid).await {
+            return Ok(Held::LoggedOut);
+        }
+        let h = hex(&Sha256::digest(sid.as_bytes()));
+        let (session_key, deny_key) = (self.0.key("session:", &h), self.0.key("deny:", &h));
+        let mut connection = self.0.connection.clone();
+        // One round trip: the record and the deny-list entry, pipelined.
+        let pipeline = redis::pipe().get(&session_key).exists(&deny_key).clone();
+        let (record, denied): (Option<Vec<u8>>, bool) = self
+            .0
+            .call("session_read", async { pipeline.query_async(&mut connection).await })
+            .await
+            .map_err(|()| StoreUnavailable)?;
+        Ok(match (record, denied) {
+            (_, true) => Held::LoggedOut,
+            (Some(record), false) => Held::Record(record),
+            (None, false) => Held::Absent,
+        })
+    }
+
+    async fn delete_session(&self, sid: &str) {
+        let key = self.0.key("session:", &hex(&Sha256::digest(sid.as_bytes())));
+        let mut connection = self.0.connection.clone();
+        // If this fails the deny-list entry (written and retried by the logout) still
+        // refuses the session, and the record ends with its TTL.
+        let _ = self
+            .0
+            .call("session_delete", redis::cmd("DEL").arg(&key).query_async::<i64>(&mut connection))
+            .await;
     }
 
     async fn forget_renewal(&self, key: [u8; 32]) {

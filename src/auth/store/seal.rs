@@ -1,7 +1,10 @@
-//! The grace record of a shared store, sealed so that a copy of the store (a dump, a
-//! replica, a stolen backup) reveals nothing usable: AES-256-GCM under a key derived from
-//! the OLD refresh token, which only the cookies of the session that presented it hold.
-//! The store keys the record by the token's SHA-256, which does not reveal the token.
+//! Records of the store sealed so that a copy of the store (a dump, a replica, a stolen
+//! backup) reveals nothing usable: AES-256-GCM under a key that only the session's own
+//! cookie holds, bound to the store key the record is written under.
+//! - The grace record of a renewal: under a key derived from the OLD refresh token, which
+//!   only the cookies of the session that presented it hold. The store keys the record by
+//!   the token's SHA-256, which does not reveal the token.
+//! - A server-side session: under the random key of its ticket cookie (see `ticket`).
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use hkdf::Hkdf;
@@ -54,11 +57,42 @@ enum Record {
     Rejected(String),
 }
 
-fn key_for(refresh_token: &str) -> Option<LessSafeKey> {
+fn key_for(refresh_token: &str) -> Option<[u8; 32]> {
     let hkdf = Hkdf::<Sha256>::new(Some(b"rocket-appid grace record v1"), refresh_token.as_bytes());
     let mut key = [0u8; 32];
     hkdf.expand(b"aes-256-gcm", &mut key).ok()?;
-    Some(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).ok()?))
+    Some(key)
+}
+
+/// `data` sealed under `key`, bound to `name`: the layout byte, the nonce, then the
+/// ciphertext and tag.
+pub fn seal_bytes(key: &[u8; 32], name: &str, mut data: Vec<u8>) -> Option<Vec<u8>> {
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce).ok()?;
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(name.as_bytes()), &mut data)
+        .ok()?;
+    let mut sealed = Vec::with_capacity(1 + NONCE_LEN + data.len());
+    sealed.push(LAYOUT);
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&data);
+    Some(sealed)
+}
+
+/// What [`seal_bytes`] sealed under `key` and `name`, or `None` if it does not open.
+pub fn open_bytes(key: &[u8; 32], name: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    let (&layout, rest) = sealed.split_first()?;
+    if layout != LAYOUT || rest.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+    let mut data = ciphertext.to_vec();
+    let plaintext = key.open_in_place(nonce, Aad::from(name.as_bytes()), &mut data).ok()?;
+    let length = plaintext.len();
+    data.truncate(length);
+    Some(data)
 }
 
 /// The sealed record of `outcome`, bound to the store key `name` it is written under (a
@@ -70,31 +104,13 @@ pub fn seal(outcome: &Renewal, refresh_token: &str, name: &str) -> Option<Vec<u8
         Renewal::Rejected(reason) => Record::Rejected((*reason).to_string()),
         Renewal::Unavailable(_) => return None,
     };
-    let mut data = serde_json::to_vec(&record).ok()?;
-    let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce).ok()?;
-    key_for(refresh_token)?
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(name.as_bytes()), &mut data)
-        .ok()?;
-    let mut sealed = Vec::with_capacity(1 + NONCE_LEN + data.len());
-    sealed.push(LAYOUT);
-    sealed.extend_from_slice(&nonce);
-    sealed.extend_from_slice(&data);
-    Some(sealed)
+    seal_bytes(&key_for(refresh_token)?, name, serde_json::to_vec(&record).ok()?)
 }
 
 /// The outcome sealed in `sealed` under `name`, if it opens with `refresh_token`.
 pub fn open(sealed: &[u8], refresh_token: &str, name: &str) -> Option<Renewal> {
-    let (&layout, rest) = sealed.split_first()?;
-    if layout != LAYOUT || rest.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let mut data = ciphertext.to_vec();
-    let plaintext =
-        key_for(refresh_token)?.open_in_place(nonce, Aad::from(name.as_bytes()), &mut data).ok()?;
-    Some(match serde_json::from_slice(plaintext).ok()? {
+    let plaintext = open_bytes(&key_for(refresh_token)?, name, sealed)?;
+    Some(match serde_json::from_slice(&plaintext).ok()? {
         Record::Renewed(session) => Renewal::Renewed(Arc::new(session)),
         Record::Rejected(reason) => Renewal::Rejected(
             REASONS.iter().find(|known| **known == reason).copied().unwrap_or("refresh_refused"),
