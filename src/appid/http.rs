@@ -38,7 +38,25 @@ pub struct Http {
     /// Calls to the token endpoint this instance may still make this second: a flood of
     /// sign-ins must not spend App ID's limit, past which it blocks every call for 30 s.
     token_budget: Arc<governor::DefaultDirectRateLimiter>,
+    /// The same budget counted for every instance together, when they share a store.
+    shared_budget: Option<Arc<dyn SharedBudget>>,
+    token_calls_per_sec: u32,
     metrics: Metrics,
+}
+
+/// A budget of token-endpoint calls counted across every instance of the app (App ID's
+/// limit is the tenant's, not one instance's).
+#[rocket::async_trait]
+pub trait SharedBudget: Send + Sync + 'static {
+    /// Counts one call: `Some(false)` when the `per_sec` calls of this second are spent,
+    /// `None` when the count cannot be read (then this instance's own budget decides).
+    async fn take(&self, per_sec: u32) -> Option<bool>;
+}
+
+impl std::fmt::Debug for dyn SharedBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedBudget")
+    }
 }
 
 /// How a request authenticates.
@@ -81,7 +99,27 @@ impl Http {
             token_budget: Arc::new(governor::DefaultDirectRateLimiter::direct(governor::Quota::per_second(
                 std::num::NonZeroU32::new(token_calls_per_sec).unwrap_or(std::num::NonZeroU32::MIN),
             ))),
+            shared_budget: None,
+            token_calls_per_sec,
         })
+    }
+
+    /// The same client, counting token-endpoint calls in `shared` as well.
+    pub fn sharing_budget(mut self, shared: Option<Arc<dyn SharedBudget>>) -> Self {
+        self.shared_budget = shared;
+        self
+    }
+
+    /// Counts a token-endpoint call against this instance's budget and, when instances
+    /// share one, theirs: false when either is spent this second.
+    async fn take_token_call(&self) -> bool {
+        if self.token_budget.check().is_err() {
+            return false;
+        }
+        match &self.shared_budget {
+            Some(shared) => shared.take(self.token_calls_per_sec).await.unwrap_or(true),
+            None => true,
+        }
     }
 
     /// The circuit breakers (for readiness).
@@ -157,7 +195,7 @@ impl Http {
         limit: usize,
         body: Body,
     ) -> Result<T, ProviderError> {
-        if endpoint == "token" && self.token_budget.check().is_err() {
+        if endpoint == "token" && !self.take_token_call().await {
             tracing::warn!(event = "provider_budget_spent", endpoint);
             self.metrics.provider_call_refused(endpoint, "budget");
             return Err(ProviderError::Unreachable { endpoint, kind: "budget" });

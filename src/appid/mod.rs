@@ -26,6 +26,7 @@ pub use token::Tokens;
 pub use verify::{AccessClaims, IdClaims, Verified};
 
 use cache::{Cached, KeyedCache, Refreshed};
+pub use http::SharedBudget;
 use http::{Auth, Http};
 use jwks::KeySet;
 use management::IamTokenCache;
@@ -70,6 +71,16 @@ impl std::ops::Deref for AppId {
 impl AppId {
     /// A client for a validated configuration; no network traffic until first use.
     pub fn new(config: AppIdConfig, metrics: Metrics) -> Result<Self, reqwest::Error> {
+        AppId::sharing_budget(config, metrics, None)
+    }
+
+    /// [`AppId::new`], with the token-endpoint budget also counted in `shared` (across the
+    /// instances of the app).
+    pub fn sharing_budget(
+        config: AppIdConfig,
+        metrics: Metrics,
+        shared: Option<Arc<dyn SharedBudget>>,
+    ) -> Result<Self, reqwest::Error> {
         Ok(AppId(Arc::new(AppIdClient {
             http: Http::new(
                 config.timeouts,
@@ -78,7 +89,8 @@ impl AppId {
                 config.breaker.max_concurrent,
                 config.breaker.token_calls_per_sec,
                 metrics.clone(),
-            )?,
+            )?
+            .sharing_budget(shared),
             config,
             metadata: Cached::default(),
             keys: Cached::default(),

@@ -86,17 +86,17 @@ impl Fairing for AppIdFairing {
         let limits = SignInLimits::new(config.sign_in_per_minute, config.trusted_proxies);
         // A store managed before ignite is used as it is: apps (or instances in tests) that
         // are given one store share their deny-list and renewals.
-        let store = match rocket.state::<SessionStore>() {
-            Some(_) => None,
+        let (store, shared_budget) = match rocket.state::<SessionStore>() {
+            Some(_) => (None, None),
             None => match store::build(store_choice, &config, &metrics) {
-                Ok(store) => Some(store),
+                Ok((store, shared_budget)) => (Some(store), shared_budget),
                 Err(error) => {
                     tracing::error!("App ID configuration: APPID_STORE_URL {error}");
                     return Err(rocket);
                 }
             },
         };
-        let appid = match AppId::new(config, metrics.clone()) {
+        let appid = match AppId::sharing_budget(config, metrics.clone(), shared_budget) {
             Ok(appid) => appid,
             Err(_) => {
                 tracing::error!("the HTTP client for App ID could not be built (TLS setup failed)");

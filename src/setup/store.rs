@@ -2,12 +2,14 @@
 //! backend holds the deny-list and the renewals. No `store_url`: the in-process backend,
 //! right for a single instance. A URL: Redis, shared by every instance.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::figment::Figment;
 use serde::Deserialize;
 use url::{Host, Url};
 
+use crate::appid::SharedBudget;
 use crate::auth::store::{DenyListOnError, Redis, RedisSettings, RedisSetupError, SessionStore};
 use crate::config::{AppIdConfig, ConfigProblems};
 
@@ -157,15 +159,16 @@ fn check_url(url: &str, problems: &mut ConfigProblems) -> Option<bool> {
     }
 }
 
-/// The session store `choice` asks for, with the renewal timing of `config`.
+/// The session store `choice` asks for, with the renewal timing of `config`, and the
+/// token-endpoint budget shared through it (Redis only).
 pub fn build(
     choice: StoreChoice,
     config: &AppIdConfig,
     metrics: &crate::metrics::Metrics,
-) -> Result<SessionStore, RedisSetupError> {
+) -> Result<(SessionStore, Option<Arc<dyn SharedBudget>>), RedisSetupError> {
     let StoreChoice::Redis { url, ca_pem, namespace, on_error } = choice else {
         tracing::info!(event = "session_store", backend = "in_process");
-        return Ok(SessionStore::in_process(config));
+        return Ok((SessionStore::in_process(config), None));
     };
     let settings = RedisSettings {
         url,
@@ -181,7 +184,9 @@ pub fn build(
         namespace = settings.namespace.as_deref().unwrap_or(""),
         deny_list_on_store_error = ?settings.deny_list_on_error,
     );
-    Ok(SessionStore::with_backend(Redis::new_counted(settings, Some(metrics.clone()))?))
+    let redis = Redis::new_counted(settings, Some(metrics.clone()))?;
+    let budget: Arc<dyn SharedBudget> = Arc::new(redis.clone());
+    Ok((SessionStore::with_backend(redis), Some(budget)))
 }
 
 #[cfg(test)]

@@ -149,3 +149,34 @@ async fn with_redis_gone_a_server_side_session_gets_the_503_page_and_keeps_its_c
     }
     assert_eq!(replay(&app.client, &cookies, "text/html").await.status(), Status::Ok, "A still serves it");
 }
+
+#[rocket::async_test]
+async fn the_token_endpoint_budget_is_one_for_all_instances_when_they_share_redis() {
+    let Some(store) = shared_store() else { return };
+    let settings = merged(store, json!({ "token_calls_per_sec": 2 }));
+    let app = spawn_app_with(EmulatorConfig::default(), settings.clone()).await;
+    // Instance B with a browser of its own (it keeps its login transactions).
+    let b = Client::tracked(rocket_appid::build(app_figment(&app.idp, settings))).await.expect("B ignites");
+    let mut on_a = Vec::new();
+    let mut on_b = Vec::new();
+    for _ in 0..2 {
+        let authorization = app.begin_login("/auth_route").await;
+        on_a.push(app.sign_in_at_provider(&authorization, ALICE).await);
+        let started = visit(&b, "/auth_route").await;
+        let authorization = url::Url::parse(&location(&started)).expect("a provider URL");
+        on_b.push(app.sign_in_at_provider(&authorization, ALICE).await);
+    }
+    // All four callbacks within one second of the clock (the budget's window).
+    let into_second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_millis());
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(1020 - into_second))).await;
+    let before = app.token_calls();
+    let a_answers = on_a.iter().map(|path| app.client.get(path.clone()).dispatch());
+    let b_answers = on_b.iter().map(|path| b.get(path.clone()).dispatch());
+    let (a_answers, b_answers) = tokio::join!(join_all(a_answers), join_all(b_answers));
+    let statuses: Vec<Status> = a_answers.iter().chain(b_answers.iter()).map(|a| a.status()).collect();
+    let refused = statuses.iter().filter(|s| **s == Status::TooManyRequests).count();
+    assert_eq!(refused, 2, "two exchanges this second for both instances together: {statuses:?}");
+    assert_eq!(app.token_calls() - before, 2, "no call beyond the shared budget");
+}

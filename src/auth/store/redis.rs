@@ -490,6 +490,20 @@ impl Backend for Redis {
     }
 }
 
+/// Token-endpoint calls of every instance, counted per second of the clock in Redis.
+#[rocket::async_trait]
+impl crate::appid::SharedBudget for Redis {
+    async fn take(&self, per_sec: u32) -> Option<bool> {
+        let key = self.0.key("budget:token:", &crate::clock::now().to_string());
+        let mut connection = self.0.connection.clone();
+        // The counter outlives its second a little, for instances whose clocks lag.
+        let pipeline = redis::pipe().incr(&key, 1).expire(&key, 5).ignore().clone();
+        let (count,): (u64,) =
+            self.0.call("budget", async { pipeline.query_async(&mut connection).await }).await.ok()?;
+        Some(count <= u64::from(per_sec))
+    }
+}
+
 /// Errors in a row, and the pause after too many (a small circuit breaker).
 struct Health {
     started: Instant,
