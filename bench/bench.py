@@ -9,10 +9,13 @@ measures RSS under 256 connections. Last, the guard alone: examples/guard_overhe
 open page with and without the AuthorizedUser guard (same template, same session), so the
 ratio of those two is the guard's own cost, apart from the protected page's larger content.
 Each run also reads the server's CPU time (user + system) per request, which does not
-depend on how much CPU wrk takes from the server. Prints a table and writes
-target/bench/results.json.
+depend on how much CPU wrk takes from the server. Then the cost of being signed in, per
+session store: the anonymous open page, the same page signed in and the protected page,
+with the session in the cookie and the in-process store, then (when `redis-server` is
+installed) with the deny-list in Redis and with server-side sessions in Redis. Prints
+tables and writes target/bench/results.json.
 
-Usage: bench/bench.py [TARGET_DIR] [--quick] [--pin]
+Usage: bench/bench.py [TARGET_DIR] [--quick] [--pin] [--stores-only]
 """
 import json
 import os
@@ -34,6 +37,8 @@ QUICK = "--quick" in sys.argv
 # --pin: the server on core 1, wrk on core 0, so the load generator does not steal the
 # server's CPU (on a 2-core machine it otherwise takes about half of it).
 PIN = "--pin" in sys.argv
+# --stores-only: only the session-store comparison (the cost of being signed in).
+STORES_ONLY = "--stores-only" in sys.argv
 DURATION = 3 if QUICK else 8
 ROUNDS = 1 if QUICK else 2
 TENANT = "8794b41b-4705-4381-a96e-46dfabf3f249"
@@ -58,7 +63,8 @@ def wrk(url, cookie, connections, duration, server_pid=None):
     threads = "-t1" if PIN else "-t2"
     cpu_before = cpu_seconds(server_pid) if server_pid else None
     out = subprocess.run(
-        pin + ["wrk", threads, f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Cookie: {cookie}", url],
+        pin + ["wrk", threads, f"-c{connections}", f"-d{duration}s", "--latency"]
+        + (["-H", f"Cookie: {cookie}"] if cookie else []) + [url],
         capture_output=True, text=True, check=True).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     cpu_us = (cpu_seconds(server_pid) - cpu_before) / max(requests, 1) * 1e6 if server_pid else None
@@ -184,6 +190,74 @@ def run_policy(policy, idp_port, env_base):
     }
 
 
+def start_redis():
+    """A throw-away redis-server on a free loopback port, or None when it is not installed."""
+    if subprocess.run(["sh", "-c", "command -v redis-server"], capture_output=True).returncode != 0:
+        return None, None
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+        if ping.stdout.strip() == "PONG":
+            return server, f"redis://127.0.0.1:{port}"
+        time.sleep(0.05)
+    server.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def run_store_mode(label, extra_env, idp_port, env_base):
+    """The anonymous open page, the same page signed in and the protected page of one server
+    with the session store of `extra_env`, interleaved, introspection `cached` (the default)."""
+    port = free_port()
+    app = f"http://127.0.0.1:{port}"
+    env = dict(env_base, PORT=str(port), APPID_REDIRECT_URI=f"{app}/afterauth", APPID_INTROSPECTION="cached",
+               **extra_env)
+    pin = ["taskset", "-c", "1"] if PIN else []
+    server = subprocess.Popen(pin + [f"{TARGET}/rocket-appid"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    pages = {"anonymous": ("/noauth_route", False), "signed_in": ("/noauth_route", True),
+             "protected": ("/auth_route", True)}
+    try:
+        assert wait_for(app + "/noauth_route"), f"the app ({label}) did not start"
+        cookie = login(app, "alice@example.com")
+        wrk(app + "/auth_route", cookie, 64, 1)  # warm-up
+        runs = {page: [] for page in pages}
+        order = list(pages)
+        for round_ in range(ROUNDS):
+            for page in order if round_ % 2 == 0 else reversed(order):
+                path, signed_in = pages[page]
+                runs[page].append(wrk(app + path, cookie if signed_in else "", 64, DURATION, server.pid))
+        assert_steady_cookie(app + "/auth_route", cookie)
+    finally:
+        stop_server(server)
+    mean = lambda xs, key="rps": sum(x[key] for x in xs) / len(xs)  # noqa: E731
+    result = {"store": label, "cookie_bytes": len(cookie),
+              "non_2xx": sum(r["non_2xx"] for page in runs for r in runs[page])}
+    for page in pages:
+        result[f"{page}_rps"] = round(mean(runs[page]))
+        result[f"{page}_cpu_us"] = round(mean(runs[page], "cpu_us"), 1)
+    for page in ("signed_in", "protected"):
+        result[f"{page}_ratio"] = round(result[f"{page}_rps"] / result["anonymous_rps"], 3)
+    return result
+
+
+def run_store_modes(idp_port, env_base):
+    modes = [("cookie, in-process store", {})]
+    redis, url = start_redis()
+    if redis is None:
+        print("(skipped the Redis modes: redis-server is not installed; bench/run installs it)")
+    else:
+        modes += [("cookie, Redis deny-list", {"APPID_STORE_URL": url}),
+                  ("server-side, Redis", {"APPID_STORE_URL": url, "APPID_SESSION_STORE": "server"})]
+    try:
+        return [run_store_mode(label, extra, idp_port, env_base) for label, extra in modes]
+    finally:
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=10)
+
+
 def run_guard_only(idp_port, env_base):
     """The guard alone, in a real server: examples/guard_overhead serves the open page at
     /noauth_route and the same page behind AuthorizedUser at /noauth_route/guarded (same
@@ -244,15 +318,17 @@ def main():
     idp, idp_port, env_base = start_provider(TARGET)
     try:
         assert wait_for(f"http://127.0.0.1:{idp_port}/"), "emulator did not start"
-        results = [run_policy(policy, idp_port, env_base) for policy in ("never", "cached")]
-        guard_only = run_guard_only(idp_port, env_base)
+        results = [] if STORES_ONLY else [run_policy(policy, idp_port, env_base) for policy in ("never", "cached")]
+        guard_only = None if STORES_ONLY else run_guard_only(idp_port, env_base)
+        stores = run_store_modes(idp_port, env_base)
     finally:
         idp.terminate()
         idp.wait(timeout=10)
     os.makedirs("target/bench", exist_ok=True)
     with open("target/bench/results.json", "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
-                   "duration_s": DURATION, "rounds": ROUNDS, "results": results, "guard_only": guard_only},
+                   "duration_s": DURATION, "rounds": ROUNDS, "results": results, "guard_only": guard_only,
+                   "stores": stores},
                   f, indent=2)
     placement = "server on core 1, wrk (1 thread) on core 0" if PIN else "server and wrk (2 threads) share both cores"
     print(f"wrk: 64 connections, {DURATION} s per run, {ROUNDS} interleaved round(s); same server, same run; {placement}")
@@ -271,7 +347,21 @@ def main():
               f"{guard_only['open_rps']} vs {guard_only['guarded_rps']} req/s, ratio {guard_only['ratio']}; "
               f"server CPU {guard_only['open_cpu_us']} vs {guard_only['guarded_cpu_us']} µs per request, "
               f"ratio {guard_only['cpu_ratio']}")
-    bad = sum(r["non_2xx"] for r in results) + (guard_only["non_2xx"] if guard_only else 0)
+    base = stores[0]
+    print("The cost of being signed in, by session store (introspection cached; ratios to the anonymous open "
+          "page of the same server; `vs in-process`: to the first row)")
+    print("| session store | cookie bytes | anonymous open req/s | signed-in open req/s | protected req/s "
+          "| signed-in / anonymous | protected / anonymous | signed-in, protected vs in-process |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in stores:
+        print(f"| {r['store']} | {r['cookie_bytes']} | {r['anonymous_rps']} | {r['signed_in_rps']} | {r['protected_rps']} "
+              f"| {r['signed_in_ratio']} | {r['protected_ratio']} "
+              f"| {r['signed_in_rps'] / base['signed_in_rps']:.3f}, {r['protected_rps'] / base['protected_rps']:.3f} |")
+    for r in stores:
+        print(f"server CPU per request ({r['store']}): anonymous {r['anonymous_cpu_us']} µs, signed-in open "
+              f"{r['signed_in_cpu_us']} µs, protected {r['protected_cpu_us']} µs")
+    bad = (sum(r["non_2xx"] for r in results) + (guard_only["non_2xx"] if guard_only else 0)
+           + sum(r["non_2xx"] for r in stores))
     if bad:
         print(f"WARNING: {bad} responses were not 2xx/3xx: the figures are not valid")
         return 1
