@@ -778,3 +778,19 @@ async fn r_a12_the_pkce_verifier_is_sent_and_a_wrong_one_is_refused_by_the_provi
     assert_eq!(app.token_calls(), 1, "exactly one exchange, not retried");
     assert_not_logged_in(&app).await;
 }
+
+/// Issue 19 item 3: IBM's SDK mocks answer a refused code with `invalid_grant` and 401
+/// rather than 400; that is still "start again", not "the identity service is down".
+#[rocket::async_test]
+async fn invalid_grant_with_status_401_gives_the_start_again_page_not_unavailable() {
+    let config = appid_emulator::EmulatorConfig { invalid_grant_status: 401, ..Default::default() };
+    let app = spawn_app_with(config, json!({})).await;
+    let (code, state) = app.code_and_state(ALICE).await;
+    let used_up = format!("{code}x");
+
+    let response = app.afterauth(&[("code", &used_up), ("state", &state)]).await;
+    let body = assert_refused(response).await;
+    assert!(body.contains(EXPIRED_TEXT), "invalid_grant (401): start again");
+    assert_eq!(app.token_calls(), 1, "a refused code is never retried");
+    assert_not_logged_in(&app).await;
+}
