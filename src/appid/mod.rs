@@ -476,6 +476,12 @@ impl AppIdClient {
         }
     }
 
+    /// A configuration error the management API showed (`mgmt_not_found`, `mgmt_forbidden`,
+    /// `mgmt_auth_failed`) and no call has cleared since, for `/ready`.
+    pub fn configuration_problem(&self) -> Option<&'static str> {
+        self.iam.problem()
+    }
+
     /// The provider endpoints whose circuit breaker is open now: calls to them fail at
     /// once with 503 until a trial call succeeds. Empty when all is well. For `/ready`
     /// (to report "degraded" while cached keys still serve existing sessions).

@@ -1055,9 +1055,10 @@ async fn b83_a_management_403_is_provider_trouble_not_a_role() {
 }
 
 #[rocket::async_test]
-async fn b84_a_management_404_means_no_role_and_the_unauthorized_page() {
+async fn b84_a_management_json_404_means_no_role_and_the_unauthorized_page() {
     let provider = Provider::new().await;
-    provider.answer("GET", ROLES_PATH, ResponseTemplate::new(404)).await;
+    let not_found = json!({"errorCode": "NOT_FOUND", "message": "User not found"});
+    provider.answer("GET", ROLES_PATH, ResponseTemplate::new(404).set_body_json(not_found)).await;
     let app = provider.app().await;
     let response = good_login(&provider, &app).await;
     assert_eq!(response.status(), Status::SeeOther);
@@ -1068,6 +1069,58 @@ async fn b84_a_management_404_means_no_role_and_the_unauthorized_page() {
     assert!(page.headers().get_one("Location").is_none());
     let body = page.into_string().await.unwrap();
     assert!(body.contains("Unauthorized") && body.contains("Pat Tester"));
+}
+
+/// Logs in with the roles lookup answering `answer`: the 503 page, one error line naming
+/// `reason` and `fix`, and `/ready` naming `reason`.
+async fn assert_management_misconfigured(answer: ResponseTemplate, reason: &str, fix: &str) {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, answer).await;
+    let app = provider.app().await;
+    let (logs, _guard) = capture_logs();
+    let response = good_login(&provider, &app).await;
+    assert_unavailable(&app, response).await;
+    let logged = logs.text();
+    let line =
+        logged.lines().find(|l| l.contains(reason)).unwrap_or_else(|| panic!("no {reason} line: {logged}"));
+    assert!(line.contains("ERROR") && line.contains(fix), "{line}");
+    let ready = app.get("/ready").dispatch().await;
+    let body: Value = serde_json::from_str(&ready.into_string().await.unwrap()).unwrap();
+    assert_eq!(body["configuration_error"], json!(reason), "{body}");
+}
+
+/// Issue 19 item 2: a wrong tenant, region or management path answers a plain-text 404
+/// (through Cloudflare), which is a configuration error, never "this user has no roles".
+#[rocket::async_test]
+async fn a_plain_text_management_404_is_a_configuration_error_not_no_role() {
+    let not_found = ResponseTemplate::new(404).set_body_raw("Not Found", "text/plain");
+    assert_management_misconfigured(not_found, "mgmt_not_found", "APPID_MANAGEMENT_URL").await;
+}
+
+/// Issue 19 item 2: a 403 means the API key's identity lacks the Reader role.
+#[rocket::async_test]
+async fn a_management_403_is_a_configuration_error_naming_the_reader_role() {
+    assert_management_misconfigured(ResponseTemplate::new(403), "mgmt_forbidden", "Reader").await;
+}
+
+/// Issue 19 item 2: the roles answer is read leniently (App ID's API marks both fields
+/// optional): no `roles` member is no role, and entries without a name are skipped.
+#[rocket::async_test]
+async fn a_roles_answer_without_roles_or_with_nameless_entries_is_read_leniently() {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, json_answer(json!({}))).await;
+    let app = provider.app().await;
+    assert_eq!(good_login(&provider, &app).await.status(), Status::SeeOther);
+    assert_eq!(visit(&app, "/auth_route").await.status(), Status::Forbidden, "no roles member: no role");
+
+    let provider = Provider::new().await;
+    let roles = json!({"roles": [{"id": "role-0"}, {"id": "role-1", "name": null}, {"id": "role-2", "name": "user"}]});
+    provider.answer("GET", ROLES_PATH, json_answer(roles)).await;
+    let app = provider.app().await;
+    assert_eq!(good_login(&provider, &app).await.status(), Status::SeeOther);
+    let page = visit(&app, "/auth_route").await;
+    assert_eq!(page.status(), Status::Ok);
+    assert!(page.into_string().await.unwrap().contains(">user<"));
 }
 
 #[rocket::async_test]
