@@ -185,6 +185,7 @@ impl AppIdClient {
         Expected {
             issuer: self.config.issuer(),
             client_id: &self.config.client_id,
+            trusted_audiences: &self.config.trusted_audiences,
             tenant: &self.config.tenant_id,
             leeway_secs: self.config.clock_leeway_secs,
             now: crate::clock::now(),
@@ -318,6 +319,17 @@ impl AppIdClient {
             self.remember_id_token_roles(sub, claims.token_roles.clone()).await;
         }
         Ok(claims)
+    }
+
+    /// Verifies the id_token an API caller sent after its access token, for the access
+    /// token's subject `sub` (see [`verify::verify_api_id_token`]).
+    pub async fn verify_api_id_token(
+        &self,
+        token: &str,
+        sub: &str,
+    ) -> Result<Verified<IdClaims>, VerifyError> {
+        let keys = self.keys_for(token).await?;
+        Ok(verify::verify_api_id_token(token, &keys, &self.expected(), sub)?)
     }
 
     /// Where the browser ends the provider's session, when discovery lists one (App ID

@@ -74,6 +74,8 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
         }
     };
 
+    let trusted_audiences = trusted_audiences(raw, client_id.as_deref(), &mut problems);
+
     let redirect_uri = required(&raw.redirect_uri, "APPID_REDIRECT_URI", &mut problems)
         .and_then(|v| redirect_url(&v, &mut problems));
     // IAM is only called for the management API.
@@ -138,6 +140,7 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 provider: raw.provider,
                 roles_source,
                 roles_claim,
+                trusted_audiences,
                 management_url,
                 pkce: raw.pkce,
                 introspection: raw.introspection,
@@ -199,6 +202,30 @@ fn required_because(
             None
         }
     }
+}
+
+/// The audiences trusted besides our client id: client ids, so printable ASCII without
+/// spaces or commas, at most 255 characters each; repeats and our own id are dropped.
+fn trusted_audiences(
+    raw: &RawSettings,
+    client_id: Option<&str>,
+    problems: &mut ConfigProblems,
+) -> Vec<String> {
+    let Some(setting) = &raw.trusted_audiences else { return Vec::new() };
+    let mut audiences: Vec<String> = Vec::new();
+    for value in setting.values() {
+        if value.len() > 255 || !value.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            problems.push(
+                "APPID_TRUSTED_AUDIENCES",
+                "must be client ids separated by commas (printable characters, at most 255 each)",
+            );
+            return Vec::new();
+        }
+        if Some(value) != client_id && !audiences.iter().any(|a| a == value) {
+            audiences.push(value.to_string());
+        }
+    }
+    audiences
 }
 
 /// A claim name, or names joined by dots for a nested member (`realm_access.roles`).
@@ -498,6 +525,20 @@ App ID configuration is incomplete or invalid (18 problem(s)):
   - APPID_LOGIN_MAX_PENDING: must be between 1 and 8
   - SESSION_SECRET_KEY_PREVIOUS: ";
         assert!(report.starts_with(expected), "{report}");
+    }
+
+    #[test]
+    fn trusted_audiences_are_a_list_or_comma_separated_text_without_our_own_id() {
+        use super::super::settings::ListSetting;
+        assert!(validate(&complete()).unwrap().trusted_audiences.is_empty(), "none by default");
+        let mut raw = complete();
+        raw.trusted_audiences =
+            Some(ListSetting::Text(" spa-client, mobile-client client spa-client ".into()));
+        assert_eq!(validate(&raw).unwrap().trusted_audiences, ["spa-client", "mobile-client"]);
+        raw.trusted_audiences = Some(ListSetting::List(vec!["spa-client".into(), "mobile-client".into()]));
+        assert_eq!(validate(&raw).unwrap().trusted_audiences, ["spa-client", "mobile-client"]);
+        raw.trusted_audiences = Some(ListSetting::Text("spa\u{7f}client".into()));
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_TRUSTED_AUDIENCES"]);
     }
 
     #[test]
