@@ -16,9 +16,10 @@ use super::jwks::KeySet;
 use crate::config::is_safe_segment;
 use crate::secret::{AccessToken, Nonce};
 
-/// Largest token we look at (RFC 8725 §3.7 resource limits); App ID's custom claims
-/// may add up to 100 KB, but such a token could not live in a cookie anyway.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Largest token we look at (RFC 8725 §3.7 resource limits): App ID's custom claims may
+/// make a token up to 100 KB. (Whether a session can hold it is the session's own limit,
+/// which gives the "session too large" page.)
+pub const MAX_TOKEN_BYTES: usize = 100 * 1024;
 /// An id_token may not be older than this when it arrives (R-T7).
 const MAX_ID_TOKEN_AGE_SECS: i64 = 600;
 
@@ -54,8 +55,8 @@ impl Expected<'_> {
 /// Whom an id_token must have been issued to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IdTokenFor {
-    /// Our own login or refresh: we are the only audience, and `azp`, if any, names us
-    /// (OIDC Core §3.1.3.7 steps 3-5). It must be fresh.
+    /// Our own login or refresh: we are an audience, every other one is trusted, and with
+    /// several `azp` names us (OIDC Core §3.1.3.7 steps 3-5). It must be fresh.
     Us,
     /// An API caller's, sent after its access token: issued to us or to a trusted client
     /// (`azp`, if any, one of those), of any age up to its expiry.
@@ -299,15 +300,11 @@ fn verify_id_claims(
     let mut claims: IdClaims = serde_json::from_value(payload).map_err(|_| TokenError::Malformed)?;
     claims.token_roles = token_roles;
     let audiences = claims.aud.values();
-    // Step 3: at login we trust no audience but ourselves; an API caller's id_token may be
-    // for a trusted audience, and nothing else.
-    let audience_ok = match issued_to {
-        IdTokenFor::Us => audiences == [expected.client_id],
-        IdTokenFor::ApiCaller => {
-            !audiences.is_empty() && audiences.iter().all(|aud| expected.accepts_audience(aud))
-        }
-    };
-    if !audience_ok {
+    // Step 3: an audience we do not trust is refused (and at login we must be one).
+    if audiences.is_empty()
+        || !audiences.iter().all(|aud| expected.accepts_audience(aud))
+        || (issued_to == IdTokenFor::Us && !audiences.contains(&expected.client_id))
+    {
         return Err(TokenError::AudienceMismatch);
     }
     // Steps 4-5: with several audiences `azp` must say which one the token was issued to,
@@ -464,11 +461,12 @@ fn verify_signed(
     kind: Kind,
 ) -> Result<serde_json::Value, TokenError> {
     let header = header(token)?;
-    // `JWT` or none; a generic provider's JWT access tokens are `at+jwt` (RFC 9068 §2.1),
-    // which an id_token must never be (RFC 9068 §4: no access token passes as an id_token).
+    // `JWT`, `JOSE` (App ID's documentation and its v3 tokens) or none; a generic
+    // provider's JWT access tokens are `at+jwt` (RFC 9068 §2.1), which an id_token must
+    // never be (RFC 9068 §4: no access token passes as an id_token).
     let typ_ok = match header.typ.as_deref() {
         None => true,
-        Some(t) if t.eq_ignore_ascii_case("JWT") => true,
+        Some(t) if t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("JOSE") => true,
         Some(t) => {
             kind == Kind::Access
                 && !expected.is_app_id()

@@ -159,9 +159,14 @@ impl Provider {
 
     /// The app, configured for this provider with 1 s timeouts.
     async fn app(&self) -> Client {
+        self.app_with(json!({})).await
+    }
+
+    /// [`Provider::app`] with `overrides` merged into its `appid` settings.
+    async fn app_with(&self, overrides: Value) -> Client {
         let iam_url = format!("{}{IAM_PATH}", self.server.uri());
         let settings = appid_settings((CLIENT_ID, "client-secret-1"), "api-key-1", &self.issuer(), &iam_url);
-        let figment = figment_with(
+        let mut figment = figment_with(
             settings,
             json!({
                 "token_timeout_secs": 1,
@@ -170,6 +175,7 @@ impl Provider {
                 "request_timeout_secs": 1,
             }),
         );
+        figment = figment.merge(rocket::figment::providers::Serialized::global("appid", overrides));
         Client::tracked(rocket_appid::build(figment)).await.unwrap()
     }
 
@@ -722,8 +728,106 @@ async fn b60_an_id_token_with_padded_base64_is_refused() {
 }
 
 #[rocket::async_test]
-async fn b62_a_20_kb_id_token_is_refused() {
-    assert_id_claims_refused(|_, claims| claims["padding"] = json!("x".repeat(20 * 1024))).await;
+async fn b62_an_id_token_over_app_ids_100_kb_is_refused() {
+    assert_id_claims_refused(|_, claims| claims["padding"] = json!("x".repeat(100 * 1024))).await;
+}
+
+/// Issue 19 item 5: App ID lets custom claims grow a token to 100 KB; such an id_token is
+/// verified like any other (the session keeps only its name and e-mail).
+#[rocket::async_test]
+async fn a_40_kb_id_token_within_app_ids_custom_claims_limit_is_accepted() {
+    assert_id_claims_accepted(|_, claims| claims["padding"] = json!("x".repeat(40 * 1024))).await;
+}
+
+/// Issue 19 item 5: a 40 KB access token verifies, but does not fit in the session's
+/// cookies: the "session too large" page, not a failed sign-in.
+#[rocket::async_test]
+async fn a_40_kb_access_token_gives_the_session_too_large_page() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut access = provider.access_claims();
+            access["padding"] = json!("x".repeat(40 * 1024));
+            json_answer(token_body(
+                &key().sign_claims(&provider.id_claims(&login.nonce)),
+                &key().sign_claims(&access),
+            ))
+        })
+        .await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(response.into_string().await.unwrap().contains("Session too large"));
+    assert!(app.cookies().get_private("appid_session").is_none());
+}
+
+/// Issue 19 item 5: App ID's documentation shows `typ: JOSE` (its v3 tokens' type).
+#[rocket::async_test]
+async fn an_id_token_typed_jose_is_accepted() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut header = header(key().kid());
+            header["typ"] = json!("JOSE");
+            json_answer(token_body(
+                &key().sign(&header, &provider.id_claims(&login.nonce)),
+                &provider.access_token(),
+            ))
+        })
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(app.cookies().get_private("appid_session").is_some());
+}
+
+/// The app trusting the audience `spa-client` (another client of the tenant).
+async fn app_trusting_a_spa(provider: &Provider) -> Client {
+    provider.app_with(json!({ "trusted_audiences": "spa-client" })).await
+}
+
+/// Logs in through an app trusting `spa-client` with the id_token's `aud` and `azp` set;
+/// the callback's status.
+async fn login_with_audiences(aud: Value, azp: Option<&str>) -> Status {
+    let provider = Provider::new().await;
+    let app = app_trusting_a_spa(&provider).await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut claims = provider.id_claims(&login.nonce);
+            claims["aud"] = aud;
+            if let Some(azp) = azp {
+                claims["azp"] = json!(azp);
+            }
+            json_answer(token_body(&key().sign_claims(&claims), &provider.access_token()))
+        })
+        .await;
+    response.status()
+}
+
+/// Issue 19 item 5 (OIDC Core §3.1.3.7 steps 3–5): an extra audience is accepted only when
+/// it is trusted and `azp` names us.
+#[rocket::async_test]
+async fn an_id_token_with_a_trusted_extra_audience_and_our_azp_is_accepted() {
+    assert_eq!(
+        login_with_audiences(json!([CLIENT_ID, "spa-client"]), Some(CLIENT_ID)).await,
+        Status::SeeOther
+    );
+}
+
+#[rocket::async_test]
+async fn an_id_token_with_a_trusted_extra_audience_but_without_azp_is_refused() {
+    assert_eq!(login_with_audiences(json!([CLIENT_ID, "spa-client"]), None).await, Status::BadRequest);
+}
+
+#[rocket::async_test]
+async fn an_id_token_with_an_untrusted_extra_audience_is_refused_even_with_our_azp() {
+    assert_eq!(
+        login_with_audiences(json!([CLIENT_ID, "other-client"]), Some(CLIENT_ID)).await,
+        Status::BadRequest
+    );
+}
+
+#[rocket::async_test]
+async fn an_id_token_only_for_a_trusted_audience_is_refused_at_login() {
+    assert_eq!(login_with_audiences(json!(["spa-client"]), Some(CLIENT_ID)).await, Status::BadRequest);
 }
 
 #[rocket::async_test]
