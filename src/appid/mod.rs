@@ -13,6 +13,7 @@ pub mod jwks;
 mod management;
 pub mod refresh;
 mod token;
+mod userinfo;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -319,6 +320,35 @@ impl AppIdClient {
             self.remember_id_token_roles(sub, claims.token_roles.clone()).await;
         }
         Ok(claims)
+    }
+
+    /// The id_token's claims, with the name and e-mail it lacks read from the provider's
+    /// UserInfo endpoint (OIDC Core §5.3), when discovery lists one: asked once, at login,
+    /// with the access token. An answer about another subject is not used (§5.3.2), and a
+    /// failed call only leaves them out (they are shown, never trusted for access).
+    pub async fn with_userinfo(
+        &self,
+        id: Verified<IdClaims>,
+        access_token: &AccessToken,
+    ) -> Verified<IdClaims> {
+        if !id.lacks_profile() {
+            return id;
+        }
+        let Some(url) = self.metadata.peek().await.and_then(|m| m.userinfo_endpoint.clone()) else {
+            return id;
+        };
+        let profile = match userinfo::profile(&self.http, &url, access_token).await {
+            Ok(profile) => profile,
+            Err(error) => {
+                tracing::warn!(event = "userinfo_failed", %error);
+                return id;
+            }
+        };
+        let refused = id.clone();
+        id.with_profile(&profile.sub, profile.name, profile.email).unwrap_or_else(|error| {
+            tracing::warn!(event = "userinfo_refused", reason = error.reason());
+            refused
+        })
     }
 
     /// Verifies the id_token an API caller sent after its access token, for the access

@@ -172,6 +172,35 @@ impl Verified<IdClaims> {
     }
 }
 
+impl Verified<IdClaims> {
+    /// True when the id_token gives no name or no e-mail address (blank counts as none).
+    pub fn lacks_profile(&self) -> bool {
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+        blank(&self.name) || blank(&self.email)
+    }
+
+    /// These claims with the name and e-mail they lack taken from a UserInfo answer about
+    /// `sub`. OIDC Core §5.3.2: an answer about another subject must not be used.
+    pub fn with_profile(
+        mut self,
+        sub: &str,
+        name: Option<String>,
+        email: Option<String>,
+    ) -> Result<Self, TokenError> {
+        if sub != self.0.sub {
+            return Err(TokenError::SubjectMismatch);
+        }
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+        if blank(&self.0.name) {
+            self.0.name = name;
+        }
+        if blank(&self.0.email) {
+            self.0.email = email;
+        }
+        Ok(self)
+    }
+}
+
 #[cfg(test)]
 impl Verified<IdClaims> {
     /// Claims for unit tests elsewhere in the crate, which have no signed token at hand.

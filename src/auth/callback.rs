@@ -195,6 +195,8 @@ async fn complete(
     if !id.at_hash_matches(&tokens.access_token) {
         return Err(failed("at_hash_mismatch"));
     }
+    // A provider may release the name and e-mail at its UserInfo endpoint only.
+    let id = appid.with_userinfo(id, &tokens.access_token).await;
     // By the configured source (management API, token claims or both); remembered, so the
     // first protected page needs no further call.
     let roles = appid.login_roles(&id, &access).await.map_err(unavailable)?;

@@ -177,6 +177,9 @@ pub struct RawSettings {
     /// tenant, e.g. a single-page or mobile front end), and which an id_token may name
     /// besides us (with `azp` = our client id).
     pub trusted_audiences: Option<ListSetting>,
+    /// The scopes the authorization request asks for (must include `openid`); unset means
+    /// `openid` for App ID (the Flask pattern) and `openid profile email` for `oidc`.
+    pub scopes: Option<ListSetting>,
 }
 
 impl Default for RawSettings {
@@ -224,6 +227,7 @@ impl Default for RawSettings {
             roles_source: None,
             roles_claim: None,
             trusted_audiences: None,
+            scopes: None,
         }
     }
 }

@@ -75,6 +75,7 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
     };
 
     let trusted_audiences = trusted_audiences(raw, client_id.as_deref(), &mut problems);
+    let scopes = scopes(raw, &mut problems);
 
     let redirect_uri = required(&raw.redirect_uri, "APPID_REDIRECT_URI", &mut problems)
         .and_then(|v| redirect_url(&v, &mut problems));
@@ -141,6 +142,7 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 roles_source,
                 roles_claim,
                 trusted_audiences,
+                scopes,
                 management_url,
                 pkce: raw.pkce,
                 introspection: raw.introspection,
@@ -226,6 +228,33 @@ fn trusted_audiences(
         }
     }
     audiences
+}
+
+/// The scopes to ask for: the configured ones (RFC 6749 §3.3 scope tokens; `openid` must be
+/// among them, and comes first), else the provider's default: App ID signs in with `openid`
+/// (the Flask pattern), a standard provider releases name and e-mail only for the `profile`
+/// and `email` scopes (OIDC Core §5.4).
+fn scopes(raw: &RawSettings, problems: &mut ConfigProblems) -> String {
+    let Some(setting) = &raw.scopes else {
+        return match raw.provider {
+            ProviderKind::Appid => "openid".to_string(),
+            ProviderKind::Oidc => "openid profile email".to_string(),
+        };
+    };
+    let values = setting.values();
+    let scope_token =
+        |v: &&str| v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+    if !values.iter().all(scope_token) || !values.contains(&"openid") {
+        problems.push("APPID_SCOPES", "must be scope names separated by spaces or commas, including openid");
+        return "openid".to_string();
+    }
+    let mut scopes = vec!["openid"];
+    for value in values {
+        if !scopes.contains(&value) {
+            scopes.push(value);
+        }
+    }
+    scopes.join(" ")
 }
 
 /// A claim name, or names joined by dots for a nested member (`realm_access.roles`).
@@ -539,6 +568,23 @@ App ID configuration is incomplete or invalid (18 problem(s)):
         assert_eq!(validate(&raw).unwrap().trusted_audiences, ["spa-client", "mobile-client"]);
         raw.trusted_audiences = Some(ListSetting::Text("spa\u{7f}client".into()));
         assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_TRUSTED_AUDIENCES"]);
+    }
+
+    #[test]
+    fn scopes_default_by_provider_must_include_openid_and_come_openid_first() {
+        use super::super::settings::ListSetting;
+        assert_eq!(validate(&complete()).unwrap().scopes, "openid");
+        let mut raw = complete();
+        raw.provider = ProviderKind::Oidc;
+        raw.oauth_server_url = Some("https://login.example.com/realms/main".into());
+        raw.roles_source = Some(RolesSource::Token);
+        assert_eq!(validate(&raw).unwrap().scopes, "openid profile email");
+        raw.scopes = Some(ListSetting::Text("email,openid  offline_access email".into()));
+        assert_eq!(validate(&raw).unwrap().scopes, "openid email offline_access");
+        raw.scopes = Some(ListSetting::Text("profile email".into()));
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_SCOPES"]);
+        raw.scopes = Some(ListSetting::List(vec!["openid".into(), "a\"b".into()]));
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_SCOPES"]);
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct AppIdConfig {
     /// Audiences besides `client_id` that bearer tokens may be for, and that an id_token may
     /// name besides us (never `client_id` itself; empty by default).
     pub trusted_audiences: Vec<String>,
+    /// The `scope` of the authorization request, space-separated, `openid` first.
+    pub scopes: String,
     pub management_url: Option<Url>,
     pub pkce: PkceMode,
     pub introspection: IntrospectionPolicy,
