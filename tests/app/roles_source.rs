@@ -129,8 +129,8 @@ async fn the_api_key_is_required_only_when_the_management_api_is_used() {
 }
 
 /// Issue 19 item 2, against the emulator: a management URL with the wrong tenant gets the
-/// plain-text 404 App ID answers there. Every login used to see "no role" (403) without a
-/// word in the log; it is a configuration error: the 503 page, and `/ready` says why.
+/// plain-text 404 App ID answers there. Read as "no role", every user would get a 403 and
+/// nobody would learn why; it is a configuration error: the 503 page, and `/ready` says why.
 #[rocket::async_test]
 async fn a_wrong_management_url_is_a_configuration_error_not_no_role() {
     let base = EmulatorConfig::default();
