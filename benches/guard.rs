@@ -45,6 +45,7 @@ fn rs256_verification(c: &mut Criterion) {
     let expected = rocket_appid::appid::verify::Expected {
         issuer: "https://example.com/oauth/v4/tenant",
         client_id: "client",
+        trusted_audiences: &[],
         tenant: "tenant",
         leeway_secs: 60,
         now,

@@ -56,6 +56,13 @@ pub struct EmulatorConfig {
     /// Add a `roles` claim (role names) to access and ID tokens, like a token config mapping
     /// `{"source":"roles"}`.
     pub roles_claim: bool,
+    /// The HTTP status of an `invalid_grant` answer from the token endpoint: 400 (RFC 6749
+    /// §5.2) or 401, as IBM's own SDK test mocks answer; App ID's real status is not known.
+    pub invalid_grant_status: u16,
+    /// Put the profile claims (`name`, `given_name`, `family_name`, `email`) into id_tokens.
+    /// Off: they come from `/userinfo` only, as with OpenID providers that release profile
+    /// claims there.
+    pub id_token_profile: bool,
     /// The Cloud Directory users offered on the login page.
     pub users: Vec<TestUser>,
     /// Roles of the tenant and the scopes each grants to this application.
@@ -88,6 +95,8 @@ impl Default for EmulatorConfig {
             introspection_listed: false,
             pkce_advertised: true,
             roles_claim: false,
+            invalid_grant_status: 400,
+            id_token_profile: true,
             users: test_users(),
             roles: vec![RoleDef::new("user", &["read"]), RoleDef::new("admin", &["read", "write", "manage"])],
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -63,6 +63,18 @@ pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorC
     if let Some(v) = get("EMULATOR_ROLES_CLAIM") {
         cfg.roles_claim = parse_bool("EMULATOR_ROLES_CLAIM", &v)?;
     }
+    if let Some(v) = get("EMULATOR_INVALID_GRANT_STATUS") {
+        cfg.invalid_grant_status = match v.as_str() {
+            "400" => 400,
+            "401" => 401,
+            _ => {
+                return Err(EmulatorError::Config("EMULATOR_INVALID_GRANT_STATUS must be 400 or 401".into()))
+            }
+        };
+    }
+    if let Some(v) = get("EMULATOR_ID_TOKEN_PROFILE") {
+        cfg.id_token_profile = parse_bool("EMULATOR_ID_TOKEN_PROFILE", &v)?;
+    }
     Ok(cfg)
 }
 
@@ -132,6 +144,20 @@ mod tests {
         assert_eq!(cfg.redirect_uris, vec!["http://a/cb", "http://b/cb"]);
         assert!(cfg.refresh_tokens);
         assert_eq!(cfg.client_id, "cid");
+    }
+
+    #[test]
+    fn the_invalid_grant_status_and_id_token_profile_come_from_variables() {
+        let defaults = from_env(|_| None).unwrap();
+        assert_eq!((defaults.invalid_grant_status, defaults.id_token_profile), (400, true));
+        let cfg = from_env(|n| match n {
+            "EMULATOR_INVALID_GRANT_STATUS" => Some("401".into()),
+            "EMULATOR_ID_TOKEN_PROFILE" => Some("false".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((cfg.invalid_grant_status, cfg.id_token_profile), (401, false));
+        assert!(from_env(|n| (n == "EMULATOR_INVALID_GRANT_STATUS").then(|| "403".into())).is_err());
     }
 
     #[test]

@@ -82,12 +82,17 @@ pub(crate) fn issue_for_user(
     let id_ttl = if cfg.id_token_ttl == cfg.access_token_ttl { access_ttl } else { cfg.id_token_ttl };
     let mut id = json!({
         "iss": iss, "aud": [client_id], "exp": add(iat, id_ttl), "iat": iat,
-        "tenant": cfg.tenant_id, "sub": user.sub, "name": user.name,
-        "given_name": user.given_name(), "family_name": user.family_name(),
-        "email": user.email, "email_verified": true,
+        "tenant": cfg.tenant_id, "sub": user.sub,
         "identities": [{"provider": "cloud_directory", "id": user.identity_id()}],
         "amr": ["cloud_directory"],
     });
+    if cfg.id_token_profile {
+        id["name"] = json!(user.name);
+        id["given_name"] = json!(user.given_name());
+        id["family_name"] = json!(user.family_name());
+        id["email"] = json!(user.email);
+        id["email_verified"] = json!(true);
+    }
     if let Some(n) = nonce {
         id["nonce"] = json!(n);
     }

@@ -242,3 +242,54 @@ async fn two_emulators_can_run_side_by_side_and_shut_down() {
     assert!(home.text().await.unwrap().contains("alice@example.com"));
     assert_eq!(b.emulator.total_calls(), 0);
 }
+
+#[tokio::test]
+async fn userinfo_accepts_the_access_and_id_token_form_of_app_ids_sdks() {
+    let emu = start().await;
+    let carol = sign_in(&emu, "carol@example.com").await;
+    let bob = sign_in(&emu, "bob@example.com").await;
+    let url = format!("{}/userinfo", emu.oauth_server_url);
+    let (access, id) = (carol["access_token"].as_str().unwrap(), carol["id_token"].as_str().unwrap());
+    let status = |value: String| {
+        let url = url.clone();
+        async move { client().get(&url).header("Authorization", value).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(format!("Bearer {access} {id}")).await, 200);
+    // Another user's id_token, an access token in the id_token's place, and a third part: refused.
+    assert_eq!(status(format!("Bearer {access} {}", bob["id_token"].as_str().unwrap())).await, 401);
+    assert_eq!(status(format!("Bearer {access} {access}")).await, 401);
+    assert_eq!(status(format!("Bearer {access} {id} {id}")).await, 401);
+}
+
+#[tokio::test]
+async fn invalid_grant_can_be_answered_with_401_and_profile_claims_left_to_userinfo() {
+    let emu = start_with(EmulatorConfig {
+        invalid_grant_status: 401,
+        id_token_profile: false,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let tokens = sign_in(&emu, "alice@example.com").await;
+    let (_, id) = verify(&emu, tokens["id_token"].as_str().unwrap()).await;
+    assert!(id.get("name").is_none() && id.get("email").is_none(), "{id}");
+    let info: Value = client()
+        .get(format!("{}/userinfo", emu.oauth_server_url))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (info["name"].as_str(), info["email"].as_str()),
+        (Some("Alice Example"), Some("alice@example.com"))
+    );
+    let resp = token_form(
+        &emu,
+        &[("grant_type", "authorization_code"), ("code", "no-such-code"), ("redirect_uri", REDIRECT)],
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}

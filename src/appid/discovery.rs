@@ -45,6 +45,9 @@ pub struct ProviderMetadata {
     pub jwks_uri: Url,
     /// App ID: listed or `{oAuthServerUrl}/introspect`; `oidc`: only when listed.
     pub introspection_endpoint: Option<Url>,
+    /// The UserInfo endpoint, when listed on the provider's origin (one elsewhere is not
+    /// used: the access token goes to it).
+    pub userinfo_endpoint: Option<Url>,
     /// App ID's management API; `None` with `provider = "oidc"`.
     pub management_url: Option<Url>,
     /// App ID: listed or `{oAuthServerUrl}/revoke`; `oidc`: only when listed.
@@ -120,6 +123,9 @@ pub fn interpret(doc: DiscoveryDocument, config: &AppIdConfig) -> Result<Provide
         token_endpoint: same_origin(&doc.token_endpoint)?,
         jwks_uri: same_origin(&doc.jwks_uri)?,
         introspection_endpoint: introspection,
+        // Only read for a name or e-mail the id_token lacks: one on another origin is left
+        // unused rather than failing discovery, which worked without it.
+        userinfo_endpoint: doc.userinfo_endpoint.as_deref().and_then(|v| same_origin(v).ok()),
         management_url,
         revocation_endpoint: revocation,
         client_secret_post,

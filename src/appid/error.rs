@@ -28,9 +28,10 @@ pub enum ProviderError {
 
 impl ProviderError {
     /// True when the token endpoint refused the code itself (expired, used, wrong verifier):
-    /// the user should simply start again.
+    /// the user should simply start again. RFC 6749 §5.2 answers it with 400; IBM's own SDK
+    /// test mocks answer App ID's `invalid_grant` with 401, so both count.
     pub fn is_invalid_grant(&self) -> bool {
-        matches!(self, ProviderError::Status { status: 400, error: Some(e), .. } if e == "invalid_grant")
+        matches!(self, ProviderError::Status { status: 400 | 401, error: Some(e), .. } if e == "invalid_grant")
     }
 
     /// True when the call was not made because this instance's budget of token-endpoint
@@ -146,6 +147,20 @@ pub enum VerifyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalid_grant_is_a_refused_grant_with_400_or_401_only() {
+        let answer = |status, error: Option<&str>| ProviderError::Status {
+            endpoint: "token",
+            status,
+            error: error.map(str::to_string),
+        };
+        assert!(answer(400, Some("invalid_grant")).is_invalid_grant());
+        assert!(answer(401, Some("invalid_grant")).is_invalid_grant());
+        assert!(!answer(401, Some("invalid_client")).is_invalid_grant());
+        assert!(!answer(403, Some("invalid_grant")).is_invalid_grant());
+        assert!(!answer(401, None).is_invalid_grant());
+    }
 
     #[test]
     fn only_no_answer_5xx_429_and_refused_calls_mean_the_provider_cannot_be_asked() {

@@ -135,10 +135,33 @@ impl Http {
         url: &str,
         auth: Auth<'_>,
     ) -> Result<T, ProviderError> {
+        self.get(endpoint, url, auth, Body::Json).await
+    }
+
+    /// [`Http::get_json`] where a 404 with a JSON object as its body is `Ok(None)`: App ID's
+    /// management API answers so for a resource it does not have, while a wrong host,
+    /// tenant or path gets a plain-text 404 from the edge in front of it, which stays an
+    /// error (a configuration error, not an empty answer).
+    pub async fn get_json_or_json_404<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: &str,
+        auth: Auth<'_>,
+    ) -> Result<Option<T>, ProviderError> {
+        self.get(endpoint, url, auth, Body::JsonOrJson404).await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        endpoint: &'static str,
+        url: &str,
+        auth: Auth<'_>,
+        body: Body,
+    ) -> Result<T, ProviderError> {
         let mut retried = false;
         loop {
             let request = authenticate(self.client.get(url), auth);
-            match self.send_json(endpoint, request, self.timeouts.request, SMALL_BODY, Body::Json).await {
+            match self.send_json(endpoint, request, self.timeouts.request, SMALL_BODY, body).await {
                 Err(error) if !retried && worth_retrying(endpoint, &error) => {
                     retried = true;
                     let pause = rand::thread_rng().gen_range(RETRY_JITTER_MS);
@@ -295,6 +318,8 @@ fn authenticate(request: RequestBuilder, auth: Auth<'_>) -> RequestBuilder {
 enum Body {
     Json,
     Ignored,
+    /// JSON, read into an `Option` that a 404 with a JSON object body makes `None`.
+    JsonOrJson404,
 }
 
 async fn send<T: DeserializeOwned>(
@@ -331,6 +356,12 @@ async fn send<T: DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
+    if body_kind == Body::JsonOrJson404 && status == StatusCode::NOT_FOUND && is_json && is_json_object(&body)
+    {
+        // `T` is an `Option`, which reads `null` as `None`.
+        return serde_json::from_value(serde_json::Value::Null)
+            .map_err(|_| ProviderError::Malformed { endpoint, what: "unexpected JSON" });
+    }
     if !status.is_success() {
         return Err(ProviderError::Status {
             endpoint,
@@ -342,10 +373,15 @@ async fn send<T: DeserializeOwned>(
         return serde_json::from_value(serde_json::Value::Null)
             .map_err(|_| ProviderError::Malformed { endpoint, what: "unexpected JSON" });
     }
-    if !is_json {
+    if !is_json || (body_kind == Body::JsonOrJson404 && !is_json_object(&body)) {
         return Err(ProviderError::Malformed { endpoint, what: "not JSON" });
     }
     serde_json::from_slice(&body).map_err(|_| ProviderError::Malformed { endpoint, what: "unexpected JSON" })
+}
+
+/// True if `body` is one JSON object.
+fn is_json_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.is_object())
 }
 
 fn unreachable(endpoint: &'static str, error: &reqwest::Error) -> ProviderError {

@@ -27,8 +27,51 @@ pub struct IamTokenCache {
     /// This and `last_logged` are plain copies that a panic cannot leave half-written, so
     /// their locks need no poisoning.
     refused: parking_lot::Mutex<Option<(Instant, u16)>>,
-    /// When `mgmt_auth_failed` was last logged (at most once per [`AUTH_FAILURE_HOLD`]).
-    last_logged: parking_lot::Mutex<Option<Instant>>,
+    /// Which configuration error was last logged, and when (each at most once per
+    /// [`AUTH_FAILURE_HOLD`]).
+    last_logged: parking_lot::Mutex<Option<(&'static str, Instant)>>,
+    /// The configuration error the last management call showed (reason code), until a
+    /// call succeeds: for `/ready`.
+    problem: parking_lot::Mutex<Option<&'static str>>,
+}
+
+/// A management API answer that only the operator can fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Misconfigured {
+    /// IAM refused the API key, or the management API refused a fresh IAM token (401).
+    ApiKey,
+    /// A 404 that is not App ID's JSON answer: wrong region, tenant or path.
+    NotFound,
+    /// 403: the API key's identity lacks the Reader role on the App ID instance.
+    Forbidden,
+}
+
+impl Misconfigured {
+    /// The reason code in the log and in `/ready`.
+    fn reason(self) -> &'static str {
+        match self {
+            Misconfigured::ApiKey => "mgmt_auth_failed",
+            Misconfigured::NotFound => "mgmt_not_found",
+            Misconfigured::Forbidden => "mgmt_forbidden",
+        }
+    }
+
+    /// What the operator should do.
+    fn fix(self) -> &'static str {
+        match self {
+            Misconfigured::ApiKey => {
+                "IAM refused the API key or the management API refused its token: check IBM_CLOUD_APIKEY"
+            }
+            Misconfigured::NotFound => {
+                "the management API answered a plain 404 (not App ID's JSON): the region, tenant or \
+                 path is wrong; check APPID_MANAGEMENT_URL, or APPID_OAUTH_SERVER_URL it is derived from"
+            }
+            Misconfigured::Forbidden => {
+                "the management API refused the API key's IAM token (403): give the identity of \
+                 IBM_CLOUD_APIKEY the Reader service role on this App ID instance"
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -38,14 +81,12 @@ struct IamAnswer {
     expiration: Option<i64>,
 }
 
+/// `{"roles":[{"id","name"}]}`. App ID's API definition marks every member optional, so
+/// it is read leniently: no `roles` is no role, and an entry without a name is skipped.
 #[derive(Deserialize)]
 struct RolesAnswer {
-    roles: Vec<RoleEntry>,
-}
-
-#[derive(Deserialize)]
-struct RoleEntry {
-    name: String,
+    #[serde(default)]
+    roles: Option<Vec<serde_json::Value>>,
 }
 
 impl IamTokenCache {
@@ -75,7 +116,7 @@ impl IamTokenCache {
                     if let ProviderError::Status { status, .. } = &error {
                         *self.refused.lock() = Some((Instant::now() + AUTH_FAILURE_HOLD, *status));
                     }
-                    self.auth_failed();
+                    self.misconfigured(Misconfigured::ApiKey);
                     return Err(error);
                 }
                 Err(error) => return Err(error),
@@ -92,7 +133,8 @@ impl IamTokenCache {
     }
 
     /// The names of the App ID roles of user `sub`. A 401 renews the IAM token and retries
-    /// once; an unknown user (404) has no roles.
+    /// once; an unknown user (App ID's JSON 404) has no roles; any other 404 and a 403 are
+    /// configuration errors (logged with the fix, and kept for `/ready`).
     pub async fn user_roles(
         &self,
         http: &Http,
@@ -112,44 +154,65 @@ impl IamTokenCache {
         let mut renew = false;
         loop {
             let token = self.token(http, config, renew).await?;
-            let result: Result<RolesAnswer, _> =
-                http.get_json("management_roles", url.as_str(), Auth::Bearer(token.expose())).await;
-            match result {
-                Ok(answer) => return roles_of(answer),
-                Err(ProviderError::Status { status: 401, .. }) if !renew => renew = true,
-                Err(ProviderError::Status { status: 404, .. }) => return Ok(Vec::new()),
-                Err(error @ ProviderError::Status { status: 401, .. }) => {
-                    self.auth_failed();
-                    return Err(error);
+            let result: Result<Option<RolesAnswer>, _> = http
+                .get_json_or_json_404("management_roles", url.as_str(), Auth::Bearer(token.expose()))
+                .await;
+            let misconfigured = match &result {
+                Err(ProviderError::Status { status: 401, .. }) if !renew => {
+                    renew = true;
+                    continue;
                 }
-                Err(error) => return Err(error),
+                Err(ProviderError::Status { status: 401, .. }) => Some(Misconfigured::ApiKey),
+                Err(ProviderError::Status { status: 403, .. }) => Some(Misconfigured::Forbidden),
+                Err(ProviderError::Status { status: 404, .. }) => Some(Misconfigured::NotFound),
+                Ok(_) => {
+                    *self.problem.lock() = None;
+                    None
+                }
+                Err(_) => None,
+            };
+            if let Some(kind) = misconfigured {
+                self.misconfigured(kind);
             }
+            // App ID's JSON 404: a user it does not know has no roles.
+            return result.and_then(|answer| answer.map_or(Ok(Vec::new()), roles_of));
         }
     }
 
-    /// Logs that the management API cannot be used with our API key (revoked or expired
-    /// IAM key, or a fresh IAM token refused): an operator must act. Once per
-    /// [`AUTH_FAILURE_HOLD`], so an outage does not flood the log; the key is never logged.
-    fn auth_failed(&self) {
+    /// The configuration error the last management call showed (its reason code), if no
+    /// call has succeeded since.
+    pub fn problem(&self) -> Option<&'static str> {
+        *self.problem.lock()
+    }
+
+    /// Records and logs that the management API cannot be used as configured: an operator
+    /// must act. Each kind is logged once per [`AUTH_FAILURE_HOLD`], so every user's login
+    /// does not write it again; the key is never logged.
+    fn misconfigured(&self, kind: Misconfigured) {
+        *self.problem.lock() = Some(kind.reason());
         let now = Instant::now();
         let mut last = self.last_logged.lock();
-        if last.is_none_or(|at| now.duration_since(at) >= AUTH_FAILURE_HOLD) {
-            *last = Some(now);
-            tracing::error!(
-                event = "provider_unavailable",
-                reason = "mgmt_auth_failed",
-                "IAM refused the API key or the management API refused its token: check IBM_CLOUD_APIKEY"
-            );
+        let repeated = last.is_some_and(|(reason, at)| {
+            reason == kind.reason() && now.duration_since(at) < AUTH_FAILURE_HOLD
+        });
+        if !repeated {
+            *last = Some((kind.reason(), now));
+            tracing::error!(event = "configuration_error", reason = kind.reason(), "{}", kind.fix());
         }
     }
 }
 
 fn roles_of(answer: RolesAnswer) -> Result<Vec<String>, ProviderError> {
-    if answer.roles.len() > MAX_ROLES {
+    let entries = answer.roles.unwrap_or_default();
+    if entries.len() > MAX_ROLES {
         return Err(ProviderError::Malformed { endpoint: "management_roles", what: "too many roles" });
     }
-    let mut names: Vec<String> =
-        answer.roles.into_iter().map(|r| r.name).filter(|n| !n.is_empty() && n.len() <= 100).collect();
+    let mut names: Vec<String> = entries
+        .iter()
+        .filter_map(|entry| entry.get("name")?.as_str())
+        .filter(|n| !n.is_empty() && n.len() <= 100)
+        .map(str::to_string)
+        .collect();
     names.sort();
     names.dedup();
     Ok(names)

@@ -13,6 +13,7 @@ pub mod jwks;
 mod management;
 pub mod refresh;
 mod token;
+mod userinfo;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -197,6 +198,7 @@ impl AppIdClient {
         Expected {
             issuer: self.config.issuer(),
             client_id: &self.config.client_id,
+            trusted_audiences: &self.config.trusted_audiences,
             tenant: &self.config.tenant_id,
             leeway_secs: self.config.clock_leeway_secs,
             now: crate::clock::now(),
@@ -330,6 +332,46 @@ impl AppIdClient {
             self.remember_id_token_roles(sub, claims.token_roles.clone()).await;
         }
         Ok(claims)
+    }
+
+    /// The id_token's claims, with the name and e-mail it lacks read from the provider's
+    /// UserInfo endpoint (OIDC Core §5.3), when discovery lists one: asked once, at login,
+    /// with the access token. An answer about another subject is not used (§5.3.2), and a
+    /// failed call only leaves them out (they are shown, never trusted for access).
+    pub async fn with_userinfo(
+        &self,
+        id: Verified<IdClaims>,
+        access_token: &AccessToken,
+    ) -> Verified<IdClaims> {
+        if !id.lacks_profile() {
+            return id;
+        }
+        let Some(url) = self.metadata.peek().await.and_then(|m| m.userinfo_endpoint.clone()) else {
+            return id;
+        };
+        let profile = match userinfo::profile(&self.http, &url, access_token).await {
+            Ok(profile) => profile,
+            Err(error) => {
+                tracing::warn!(event = "userinfo_failed", %error);
+                return id;
+            }
+        };
+        let refused = id.clone();
+        id.with_profile(&profile.sub, profile.name, profile.email).unwrap_or_else(|error| {
+            tracing::warn!(event = "userinfo_refused", reason = error.reason());
+            refused
+        })
+    }
+
+    /// Verifies the id_token an API caller sent after its access token, for the access
+    /// token's subject `sub` (see [`verify::verify_api_id_token`]).
+    pub async fn verify_api_id_token(
+        &self,
+        token: &str,
+        sub: &str,
+    ) -> Result<Verified<IdClaims>, VerifyError> {
+        let keys = self.keys_for(token).await?;
+        Ok(verify::verify_api_id_token(token, &keys, &self.expected(), sub)?)
     }
 
     /// Where the browser ends the provider's session, when discovery lists one (App ID
@@ -486,6 +528,12 @@ impl AppIdClient {
             Some(_) => Err("no_usable_signing_keys"),
             None => Err("signing_keys_not_loaded"),
         }
+    }
+
+    /// A configuration error the management API showed (`mgmt_not_found`, `mgmt_forbidden`,
+    /// `mgmt_auth_failed`) and no call has cleared since, for `/ready`.
+    pub fn configuration_problem(&self) -> Option<&'static str> {
+        self.iam.problem()
     }
 
     /// The provider endpoints whose circuit breaker is open now: calls to them fail at

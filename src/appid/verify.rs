@@ -16,8 +16,9 @@ use super::jwks::KeySet;
 use crate::config::is_safe_segment;
 use crate::secret::{AccessToken, Nonce};
 
-/// Largest token we look at (RFC 8725 §3.7 resource limits); App ID's custom claims
-/// may add up to 100 KB (such a token fits only in a server-side session).
+/// Largest token we look at (RFC 8725 §3.7 resource limits): App ID's custom claims may
+/// make a token up to 100 KB. (Whether a session can hold it is the session's own limit,
+/// which gives the "session too large" page; a server-side session holds any of them.)
 pub const MAX_TOKEN_BYTES: usize = 100 * 1024;
 /// An id_token may not be older than this when it arrives (R-T7).
 const MAX_ID_TOKEN_AGE_SECS: i64 = 600;
@@ -27,6 +28,9 @@ const MAX_ID_TOKEN_AGE_SECS: i64 = 600;
 pub struct Expected<'a> {
     pub issuer: &'a str,
     pub client_id: &'a str,
+    /// Audiences besides `client_id` that are trusted (`trusted_audiences`): an access
+    /// token may be for one of them, an id_token may name them besides us.
+    pub trusted_audiences: &'a [String],
     /// App ID's tenant id. Empty for a generic OpenID provider (`provider = "oidc"`): then
     /// no `tenant` claim and no `ver` header are required, an access token may be typed
     /// `at+jwt` (RFC 9068), and `sub` need only be printable (it never goes into a URL).
@@ -41,6 +45,22 @@ impl Expected<'_> {
     fn is_app_id(&self) -> bool {
         !self.tenant.is_empty()
     }
+
+    /// `aud` is our client id or a trusted audience.
+    fn accepts_audience(&self, aud: &str) -> bool {
+        aud == self.client_id || self.trusted_audiences.iter().any(|trusted| trusted == aud)
+    }
+}
+
+/// Whom an id_token must have been issued to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdTokenFor {
+    /// Our own login or refresh: we are an audience, every other one is trusted, and with
+    /// several `azp` names us (OIDC Core §3.1.3.7 steps 3-5). It must be fresh.
+    Us,
+    /// An API caller's, sent after its access token: issued to us or to a trusted client
+    /// (`azp`, if any, one of those), of any age up to its expiry.
+    ApiCaller,
 }
 
 /// Which kind of token is being verified (the `typ` header each may carry differs).
@@ -152,6 +172,35 @@ impl Verified<IdClaims> {
     }
 }
 
+impl Verified<IdClaims> {
+    /// True when the id_token gives no name or no e-mail address (blank counts as none).
+    pub fn lacks_profile(&self) -> bool {
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+        blank(&self.name) || blank(&self.email)
+    }
+
+    /// These claims with the name and e-mail they lack taken from a UserInfo answer about
+    /// `sub`. OIDC Core §5.3.2: an answer about another subject must not be used.
+    pub fn with_profile(
+        mut self,
+        sub: &str,
+        name: Option<String>,
+        email: Option<String>,
+    ) -> Result<Self, TokenError> {
+        if sub != self.0.sub {
+            return Err(TokenError::SubjectMismatch);
+        }
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+        if blank(&self.0.name) {
+            self.0.name = name;
+        }
+        if blank(&self.0.email) {
+            self.0.email = email;
+        }
+        Ok(self)
+    }
+}
+
 #[cfg(test)]
 impl Verified<IdClaims> {
     /// Claims for unit tests elsewhere in the crate, which have no signed token at hand.
@@ -221,7 +270,7 @@ pub fn verify_id_token(
     nonce: &Nonce,
     roles_claim: Option<&str>,
 ) -> Result<Verified<IdClaims>, TokenError> {
-    let claims = verify_id_claims(token, keys, expected, roles_claim)?;
+    let claims = verify_id_claims(token, keys, expected, roles_claim, IdTokenFor::Us)?;
     // Step 11: the nonce we sent must come back, compared in constant time.
     let sent = claims.nonce.as_deref().ok_or(TokenError::NonceMissing)?;
     if !nonce.matches(sent) {
@@ -240,7 +289,7 @@ pub fn verify_refreshed_id_token(
     sub: &str,
     roles_claim: Option<&str>,
 ) -> Result<Verified<IdClaims>, TokenError> {
-    let claims = verify_id_claims(token, keys, expected, roles_claim)?;
+    let claims = verify_id_claims(token, keys, expected, roles_claim, IdTokenFor::Us)?;
     check_subject(&claims.sub, expected)?;
     if claims.sub != sub {
         return Err(TokenError::SubjectMismatch);
@@ -248,32 +297,62 @@ pub fn verify_refreshed_id_token(
     Ok(Verified(claims))
 }
 
-/// The id_token checks shared by login and refresh (OIDC Core §3.1.3.7 steps 2-10).
+/// Verifies the id_token an API client sends after its access token (`Authorization:
+/// Bearer <access_token> <id_token>`, as App ID's client SDKs do): the checks of a login
+/// except the nonce (the API sent none) and its age (it lives as long as the access
+/// token), issued to us or a trusted audience, and naming the access token's `sub`.
+pub fn verify_api_id_token(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected,
+    sub: &str,
+) -> Result<Verified<IdClaims>, TokenError> {
+    let claims = verify_id_claims(token, keys, expected, None, IdTokenFor::ApiCaller)?;
+    check_subject(&claims.sub, expected)?;
+    if claims.sub != sub {
+        return Err(TokenError::SubjectMismatch);
+    }
+    Ok(Verified(claims))
+}
+
+/// The id_token checks shared by login, refresh and API callers (OIDC Core §3.1.3.7
+/// steps 2-10).
 fn verify_id_claims(
     token: &str,
     keys: &KeySet,
     expected: &Expected,
     roles_claim: Option<&str>,
+    issued_to: IdTokenFor,
 ) -> Result<IdClaims, TokenError> {
     let payload = verify_signed(token, keys, expected, Kind::Id)?;
     let token_roles = roles_claim.map(|path| roles_in_claims(&payload, path)).unwrap_or_default();
     let mut claims: IdClaims = serde_json::from_value(payload).map_err(|_| TokenError::Malformed)?;
     claims.token_roles = token_roles;
-    // Step 3: we trust no audience but ourselves, so extra audiences are refused.
-    if claims.aud.values() != [expected.client_id] {
+    let audiences = claims.aud.values();
+    // Step 3: an audience we do not trust is refused (and at login we must be one).
+    if audiences.is_empty()
+        || !audiences.iter().all(|aud| expected.accepts_audience(aud))
+        || (issued_to == IdTokenFor::Us && !audiences.contains(&expected.client_id))
+    {
         return Err(TokenError::AudienceMismatch);
     }
-    // Steps 4-5: if there is an authorized party, it must be us.
-    if claims.azp.as_deref().is_some_and(|azp| azp != expected.client_id) {
+    // Steps 4-5: with several audiences `azp` must say which one the token was issued to,
+    // and at login that is us.
+    let azp_ok = match (claims.azp.as_deref(), issued_to) {
+        (None, _) => audiences.len() == 1,
+        (Some(azp), IdTokenFor::Us) => azp == expected.client_id,
+        (Some(azp), IdTokenFor::ApiCaller) => expected.accepts_audience(azp),
+    };
+    if !azp_ok {
         return Err(TokenError::AzpMismatch);
     }
     check_tenant(claims.tenant.as_deref(), expected)?;
-    // Step 10: iat bounds the age of the token we accept.
+    // Step 10: iat bounds the age of the token we accept at login.
     let leeway = expected.leeway_secs as i64;
     if claims.iat > expected.now + leeway {
         return Err(TokenError::NotYetValid);
     }
-    if claims.iat < expected.now - MAX_ID_TOKEN_AGE_SECS - leeway {
+    if issued_to == IdTokenFor::Us && claims.iat < expected.now - MAX_ID_TOKEN_AGE_SECS - leeway {
         return Err(TokenError::TooOld);
     }
     Ok(claims)
@@ -411,11 +490,12 @@ fn verify_signed(
     kind: Kind,
 ) -> Result<serde_json::Value, TokenError> {
     let header = header(token)?;
-    // `JWT` or none; a generic provider's JWT access tokens are `at+jwt` (RFC 9068 §2.1),
-    // which an id_token must never be (RFC 9068 §4: no access token passes as an id_token).
+    // `JWT`, `JOSE` (App ID's documentation and its v3 tokens) or none; a generic
+    // provider's JWT access tokens are `at+jwt` (RFC 9068 §2.1), which an id_token must
+    // never be (RFC 9068 §4: no access token passes as an id_token).
     let typ_ok = match header.typ.as_deref() {
         None => true,
-        Some(t) if t.eq_ignore_ascii_case("JWT") => true,
+        Some(t) if t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("JOSE") => true,
         Some(t) => {
             kind == Kind::Access
                 && !expected.is_app_id()
@@ -440,7 +520,10 @@ fn verify_signed(
     let mut validation = Validation::new(Algorithm::RS256);
     validation.leeway = expected.leeway_secs;
     validation.set_issuer(&[expected.issuer]);
-    validation.set_audience(&[expected.client_id]);
+    // At least one audience we accept; the id_token checks say more.
+    let mut audiences = vec![expected.client_id];
+    audiences.extend(expected.trusted_audiences.iter().map(String::as_str));
+    validation.set_audience(&audiences);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.validate_nbf = true;
     // jsonwebtoken checks exp against the system clock; our own check below uses `now`
@@ -549,7 +632,14 @@ mod tests {
         let not_objects: [&[u8]; 6] =
             [b"[]", br#""RS256""#, b"42", b"null", b"\xff\xfe{}", b"{\"alg\":\"RS\xff\"}"];
         let keys = KeySet::parse(serde_json::json!({ "keys": [] })).unwrap();
-        let expected = Expected { issuer: "i", client_id: "c", tenant: "t", leeway_secs: 60, now: 1 };
+        let expected = Expected {
+            issuer: "i",
+            client_id: "c",
+            trusted_audiences: &[],
+            tenant: "t",
+            leeway_secs: 60,
+            now: 1,
+        };
         for bad in not_objects {
             let bad_header = format!("{}.{}.c2ln", b64(bad), b64(good_claims));
             assert_eq!(key_id(&bad_header).unwrap_err(), TokenError::Malformed);
@@ -584,7 +674,14 @@ mod tests {
         let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
         let claims = br#"{"sub":"a","iss":"i","aud":["c"],"exp":2000000000,"iat":1}"#;
         let keys = KeySet::parse(serde_json::json!({ "keys": [] })).unwrap();
-        let app_id = Expected { issuer: "i", client_id: "c", tenant: "t", leeway_secs: 60, now: 1 };
+        let app_id = Expected {
+            issuer: "i",
+            client_id: "c",
+            trusted_audiences: &[],
+            tenant: "t",
+            leeway_secs: 60,
+            now: 1,
+        };
         let generic = Expected { tenant: "", ..app_id };
         let token = |header: &[u8]| format!("{}.{}.c2ln", b64(header), b64(claims));
         let at_jwt = token(br#"{"alg":"RS256","typ":"at+jwt","kid":"k1"}"#);

@@ -1,7 +1,10 @@
 //! `Bearer<R>`: the guard of API routes. The caller sends an App ID access token in
 //! `Authorization: Bearer …` (RFC 6750 §2.1); it is verified locally like a session's
-//! (signature, issuer, audience contains our client id, tenant, expiry), then introspected
-//! by policy and its subject's roles read, exactly as for a browser session.
+//! (signature, issuer, audience contains our client id or a trusted audience, tenant,
+//! expiry), then introspected by policy and its subject's roles read, exactly as for a
+//! browser session. App ID's client SDKs send the id_token after the access token
+//! (`Bearer <access_token> <id_token>`, accepted by IBM's own API strategy): it is verified
+//! too, must name the same user, and then names the caller.
 //!
 //! The session cookie is not accepted on these routes: an API that honoured the ambient
 //! cookie could be driven by any page the user visits (CSRF), and API clients have no
@@ -17,11 +20,11 @@ use rocket::{Ignite, Rocket, Sentinel};
 
 use super::guard::{grant, verified_claims, AuthError, AuthorizedUser, Decision, Viewer};
 use super::require::{insufficient, refuse, AnyRole, Requirement};
-use crate::appid::AppId;
+use crate::appid::{AppId, VerifyError};
 
 /// An API caller whose bearer token belongs to a user with at least one role who also
-/// meets `R`. Dereferences to the [`AuthorizedUser`] (`name` and `email` are `None`: an
-/// access token does not carry them).
+/// meets `R`. Dereferences to the [`AuthorizedUser`] (`name` and `email` come from the
+/// id_token when the caller sent one; an access token does not carry them).
 pub struct Bearer<R: Requirement = AnyRole> {
     user: AuthorizedUser,
     requirement: PhantomData<fn() -> R>,
@@ -49,11 +52,20 @@ pub(crate) struct ApiRoute(pub(crate) bool);
 /// The bearer decision, computed once per request.
 struct BearerDecision(Decision);
 
-/// The token of a well-formed `Authorization: Bearer <b64token>` header (RFC 6750 §2.1:
-/// the scheme is case-insensitive; the token is `1*( ALPHA / DIGIT / "-" / "." / "_" /
-/// "~" / "+" / "/" ) *"="`). `Err` for a malformed header, `Ok(None)` when there is no
-/// bearer credential at all (no header, or another scheme).
-pub(crate) fn bearer_token<'r>(request: &'r Request<'_>) -> Result<Option<&'r str>, ()> {
+/// The tokens of a well-formed bearer credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BearerTokens<'r> {
+    pub(crate) access: &'r str,
+    /// The id_token App ID's client SDKs send after the access token, one space apart.
+    pub(crate) id: Option<&'r str>,
+}
+
+/// The tokens of a well-formed `Authorization: Bearer <b64token> [<b64token>]` header
+/// (RFC 6750 §2.1: the scheme is case-insensitive; a token is `1*( ALPHA / DIGIT / "-" /
+/// "." / "_" / "~" / "+" / "/" ) *"="`; the optional second one is App ID's id_token).
+/// `Err` for a malformed header, `Ok(None)` when there is no bearer credential at all (no
+/// header, or another scheme).
+pub(crate) fn bearer_token<'r>(request: &'r Request<'_>) -> Result<Option<BearerTokens<'r>>, ()> {
     let mut values = request.headers().get("Authorization");
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
@@ -63,31 +75,49 @@ pub(crate) fn bearer_token<'r>(request: &'r Request<'_>) -> Result<Option<&'r st
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
     }
-    let token = rest.trim_start_matches(' ');
-    let body = token.trim_end_matches('=');
-    let well_formed =
-        !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
-    if well_formed {
-        Ok(Some(token))
-    } else {
-        Err(())
+    let well_formed = |token: &str| {
+        let body = token.trim_end_matches('=');
+        !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    };
+    let mut tokens = rest.trim_start_matches(' ').split(' ');
+    match (tokens.next(), tokens.next(), tokens.next()) {
+        (Some(access), id, None) if well_formed(access) && id.is_none_or(well_formed) => {
+            Ok(Some(BearerTokens { access, id }))
+        }
+        _ => Err(()),
     }
 }
 
 async fn decide(request: &Request<'_>) -> Decision {
     let Some(appid) = request.rocket().state::<AppId>() else { return Err(AuthError::NotConfigured) };
-    let token = match bearer_token(request) {
-        Ok(Some(token)) => token,
+    let tokens = match bearer_token(request) {
+        Ok(Some(tokens)) => tokens,
         Ok(None) => return Err(AuthError::NotLoggedIn("no_token")),
         Err(()) => {
             tracing::info!(event = "bearer_refused", reason = "malformed_header");
             return Err(AuthError::MalformedCredentials);
         }
     };
-    let key = crate::appid::token_key(token);
-    let claims = verified_claims(appid, token, key, "bearer_refused").await?;
-    let viewer = Viewer { name: None, email: None };
-    grant(appid, token, key, &claims, viewer, claims.exp).await
+    let key = crate::appid::token_key(tokens.access);
+    let claims = verified_claims(appid, tokens.access, key, "bearer_refused").await?;
+    let viewer = match tokens.id {
+        Some(id_token) => caller(appid, id_token, &claims.sub).await?,
+        None => Viewer { name: None, email: None },
+    };
+    grant(appid, tokens.access, key, &claims, viewer, claims.exp).await
+}
+
+/// Who the id_token an API caller sent names, once it has verified for the access token's
+/// subject `sub`; a refusal as for a bad access token otherwise.
+async fn caller(appid: &AppId, id_token: &str, sub: &str) -> Result<Viewer, AuthError> {
+    match appid.verify_api_id_token(id_token, sub).await {
+        Ok(id) => Ok(Viewer { name: id.name.clone(), email: id.email.clone() }),
+        Err(VerifyError::Token(error)) => {
+            tracing::info!(event = "bearer_refused", token = "id_token", reason = error.reason());
+            Err(AuthError::NotLoggedIn(error.reason()))
+        }
+        Err(VerifyError::Provider(error)) => Err(AuthError::Unavailable(error)),
+    }
 }
 
 #[rocket::async_trait]

@@ -88,12 +88,27 @@ pub async fn finish(
     appid: &AppId,
     store: &SessionStore,
 ) -> Result<String, Refusal> {
-    // The transaction is consumed whatever happens next: the pending login this callback
-    // names by its `state` (other tabs' logins stay), or all of them if it names none.
     let query = CallbackQuery::parse(raw_query);
-    let state = query.as_ref().ok().and_then(|q| q.state.as_deref());
-    let pending = login::take(jar, appid.config(), state);
-    match complete(query, pending, jar, appid, store).await {
+    let outcome = match query {
+        // An error redirect without `state` (whether App ID sends one with errors is not
+        // documented) names no login of ours: nothing in it is used, so it need not consume
+        // any, and the logins other tabs have in progress stay. The user is told the sign-in
+        // was cancelled and may try again.
+        Ok(query) if query.error.is_some() && query.state.is_none() && query.code.is_none() => {
+            let error = query.error.as_deref().map_or("other", known_error);
+            tracing::info!(event = "provider_refused_login", error, state = "absent");
+            Err(Refusal("provider_error_without_state", LoginFailure::Cancelled))
+        }
+        // Otherwise the transaction is consumed whatever happens next: the pending login
+        // this callback names by its `state` (other tabs' logins stay), or all of them if it
+        // names none.
+        query => {
+            let state = query.as_ref().ok().and_then(|q| q.state.as_deref());
+            let pending = login::take(jar, appid.config(), state);
+            complete(query, pending, jar, appid, store).await
+        }
+    };
+    match outcome {
         Ok(destination) => Ok(return_to::safe_or_root(&destination)),
         Err(refusal) => {
             appid.metrics().login_refused(refusal.0);
@@ -141,15 +156,7 @@ async fn complete(
         return Err(failed("state_mismatch"));
     }
     if let Some(error) = &query.error {
-        let known = [
-            "access_denied",
-            "login_required",
-            "consent_required",
-            "server_error",
-            "temporarily_unavailable",
-        ];
-        let code = known.iter().find(|k| *k == error).copied().unwrap_or("other");
-        tracing::info!(event = "provider_refused_login", error = code);
+        tracing::info!(event = "provider_refused_login", error = known_error(error));
         return Err(Refusal("provider_error", LoginFailure::Cancelled));
     }
     if crate::clock::now() - login.created_at > LOGIN_TTL_SECS {
@@ -195,6 +202,8 @@ async fn complete(
     if !id.at_hash_matches(&tokens.access_token) {
         return Err(failed("at_hash_mismatch"));
     }
+    // A provider may release the name and e-mail at its UserInfo endpoint only.
+    let id = appid.with_userinfo(id, &tokens.access_token).await;
     // By the configured source (management API, token claims or both); remembered, so the
     // first protected page needs no further call.
     let roles = appid.login_roles(&id, &access).await.map_err(unavailable)?;
@@ -222,6 +231,15 @@ async fn complete(
     appid.metrics().login_succeeded();
     tracing::info!(event = "login_success", sub = %id.sub, amr = %id.amr_for_log(), roles = role_count);
     Ok(login.return_to)
+}
+
+/// A provider's `error` code for the log: one of the codes we know, else `other` (the value
+/// comes from the query string, so it is never logged as sent).
+fn known_error(error: &str) -> &'static str {
+    ["access_denied", "login_required", "consent_required", "server_error", "temporarily_unavailable"]
+        .into_iter()
+        .find(|known| *known == error)
+        .unwrap_or("other")
 }
 
 fn unavailable(error: ProviderError) -> Refusal {

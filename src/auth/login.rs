@@ -135,8 +135,9 @@ fn store(jar: &CookieJar<'_>, settings: &StoreSettings, pending: &mut Vec<LoginS
     false
 }
 
-/// The authorization request (OIDC Core §3.1.2.1): code flow, scope `openid`, our
-/// registered redirect URI, and the transaction's state, nonce and PKCE challenge.
+/// The authorization request (OIDC Core §3.1.2.1): code flow, the configured scopes
+/// (`openid` among them), our registered redirect URI, and the transaction's state, nonce
+/// and PKCE challenge.
 fn authorization_url(appid: &AppId, metadata: &ProviderMetadata, login: &LoginState) -> Url {
     let config = appid.config();
     let mut url = metadata.authorization_endpoint.clone();
@@ -146,7 +147,7 @@ fn authorization_url(appid: &AppId, metadata: &ProviderMetadata, login: &LoginSt
             .append_pair("client_id", &config.client_id)
             .append_pair("response_type", "code")
             .append_pair("redirect_uri", config.redirect_uri.as_str())
-            .append_pair("scope", "openid")
+            .append_pair("scope", &config.scopes)
             .append_pair("state", login.state.secret())
             .append_pair("nonce", login.nonce.secret());
         if let Some(verifier) = &login.verifier {

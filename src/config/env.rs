@@ -28,6 +28,8 @@ const TEXT_SETTINGS: &[(&str, &str)] = &[
     ("APPID_IBM_CLOUD_APIKEY", "ibm_cloud_apikey"),
     ("APPID_IAM_URL", "iam_url"),
     ("APPID_ROLES_CLAIM", "roles_claim"),
+    ("APPID_TRUSTED_AUDIENCES", "trusted_audiences"),
+    ("APPID_SCOPES", "scopes"),
     ("SESSION_SECRET_KEY", "session_secret_key"),
     ("SESSION_SECRET_KEY_PREVIOUS", "previous_session_secret_key"),
     ("IBM_CLOUD_APIKEY", "ibm_cloud_apikey"),

@@ -13,6 +13,8 @@ pub use env::figment;
 pub use limits::{MAX_PENDING_LOGINS, MAX_SESSION_CHUNKS};
 pub use problems::{ConfigProblems, Problem};
 pub use secret_key::{derive_secret_key, SecretKeyError, SessionKey};
-pub use settings::{IntrospectionPolicy, PkceMode, ProviderKind, RawSettings, RolesSource, SessionStoreMode};
+pub use settings::{
+    IntrospectionPolicy, ListSetting, PkceMode, ProviderKind, RawSettings, RolesSource, SessionStoreMode,
+};
 pub use validate::{is_safe_segment, validate};
 pub use validated::{AppIdConfig, Timeouts};

@@ -83,6 +83,29 @@ impl RolesSource {
     }
 }
 
+/// A list setting: a TOML array, or one string of values separated by commas or spaces
+/// (what an environment variable can say).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ListSetting {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl ListSetting {
+    /// The values, in order, without empty ones.
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            ListSetting::Text(text) => split_list(text).collect(),
+            ListSetting::List(values) => values.iter().flat_map(|v| split_list(v)).collect(),
+        }
+    }
+}
+
+fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c == ',' || c.is_whitespace()).filter(|v| !v.is_empty())
+}
+
 /// Raw settings under `appid` (see the configuration table in README.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -163,6 +186,13 @@ pub struct RawSettings {
     /// The token claim holding role names (default `roles`, App ID's name; a dotted path
     /// such as `realm_access.roles` reads a nested member).
     pub roles_claim: Option<String>,
+    /// Audiences besides our client id whose tokens the API accepts (other clients of the
+    /// tenant, e.g. a single-page or mobile front end), and which an id_token may name
+    /// besides us (with `azp` = our client id).
+    pub trusted_audiences: Option<ListSetting>,
+    /// The scopes the authorization request asks for (must include `openid`); unset means
+    /// `openid` for App ID (the Flask pattern) and `openid profile email` for `oidc`.
+    pub scopes: Option<ListSetting>,
 }
 
 impl Default for RawSettings {
@@ -210,6 +240,8 @@ impl Default for RawSettings {
             provider: ProviderKind::default(),
             roles_source: None,
             roles_claim: None,
+            trusted_audiences: None,
+            scopes: None,
         }
     }
 }

@@ -74,6 +74,9 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
         }
     };
 
+    let trusted_audiences = trusted_audiences(raw, client_id.as_deref(), &mut problems);
+    let scopes = scopes(raw, &mut problems);
+
     let redirect_uri = required(&raw.redirect_uri, "APPID_REDIRECT_URI", &mut problems)
         .and_then(|v| redirect_url(&v, &mut problems));
     // IAM is only called for the management API.
@@ -138,6 +141,8 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 provider: raw.provider,
                 roles_source,
                 roles_claim,
+                trusted_audiences,
+                scopes,
                 management_url,
                 pkce: raw.pkce,
                 session_store: raw.session_store,
@@ -200,6 +205,57 @@ fn required_because(
             None
         }
     }
+}
+
+/// The audiences trusted besides our client id: client ids, so printable ASCII without
+/// spaces or commas, at most 255 characters each; repeats and our own id are dropped.
+fn trusted_audiences(
+    raw: &RawSettings,
+    client_id: Option<&str>,
+    problems: &mut ConfigProblems,
+) -> Vec<String> {
+    let Some(setting) = &raw.trusted_audiences else { return Vec::new() };
+    let mut audiences: Vec<String> = Vec::new();
+    for value in setting.values() {
+        if value.len() > 255 || !value.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            problems.push(
+                "APPID_TRUSTED_AUDIENCES",
+                "must be client ids separated by commas (printable characters, at most 255 each)",
+            );
+            return Vec::new();
+        }
+        if Some(value) != client_id && !audiences.iter().any(|a| a == value) {
+            audiences.push(value.to_string());
+        }
+    }
+    audiences
+}
+
+/// The scopes to ask for: the configured ones (RFC 6749 §3.3 scope tokens; `openid` must be
+/// among them, and comes first), else the provider's default: App ID signs in with `openid`
+/// (the Flask pattern), a standard provider releases name and e-mail only for the `profile`
+/// and `email` scopes (OIDC Core §5.4).
+fn scopes(raw: &RawSettings, problems: &mut ConfigProblems) -> String {
+    let Some(setting) = &raw.scopes else {
+        return match raw.provider {
+            ProviderKind::Appid => "openid".to_string(),
+            ProviderKind::Oidc => "openid profile email".to_string(),
+        };
+    };
+    let values = setting.values();
+    let scope_token =
+        |v: &&str| v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+    if !values.iter().all(scope_token) || !values.contains(&"openid") {
+        problems.push("APPID_SCOPES", "must be scope names separated by spaces or commas, including openid");
+        return "openid".to_string();
+    }
+    let mut scopes = vec!["openid"];
+    for value in values {
+        if !scopes.contains(&value) {
+            scopes.push(value);
+        }
+    }
+    scopes.join(" ")
 }
 
 /// A claim name, or names joined by dots for a nested member (`realm_access.roles`).
@@ -499,6 +555,37 @@ App ID configuration is incomplete or invalid (18 problem(s)):
   - APPID_LOGIN_MAX_PENDING: must be between 1 and 8
   - SESSION_SECRET_KEY_PREVIOUS: ";
         assert!(report.starts_with(expected), "{report}");
+    }
+
+    #[test]
+    fn trusted_audiences_are_a_list_or_comma_separated_text_without_our_own_id() {
+        use super::super::settings::ListSetting;
+        assert!(validate(&complete()).unwrap().trusted_audiences.is_empty(), "none by default");
+        let mut raw = complete();
+        raw.trusted_audiences =
+            Some(ListSetting::Text(" spa-client, mobile-client client spa-client ".into()));
+        assert_eq!(validate(&raw).unwrap().trusted_audiences, ["spa-client", "mobile-client"]);
+        raw.trusted_audiences = Some(ListSetting::List(vec!["spa-client".into(), "mobile-client".into()]));
+        assert_eq!(validate(&raw).unwrap().trusted_audiences, ["spa-client", "mobile-client"]);
+        raw.trusted_audiences = Some(ListSetting::Text("spa\u{7f}client".into()));
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_TRUSTED_AUDIENCES"]);
+    }
+
+    #[test]
+    fn scopes_default_by_provider_must_include_openid_and_come_openid_first() {
+        use super::super::settings::ListSetting;
+        assert_eq!(validate(&complete()).unwrap().scopes, "openid");
+        let mut raw = complete();
+        raw.provider = ProviderKind::Oidc;
+        raw.oauth_server_url = Some("https://login.example.com/realms/main".into());
+        raw.roles_source = Some(RolesSource::Token);
+        assert_eq!(validate(&raw).unwrap().scopes, "openid profile email");
+        raw.scopes = Some(ListSetting::Text("email,openid  offline_access email".into()));
+        assert_eq!(validate(&raw).unwrap().scopes, "openid email offline_access");
+        raw.scopes = Some(ListSetting::Text("profile email".into()));
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_SCOPES"]);
+        raw.scopes = Some(ListSetting::List(vec!["openid".into(), "a\"b".into()]));
+        assert_eq!(validate(&raw).unwrap_err().names(), vec!["APPID_SCOPES"]);
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct AppIdConfig {
     pub roles_source: RolesSource,
     /// The token claim with the role names (a dotted path reads a nested member).
     pub roles_claim: String,
+    /// Audiences besides `client_id` that bearer tokens may be for, and that an id_token may
+    /// name besides us (never `client_id` itself; empty by default).
+    pub trusted_audiences: Vec<String>,
+    /// The `scope` of the authorization request, space-separated, `openid` first.
+    pub scopes: String,
     pub management_url: Option<Url>,
     pub pkce: PkceMode,
     pub session_store: SessionStoreMode,

@@ -183,7 +183,7 @@ impl ErrorPage {
         match self {
             ErrorPage::SignInFailed => (Status::BadRequest, "Sign-in could not be completed",
                 "The sign-in could not be completed. This happens when a sign-in link is opened twice, in another browser, after it was tampered with, or when a newer sign-in was started in another tab or window."),
-            ErrorPage::SignInCancelled => (Status::BadRequest, "Sign-in could not be completed",
+            ErrorPage::SignInCancelled => (Status::BadRequest, "Sign-in cancelled",
                 "The sign-in was cancelled or refused by the identity provider."),
             ErrorPage::SignInExpired => (Status::BadRequest, "Sign-in could not be completed",
                 "The sign-in took too long or was already used. Please start again."),
@@ -211,7 +211,8 @@ impl ErrorPage {
     /// Which help and buttons the error page shows under the message.
     fn kind(self) -> &'static str {
         match self {
-            ErrorPage::SignInFailed | ErrorPage::SignInCancelled | ErrorPage::SignInExpired => "sign_in",
+            ErrorPage::SignInFailed | ErrorPage::SignInExpired => "sign_in",
+            ErrorPage::SignInCancelled => "cancelled",
             ErrorPage::Unavailable => "unavailable",
             ErrorPage::TooManySignIns => "too_many",
             ErrorPage::NotFound => "not_found",

@@ -101,9 +101,22 @@ pub async fn ready(appid: &State<AppId>, store: &State<SessionStore>) -> (Status
             if !stale.is_empty() {
                 body["serving_stale"] = json!(stale);
             }
+            // The management API refused our configuration: signed-in users get the 503
+            // page until an operator fixes it. Still 200: a probe failing on this would take
+            // every instance out of service, and none would then make the call that shows
+            // the fix has worked.
+            if let Some(problem) = appid.configuration_problem() {
+                body["configuration_error"] = json!(problem);
+            }
             (Status::Ok, Json(body))
         }
-        Err(reason) => (Status::ServiceUnavailable, Json(json!({ "status": "not_ready", "reason": reason }))),
+        Err(reason) => {
+            let mut body = json!({ "status": "not_ready", "reason": reason });
+            if let Some(problem) = appid.configuration_problem() {
+                body["configuration_error"] = json!(problem);
+            }
+            (Status::ServiceUnavailable, Json(body))
+        }
     }
 }
 

@@ -47,6 +47,21 @@ fn token(app: &TestApp, user: &TestUser, change: impl FnOnce(&mut Value)) -> Str
     emulator.signing_key().sign_claims(&claims)
 }
 
+/// An id_token for `user` as App ID issues it (no nonce: an API client's), with `change`
+/// applied to its claims.
+fn id_token(app: &TestApp, user: &TestUser, change: impl FnOnce(&mut Value)) -> String {
+    let emulator = &app.idp.emulator;
+    let config = emulator.config();
+    let now = emulator.now();
+    let mut claims = json!({
+        "iss": emulator.oauth_server_url(), "exp": now + 600, "iat": now - 1800, "aud": [config.client_id],
+        "sub": user.sub, "amr": ["cloud_directory"], "tenant": config.tenant_id,
+        "name": user.name, "email": user.email,
+    });
+    change(&mut claims);
+    emulator.signing_key().sign_claims(&claims)
+}
+
 async fn get_with<'c>(client: &'c Client, path: &str, authorization: Option<&str>) -> LocalResponse<'c> {
     let mut request = client.get(path.to_string()).header(Header::new("Accept", "application/json"));
     if let Some(value) = authorization {
@@ -186,7 +201,9 @@ async fn no_token_gets_401_with_a_bare_challenge_even_for_a_browser() {
 #[rocket::async_test]
 async fn a_malformed_authorization_header_gets_400_invalid_request() {
     let app = spawn_app().await;
-    for value in ["Bearer", "Bearer ", "Bearer two tokens", "Bearer tok\u{e9}n", "Bearer a=b"] {
+    for value in
+        ["Bearer", "Bearer ", "Bearer three to kens", "Bearer tok\u{e9}n", "Bearer a=b", "Bearer a  b"]
+    {
         let response = get_with(&app.client, "/api/me", Some(value)).await;
         assert_eq!(response.status(), Status::BadRequest, "{value:?}");
         assert_eq!(
@@ -289,4 +306,69 @@ async fn a_script_on_a_page_route_gets_json_on_every_failure_a_browser_gets_page
     let page = app.get("/auth_route").await;
     assert_eq!(page.status(), Status::ServiceUnavailable);
     assert!(page.content_type().is_some_and(|t| t.is_html()), "a browser gets the error page");
+}
+
+/// `token` with the first character of its signature changed.
+fn tampered(token: &str) -> String {
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let first = if signature.starts_with('A') { 'B' } else { 'A' };
+    format!("{signed}.{first}{}", &signature[1..])
+}
+
+/// Issue 19 item 1: App ID's client SDKs send `Authorization: Bearer <access> <id_token>`
+/// (IBM's API strategy accepts it). The id_token is verified too, and names the caller.
+#[rocket::async_test]
+async fn bearer_access_and_id_token_form_is_accepted() {
+    let app = spawn_app().await;
+    let carol = user(&app, CAROL);
+    let header = format!("Bearer {} {}", token(&app, &carol, |_| {}), id_token(&app, &carol, |_| {}));
+    let response = get_with(&app.client, "/api/me", Some(&header)).await;
+    assert_eq!(response.status(), Status::Ok);
+    let me = body(response).await;
+    assert_eq!(me["sub"], json!(carol.sub));
+    assert_eq!(me["name"], json!(carol.name), "the verified id_token names the caller");
+    assert_eq!(me["email"], json!(carol.email));
+}
+
+#[rocket::async_test]
+async fn bearer_id_token_of_another_user_or_that_fails_verification_is_refused() {
+    let app = spawn_app().await;
+    let (carol, alice) = (user(&app, CAROL), user(&app, ALICE));
+    let access = token(&app, &carol, |_| {});
+    let refused = [
+        (id_token(&app, &alice, |_| {}), "sub_mismatch"),
+        (tampered(&id_token(&app, &carol, |_| {})), "bad_signature"),
+        (id_token(&app, &carol, |c| c["exp"] = json!(app.idp.emulator.now() - 3600)), "expired"),
+        (id_token(&app, &carol, |c| c["aud"] = json!(["some-other-client"])), "aud_mismatch"),
+        (id_token(&app, &carol, |c| c["tenant"] = json!("another-tenant")), "tenant_mismatch"),
+    ];
+    for (id, reason) in refused {
+        let response = get_with(&app.client, "/api/me", Some(&format!("Bearer {access} {id}"))).await;
+        assert_eq!(response.status(), Status::Unauthorized, "{reason}");
+        assert_eq!(challenge(&response), r#"Bearer realm="rocket-appid", error="invalid_token""#);
+        assert_eq!(body(response).await["error_description"], reason);
+    }
+}
+
+/// Issue 19 item 1: tokens minted for another client of the tenant (a single-page or
+/// mobile front end calling this API) carry that client's id in `aud`; they are accepted
+/// once that audience is configured as trusted, and only then.
+#[rocket::async_test]
+async fn a_bearer_token_for_a_configured_trusted_audience_is_accepted() {
+    let app = spawn_app().await;
+    let alice = user(&app, ALICE);
+    let spa_access = token(&app, &alice, |c| c["aud"] = json!(["spa-client"]));
+    let spa_id = id_token(&app, &alice, |c| c["aud"] = json!(["spa-client"]));
+    let trusting = app.bare_browser(json!({ "trusted_audiences": ["spa-client", "mobile-client"] })).await;
+    for header in [format!("Bearer {spa_access}"), format!("Bearer {spa_access} {spa_id}")] {
+        let response = get_with(&trusting, "/api/me", Some(&header)).await;
+        assert_eq!(response.status(), Status::Ok, "{header:.30}");
+        assert_eq!(body(response).await["sub"], json!(alice.sub));
+    }
+    // Our own tokens still work there; by default the other client's are refused.
+    let ours = get_with(&trusting, "/api/me", Some(&format!("Bearer {}", token(&app, &alice, |_| {})))).await;
+    assert_eq!(ours.status(), Status::Ok);
+    let response = get_with(&app.client, "/api/me", Some(&format!("Bearer {spa_access}"))).await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(body(response).await["error_description"], "aud_mismatch");
 }

@@ -28,6 +28,21 @@ async fn assert_refused(response: LocalResponse<'_>) -> String {
     body
 }
 
+/// Asserts the "sign-in cancelled" page: 400, no session cookie, no redirect, never
+/// cached, and a way to try again. Returns the body.
+async fn assert_cancelled(response: LocalResponse<'_>) -> String {
+    assert_eq!(response.status(), Status::BadRequest);
+    assert!(response.headers().get_one("Location").is_none());
+    assert!(response.cookies().get("appid_session").is_none());
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("no-store"));
+    let body = response.into_string().await.unwrap();
+    assert!(
+        body.contains("Sign-in cancelled") && body.contains(CANCELLED_TEXT),
+        "the cancelled page: {body}"
+    );
+    body
+}
+
 /// Asserts that this browser has no session: no cookie, and the protected page sends it
 /// to the provider. (Starts a new login: call it last.)
 async fn assert_not_logged_in(app: &TestApp) {
@@ -201,8 +216,7 @@ async fn b23_a_provider_error_is_a_cancelled_page_without_the_reflected_descript
             ("state", &state),
         ])
         .await;
-    let body = assert_refused(response).await;
-    assert!(body.contains(CANCELLED_TEXT));
+    let body = assert_cancelled(response).await;
     assert!(!body.contains("<script>alert"));
     assert!(!body.contains("alert(1)"));
     assert!(!body.contains("access_denied"));
@@ -217,10 +231,32 @@ async fn b24_a_provider_error_without_state_is_refused() {
     app.begin_login("/auth_route").await;
 
     let response = app.afterauth(&[("error", "server_error")]).await;
-    let body = assert_refused(response).await;
-    assert!(!body.contains(CANCELLED_TEXT), "without our state the error is not even believed");
+    // Without our state nothing the provider said is used: no code exchange, no session;
+    // the page only says the sign-in did not happen.
+    assert_cancelled(response).await;
     assert_eq!(app.token_calls(), 0);
     assert_not_logged_in(&app).await;
+}
+
+/// Issue 19 item 6: App ID may come back from a cancelled sign-in without `state`. The
+/// user gets the "cancelled" page with a way to try again, and the logins other tabs have
+/// in progress still complete.
+#[rocket::async_test]
+async fn an_error_redirect_without_state_gets_the_cancelled_page_and_keeps_other_tabs_logins() {
+    let app = spawn_app().await;
+    let first = app.begin_login("/auth_route?tab=a").await;
+    let second = app.begin_login("/auth_route?tab=b").await;
+
+    let body = assert_cancelled(app.afterauth(&[("error", "access_denied")]).await).await;
+    assert!(body.contains(r#"href="/auth_route""#) && body.contains("Try again"), "{body}");
+    assert_eq!(app.token_calls(), 0);
+
+    for (authorization, destination) in [(first, "/auth_route?tab=a"), (second, "/auth_route?tab=b")] {
+        let callback = app.sign_in_at_provider(&authorization, ALICE).await;
+        let response = app.client.get(callback).dispatch().await;
+        assert_eq!(response.status(), Status::SeeOther, "the pending login of {destination} completes");
+        assert_eq!(location(&response), destination);
+    }
 }
 
 #[rocket::async_test]
@@ -776,5 +812,21 @@ async fn r_a12_the_pkce_verifier_is_sent_and_a_wrong_one_is_refused_by_the_provi
     let body = assert_refused(response).await;
     assert!(body.contains(EXPIRED_TEXT), "invalid_grant: start again");
     assert_eq!(app.token_calls(), 1, "exactly one exchange, not retried");
+    assert_not_logged_in(&app).await;
+}
+
+/// Issue 19 item 3: IBM's SDK mocks answer a refused code with `invalid_grant` and 401
+/// rather than 400; that is still "start again", not "the identity service is down".
+#[rocket::async_test]
+async fn invalid_grant_with_status_401_gives_the_start_again_page_not_unavailable() {
+    let config = appid_emulator::EmulatorConfig { invalid_grant_status: 401, ..Default::default() };
+    let app = spawn_app_with(config, json!({})).await;
+    let (code, state) = app.code_and_state(ALICE).await;
+    let used_up = format!("{code}x");
+
+    let response = app.afterauth(&[("code", &used_up), ("state", &state)]).await;
+    let body = assert_refused(response).await;
+    assert!(body.contains(EXPIRED_TEXT), "invalid_grant (401): start again");
+    assert_eq!(app.token_calls(), 1, "a refused code is never retried");
     assert_not_logged_in(&app).await;
 }

@@ -159,9 +159,14 @@ impl Provider {
 
     /// The app, configured for this provider with 1 s timeouts.
     async fn app(&self) -> Client {
+        self.app_with(json!({})).await
+    }
+
+    /// [`Provider::app`] with `overrides` merged into its `appid` settings.
+    async fn app_with(&self, overrides: Value) -> Client {
         let iam_url = format!("{}{IAM_PATH}", self.server.uri());
         let settings = appid_settings((CLIENT_ID, "client-secret-1"), "api-key-1", &self.issuer(), &iam_url);
-        let figment = figment_with(
+        let mut figment = figment_with(
             settings,
             json!({
                 "token_timeout_secs": 1,
@@ -170,6 +175,7 @@ impl Provider {
                 "request_timeout_secs": 1,
             }),
         );
+        figment = figment.merge(rocket::figment::providers::Serialized::global("appid", overrides));
         Client::tracked(rocket_appid::build(figment)).await.unwrap()
     }
 
@@ -722,8 +728,106 @@ async fn b60_an_id_token_with_padded_base64_is_refused() {
 }
 
 #[rocket::async_test]
-async fn b62_an_id_token_over_100_kb_is_refused() {
+async fn b62_an_id_token_over_app_ids_100_kb_is_refused() {
     assert_id_claims_refused(|_, claims| claims["padding"] = json!("x".repeat(100 * 1024))).await;
+}
+
+/// Issue 19 item 5: App ID lets custom claims grow a token to 100 KB; such an id_token is
+/// verified like any other (the session keeps only its name and e-mail).
+#[rocket::async_test]
+async fn a_40_kb_id_token_within_app_ids_custom_claims_limit_is_accepted() {
+    assert_id_claims_accepted(|_, claims| claims["padding"] = json!("x".repeat(40 * 1024))).await;
+}
+
+/// Issue 19 item 5: a 40 KB access token verifies, but does not fit in the session's
+/// cookies: the "session too large" page, not a failed sign-in.
+#[rocket::async_test]
+async fn a_40_kb_access_token_gives_the_session_too_large_page() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut access = provider.access_claims();
+            access["padding"] = json!("x".repeat(40 * 1024));
+            json_answer(token_body(
+                &key().sign_claims(&provider.id_claims(&login.nonce)),
+                &key().sign_claims(&access),
+            ))
+        })
+        .await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(response.into_string().await.unwrap().contains("Session too large"));
+    assert!(app.cookies().get_private("appid_session").is_none());
+}
+
+/// Issue 19 item 5: App ID's documentation shows `typ: JOSE` (its v3 tokens' type).
+#[rocket::async_test]
+async fn an_id_token_typed_jose_is_accepted() {
+    let provider = Provider::new().await;
+    let app = provider.app().await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut header = header(key().kid());
+            header["typ"] = json!("JOSE");
+            json_answer(token_body(
+                &key().sign(&header, &provider.id_claims(&login.nonce)),
+                &provider.access_token(),
+            ))
+        })
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(app.cookies().get_private("appid_session").is_some());
+}
+
+/// The app trusting the audience `spa-client` (another client of the tenant).
+async fn app_trusting_a_spa(provider: &Provider) -> Client {
+    provider.app_with(json!({ "trusted_audiences": "spa-client" })).await
+}
+
+/// Logs in through an app trusting `spa-client` with the id_token's `aud` and `azp` set;
+/// the callback's status.
+async fn login_with_audiences(aud: Value, azp: Option<&str>) -> Status {
+    let provider = Provider::new().await;
+    let app = app_trusting_a_spa(&provider).await;
+    let response = provider
+        .complete_login(&app, |login| {
+            let mut claims = provider.id_claims(&login.nonce);
+            claims["aud"] = aud;
+            if let Some(azp) = azp {
+                claims["azp"] = json!(azp);
+            }
+            json_answer(token_body(&key().sign_claims(&claims), &provider.access_token()))
+        })
+        .await;
+    response.status()
+}
+
+/// Issue 19 item 5 (OIDC Core §3.1.3.7 steps 3–5): an extra audience is accepted only when
+/// it is trusted and `azp` names us.
+#[rocket::async_test]
+async fn an_id_token_with_a_trusted_extra_audience_and_our_azp_is_accepted() {
+    assert_eq!(
+        login_with_audiences(json!([CLIENT_ID, "spa-client"]), Some(CLIENT_ID)).await,
+        Status::SeeOther
+    );
+}
+
+#[rocket::async_test]
+async fn an_id_token_with_a_trusted_extra_audience_but_without_azp_is_refused() {
+    assert_eq!(login_with_audiences(json!([CLIENT_ID, "spa-client"]), None).await, Status::BadRequest);
+}
+
+#[rocket::async_test]
+async fn an_id_token_with_an_untrusted_extra_audience_is_refused_even_with_our_azp() {
+    assert_eq!(
+        login_with_audiences(json!([CLIENT_ID, "other-client"]), Some(CLIENT_ID)).await,
+        Status::BadRequest
+    );
+}
+
+#[rocket::async_test]
+async fn an_id_token_only_for_a_trusted_audience_is_refused_at_login() {
+    assert_eq!(login_with_audiences(json!(["spa-client"]), Some(CLIENT_ID)).await, Status::BadRequest);
 }
 
 #[rocket::async_test]
@@ -1055,9 +1159,10 @@ async fn b83_a_management_403_is_provider_trouble_not_a_role() {
 }
 
 #[rocket::async_test]
-async fn b84_a_management_404_means_no_role_and_the_unauthorized_page() {
+async fn b84_a_management_json_404_means_no_role_and_the_unauthorized_page() {
     let provider = Provider::new().await;
-    provider.answer("GET", ROLES_PATH, ResponseTemplate::new(404)).await;
+    let not_found = json!({"errorCode": "NOT_FOUND", "message": "User not found"});
+    provider.answer("GET", ROLES_PATH, ResponseTemplate::new(404).set_body_json(not_found)).await;
     let app = provider.app().await;
     let response = good_login(&provider, &app).await;
     assert_eq!(response.status(), Status::SeeOther);
@@ -1068,6 +1173,58 @@ async fn b84_a_management_404_means_no_role_and_the_unauthorized_page() {
     assert!(page.headers().get_one("Location").is_none());
     let body = page.into_string().await.unwrap();
     assert!(body.contains("Unauthorized") && body.contains("Pat Tester"));
+}
+
+/// Logs in with the roles lookup answering `answer`: the 503 page, one error line naming
+/// `reason` and `fix`, and `/ready` naming `reason`.
+async fn assert_management_misconfigured(answer: ResponseTemplate, reason: &str, fix: &str) {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, answer).await;
+    let app = provider.app().await;
+    let (logs, _guard) = capture_logs();
+    let response = good_login(&provider, &app).await;
+    assert_unavailable(&app, response).await;
+    let logged = logs.text();
+    let line =
+        logged.lines().find(|l| l.contains(reason)).unwrap_or_else(|| panic!("no {reason} line: {logged}"));
+    assert!(line.contains("ERROR") && line.contains(fix), "{line}");
+    let ready = app.get("/ready").dispatch().await;
+    let body: Value = serde_json::from_str(&ready.into_string().await.unwrap()).unwrap();
+    assert_eq!(body["configuration_error"], json!(reason), "{body}");
+}
+
+/// Issue 19 item 2: a wrong tenant, region or management path answers a plain-text 404
+/// (through Cloudflare), which is a configuration error, never "this user has no roles".
+#[rocket::async_test]
+async fn a_plain_text_management_404_is_a_configuration_error_not_no_role() {
+    let not_found = ResponseTemplate::new(404).set_body_raw("Not Found", "text/plain");
+    assert_management_misconfigured(not_found, "mgmt_not_found", "APPID_MANAGEMENT_URL").await;
+}
+
+/// Issue 19 item 2: a 403 means the API key's identity lacks the Reader role.
+#[rocket::async_test]
+async fn a_management_403_is_a_configuration_error_naming_the_reader_role() {
+    assert_management_misconfigured(ResponseTemplate::new(403), "mgmt_forbidden", "Reader").await;
+}
+
+/// Issue 19 item 2: the roles answer is read leniently (App ID's API marks both fields
+/// optional): no `roles` member is no role, and entries without a name are skipped.
+#[rocket::async_test]
+async fn a_roles_answer_without_roles_or_with_nameless_entries_is_read_leniently() {
+    let provider = Provider::new().await;
+    provider.answer("GET", ROLES_PATH, json_answer(json!({}))).await;
+    let app = provider.app().await;
+    assert_eq!(good_login(&provider, &app).await.status(), Status::SeeOther);
+    assert_eq!(visit(&app, "/auth_route").await.status(), Status::Forbidden, "no roles member: no role");
+
+    let provider = Provider::new().await;
+    let roles = json!({"roles": [{"id": "role-0"}, {"id": "role-1", "name": null}, {"id": "role-2", "name": "user"}]});
+    provider.answer("GET", ROLES_PATH, json_answer(roles)).await;
+    let app = provider.app().await;
+    assert_eq!(good_login(&provider, &app).await.status(), Status::SeeOther);
+    let page = visit(&app, "/auth_route").await;
+    assert_eq!(page.status(), Status::Ok);
+    assert!(page.into_string().await.unwrap().contains(">user<"));
 }
 
 #[rocket::async_test]

@@ -91,3 +91,56 @@ async fn an_unknown_provider_or_roles_source_is_refused_at_launch() {
         }
     }
 }
+
+/// The `scope` the authorization request of `app`'s next login asks for.
+async fn requested_scope(app: &TestApp) -> String {
+    let authorization = app.begin_login("/auth_route").await;
+    authorization.query_pairs().find(|(k, _)| k == "scope").map(|(_, v)| v.into_owned()).unwrap()
+}
+
+/// Issue 19 item 7: a standard provider releases profile claims only for the `profile`
+/// and `email` scopes, so a generic provider is asked for them by default; App ID keeps
+/// the Flask pattern's `openid`; both take `APPID_SCOPES`.
+#[rocket::async_test]
+async fn a_generic_provider_is_asked_for_openid_profile_and_email_and_scopes_are_configurable() {
+    let app = spawn_app_with(with_claim(false), generic(json!({}))).await;
+    assert_eq!(requested_scope(&app).await, "openid profile email");
+    let app = spawn_app_with(with_claim(false), generic(json!({ "scopes": "openid email" }))).await;
+    assert_eq!(requested_scope(&app).await, "openid email");
+    let app = spawn_app_with(with_claim(false), json!({})).await;
+    assert_eq!(requested_scope(&app).await, "openid", "App ID's default is unchanged");
+    let app = spawn_app_with(with_claim(false), json!({ "scopes": "openid appid_readuserattr" })).await;
+    assert_eq!(requested_scope(&app).await, "openid appid_readuserattr");
+}
+
+/// Issue 19 item 7: a provider whose id_token carries no name or e-mail has them read from
+/// its userinfo endpoint, once, at login.
+#[rocket::async_test]
+async fn a_generic_provider_without_profile_claims_in_the_id_token_fills_them_from_userinfo_once() {
+    let config = EmulatorConfig { id_token_profile: false, ..with_claim(false) };
+    let app = spawn_app_with(config, generic(json!({}))).await;
+    app.login_as(CAROL, "/auth_route").await;
+    for _ in 0..2 {
+        let response = app.get("/auth_route").await;
+        assert_eq!(response.status(), Status::Ok);
+        let body = response.into_string().await.unwrap();
+        assert!(body.contains("Carol Example") && body.contains("carol@example.com"), "{body}");
+    }
+    assert_eq!(app.idp.emulator.calls(Endpoint::UserInfo), 1, "asked once, at login");
+}
+
+/// Issue 19 item 7: a userinfo answer about another subject is not used (OIDC Core §5.3.2);
+/// the sign-in itself goes ahead without a name or e-mail.
+#[rocket::async_test]
+async fn a_userinfo_answer_for_another_subject_is_not_used() {
+    let config = EmulatorConfig { id_token_profile: false, ..with_claim(false) };
+    let app = spawn_app_with(config, generic(json!({}))).await;
+    let other = json!({ "sub": "someone-else", "name": "Mallory Example", "email": "mallory@example.com" });
+    app.idp.emulator.set_fault(Endpoint::UserInfo, appid_emulator::Fault::json(200, &other));
+    app.login_as(CAROL, "/auth_route").await;
+    let response = app.get("/auth_route").await;
+    assert_eq!(response.status(), Status::Ok);
+    let body = response.into_string().await.unwrap();
+    assert!(!body.contains("Mallory") && !body.contains("mallory@"), "{body}");
+    assert_eq!(app.idp.emulator.calls(Endpoint::UserInfo), 1);
+}

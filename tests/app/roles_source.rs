@@ -127,3 +127,30 @@ async fn the_api_key_is_required_only_when_the_management_api_is_used() {
     assert!(!ignites(json!({ "ibm_cloud_apikey": null, "roles_source": "both" })).await);
     assert!(ignites(json!({ "ibm_cloud_apikey": null, "roles_source": "token" })).await);
 }
+
+/// Issue 19 item 2, against the emulator: a management URL with the wrong tenant gets the
+/// plain-text 404 App ID answers there. Read as "no role", every user would get a 403 and
+/// nobody would learn why; it is a configuration error: the 503 page, and `/ready` says why.
+#[rocket::async_test]
+async fn a_wrong_management_url_is_a_configuration_error_not_no_role() {
+    let base = EmulatorConfig::default();
+    let idp = appid_emulator::spawn(base).await.unwrap();
+    let wrong = format!("{}/management/v4/another-tenant", idp.emulator.base_url());
+    let client = rocket::local::asynchronous::Client::tracked(rocket_appid::build(app_figment(
+        &idp,
+        json!({ "management_url": wrong }),
+    )))
+    .await
+    .unwrap();
+    let start = visit(&client, "/auth_route").await;
+    let authorization = url::Url::parse(&location(&start)).unwrap();
+    drop(start);
+    let callback = sign_in(&authorization, ALICE).await;
+    let response = client.get(callback).dispatch().await;
+    assert_eq!(response.status(), Status::ServiceUnavailable, "not a session without roles");
+    assert!(response.into_string().await.unwrap().contains(UNAVAILABLE));
+    assert!(idp.emulator.calls(Endpoint::ManagementRoles) >= 1);
+    let ready = client.get("/ready").dispatch().await;
+    let body: serde_json::Value = serde_json::from_str(&ready.into_string().await.unwrap()).unwrap();
+    assert_eq!(body["configuration_error"], "mgmt_not_found", "{body}");
+}

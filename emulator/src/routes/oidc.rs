@@ -78,19 +78,30 @@ pub(crate) fn introspect(emu: &State<Emulator>, tenant: &str, auth: BasicAuth, b
     Reply::json(Status::Ok, &json!({ "active": active })).no_store()
 }
 
-/// The signed-in user's profile for a valid access token.
+/// The signed-in user's profile for a valid access token. App ID's SDKs may send
+/// `Bearer <access_token> <id_token>`: the id_token, when present, must be valid and name
+/// the same user.
 #[rocket::get("/oauth/v4/<tenant>/userinfo")]
 pub(crate) fn userinfo(emu: &State<Emulator>, tenant: &str, bearer: Bearer) -> Reply {
     emu.count(Endpoint::UserInfo);
     if !tenant_ok(emu, tenant) {
         return Reply::not_found();
     }
-    let user = bearer
-        .0
-        .as_deref()
+    let parts: Vec<&str> = bearer.0.as_deref().unwrap_or("").split_ascii_whitespace().collect();
+    let (access, id) = match parts.as_slice() {
+        [access] => (Some(*access), None),
+        [access, id] => (Some(*access), Some(*id)),
+        _ => (None, None),
+    };
+    let user = access
         .and_then(|t| tokens::active_claims(emu, t))
         // Only access tokens (they carry `scope`) grant access to the profile.
         .filter(|claims| claims.contains_key("scope"))
+        .filter(|claims| match id.map(|t| tokens::active_claims(emu, t)) {
+            None => true,
+            Some(Some(id)) => !id.contains_key("scope") && id.get("sub") == claims.get("sub"),
+            Some(None) => false,
+        })
         .and_then(|claims| emu.user_by_sub(claims.get("sub")?.as_str()?));
     let Some(user) = user else {
         return Reply::json(

@@ -1,5 +1,6 @@
 //! `POST /oauth/v4/{tenant}/token`: authorization_code (with PKCE), refresh_token and
-//! client_credentials grants, with RFC 6749 error answers.
+//! client_credentials grants, with RFC 6749 error answers (`invalid_grant` with 400, or
+//! 401 when configured, as IBM's SDK mocks answer).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -50,8 +51,11 @@ fn bad_request(error: &str, description: &str) -> Reply {
     Reply::oauth_error(Status::BadRequest, error, description)
 }
 
-fn invalid_grant(description: &str) -> Reply {
-    bad_request("invalid_grant", description)
+/// A refused code or refresh token, with the configured status (400, or 401 as in IBM's
+/// SDK mocks).
+fn invalid_grant(emu: &Emulator, description: &str) -> Reply {
+    let status = Status::from_code(emu.config().invalid_grant_status).unwrap_or(Status::BadRequest);
+    Reply::oauth_error(status, "invalid_grant", description)
 }
 
 fn code_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Reply> {
@@ -66,27 +70,27 @@ fn code_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, Rep
         .store()
         .codes
         .remove(code)
-        .ok_or_else(|| invalid_grant("The authorization code is invalid or was already used"))?;
+        .ok_or_else(|| invalid_grant(emu, "The authorization code is invalid or was already used"))?;
     if grant.expires_at <= util::unix_now() {
-        return Err(invalid_grant("The authorization code has expired"));
+        return Err(invalid_grant(emu, "The authorization code has expired"));
     }
     if grant.client_id != client_id {
-        return Err(invalid_grant("The authorization code was issued to another client"));
+        return Err(invalid_grant(emu, "The authorization code was issued to another client"));
     }
     if grant.redirect_uri != redirect_uri {
-        return Err(invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(invalid_grant(emu, "redirect_uri does not match the authorization request"));
     }
     match (&grant.code_challenge, p.code_verifier.as_deref()) {
         (None, None) => {}
         (None, Some(_)) => {
-            return Err(invalid_grant("code_verifier sent but no code_challenge was registered"))
+            return Err(invalid_grant(emu, "code_verifier sent but no code_challenge was registered"))
         }
-        (Some(_), None) => return Err(invalid_grant("code_verifier is required")),
+        (Some(_), None) => return Err(invalid_grant(emu, "code_verifier is required")),
         (Some(challenge), Some(verifier)) => {
             let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
             let well_formed = super::authorize::is_pkce_value(verifier);
             if !well_formed || !util::ct_eq(&computed, challenge) {
-                return Err(invalid_grant("PKCE verification failed"));
+                return Err(invalid_grant(emu, "PKCE verification failed"));
             }
         }
     }
@@ -111,10 +115,10 @@ fn refresh_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, 
             store.refresh.remove(presented)
         }
     }
-    .ok_or_else(|| invalid_grant("The refresh token is invalid, revoked or already used"))?;
+    .ok_or_else(|| invalid_grant(emu, "The refresh token is invalid, revoked or already used"))?;
     if grant.expires_at <= emu.now() || grant.client_id != client_id {
-        return Err(invalid_grant("The refresh token is invalid or expired"));
+        return Err(invalid_grant(emu, "The refresh token is invalid or expired"));
     }
-    let user = emu.user_by_sub(&grant.sub).ok_or_else(|| invalid_grant("The user no longer exists"))?;
+    let user = emu.user_by_sub(&grant.sub).ok_or_else(|| invalid_grant(emu, "The user no longer exists"))?;
     Ok(tokens::issue_for_user(emu, &user, client_id, None))
 }
