@@ -30,7 +30,9 @@ from smoke import free_port, wait_for  # noqa: E402
 
 TARGET = next((a for a in sys.argv[1:] if not a.startswith("--")), "target/prof/release")
 WHOLE = "--whole-process" in sys.argv
-ROUTES = {"open": "/noauth_route", "protected": "/auth_route", "open, guarded": "/noauth_route/guarded"}
+# Name: (route, with the signed-in user's cookie).
+ROUTES = {"anonymous": ("/noauth_route", False), "open": ("/noauth_route", True),
+          "protected": ("/auth_route", True), "open, guarded": ("/noauth_route/guarded", True)}
 
 
 def dump(pid):
@@ -38,7 +40,7 @@ def dump(pid):
     subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
 
 
-def instructions_per_request(route, env_base, out_dir):
+def instructions_per_request(route, signed_in, env_base, out_dir):
     port = free_port()
     app = f"http://127.0.0.1:{port}"
     env = dict(env_base, PORT=str(port), APPID_REDIRECT_URI=f"{app}/afterauth")
@@ -50,10 +52,10 @@ def instructions_per_request(route, env_base, out_dir):
     try:
         assert wait_for(app + "/noauth_route", 120), "the server did not start under valgrind"
         cookie = login(app, "alice@example.com")
-        subprocess.run(["wrk", "-t1", "-c4", "-d2s", "-H", f"Cookie: {cookie}", app + route],
-                       capture_output=True, check=True)
+        header = ["-H", f"Cookie: {cookie}"] if signed_in else []
+        subprocess.run(["wrk", "-t1", "-c4", "-d2s", *header, app + route], capture_output=True, check=True)
         dump(server.pid)  # login and warm-up: not counted
-        out = subprocess.run(["wrk", "-t1", "-c4", "-d10s", "-H", f"Cookie: {cookie}", app + route],
+        out = subprocess.run(["wrk", "-t1", "-c4", "-d10s", *header, app + route],
                              capture_output=True, text=True, check=True).stdout
         requests = int(re.search(r"(\d+) requests in", out).group(1))
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -76,9 +78,9 @@ def main():
     try:
         assert wait_for(f"http://127.0.0.1:{idp_port}/"), "emulator did not start"
         # Counts do not depend on timing, so the three servers may share the cores.
-        def run(name, route):
-            results[name] = instructions_per_request(route, env_base, out_dir)
-        threads = [threading.Thread(target=run, args=item) for item in ROUTES.items()]
+        def run(name, route, signed_in):
+            results[name] = instructions_per_request(route, signed_in, env_base, out_dir)
+        threads = [threading.Thread(target=run, args=(name, *route)) for name, route in ROUTES.items()]
         for t in threads:
             t.start()
         for t in threads:
@@ -92,12 +94,15 @@ def main():
         return 1
     counted = "in the whole server process" if WHOLE else "inside Rocket's request handling"
     print(f"instructions per request {counted} (callgrind, introspection cached):")
-    for name, route in ROUTES.items():
+    for name, (route, signed_in) in ROUTES.items():
         per_request, requests = results[name]
-        print(f"  {name:14s} {route:24s} {per_request / 1000:7.1f}k  ({requests} requests)")
-    open_ = results["open"][0]
-    print(f"ratio open / protected:        {open_ / results['protected'][0]:.3f}")
-    print(f"ratio open / open, guarded:    {open_ / results['open, guarded'][0]:.3f}  (the guard alone)")
+        who = "signed in" if signed_in else "anonymous"
+        print(f"  {name:14s} {route:24s} {who:9s} {per_request / 1000:7.1f}k  ({requests} requests)")
+    anonymous, open_ = results["anonymous"][0], results["open"][0]
+    print(f"ratio anonymous / signed-in open:  {anonymous / open_:.3f}  (the cost of being signed in; target 0.85)")
+    print(f"ratio anonymous / protected:       {anonymous / results['protected'][0]:.3f}  (target 0.80)")
+    print(f"ratio open / protected:            {open_ / results['protected'][0]:.3f}")
+    print(f"ratio open / open, guarded:        {open_ / results['open, guarded'][0]:.3f}  (the guard alone)")
     return 0
 
 
