@@ -6,7 +6,7 @@
 //!   the token's SHA-256, which does not reveal the token.
 //! - A server-side session: under the random key of its ticket cookie (see `ticket`).
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, NONCE_LEN};
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -64,10 +64,16 @@ fn key_for(refresh_token: &str) -> Option<[u8; 32]> {
     Some(key)
 }
 
-/// `data` sealed under `key`, bound to `name`: the layout byte, the nonce, then the
-/// ciphertext and tag.
-pub fn seal_bytes(key: &[u8; 32], name: &str, mut data: Vec<u8>) -> Option<Vec<u8>> {
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+/// The AES-GCM key of `key`'s length (16 bytes: AES-128, 32 bytes: AES-256).
+fn aead_key(key: &[u8]) -> Option<LessSafeKey> {
+    let algorithm = if key.len() == 16 { &AES_128_GCM } else { &AES_256_GCM };
+    Some(LessSafeKey::new(UnboundKey::new(algorithm, key).ok()?))
+}
+
+/// `data` sealed under `key` (16 or 32 bytes), bound to `name`: the layout byte, the
+/// nonce, then the ciphertext and tag.
+pub fn seal_bytes(key: &[u8], name: &str, mut data: Vec<u8>) -> Option<Vec<u8>> {
+    let key = aead_key(key)?;
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce).ok()?;
     key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(name.as_bytes()), &mut data)
@@ -80,14 +86,14 @@ pub fn seal_bytes(key: &[u8; 32], name: &str, mut data: Vec<u8>) -> Option<Vec<u
 }
 
 /// What [`seal_bytes`] sealed under `key` and `name`, or `None` if it does not open.
-pub fn open_bytes(key: &[u8; 32], name: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+pub fn open_bytes(key: &[u8], name: &str, sealed: &[u8]) -> Option<Vec<u8>> {
     let (&layout, rest) = sealed.split_first()?;
     if layout != LAYOUT || rest.len() < NONCE_LEN {
         return None;
     }
     let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+    let key = aead_key(key)?;
     let mut data = ciphertext.to_vec();
     let plaintext = key.open_in_place(nonce, Aad::from(name.as_bytes()), &mut data).ok()?;
     let length = plaintext.len();
