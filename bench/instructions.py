@@ -14,7 +14,7 @@ HTTP parsing and writing, tokio's scheduling, logging; still not the kernel's so
 
 Needs binaries with symbols (the release profile strips them):
     bench/run --instructions      # builds them into target/prof and runs this
-    python3 bench/instructions.py target/prof/release [--whole-process]
+    python3 bench/instructions.py target/prof/release [--whole-process] [--server-sessions]
 """
 import glob
 import os
@@ -30,6 +30,8 @@ from smoke import free_port, wait_for  # noqa: E402
 
 TARGET = next((a for a in sys.argv[1:] if not a.startswith("--")), "target/prof/release")
 WHOLE = "--whole-process" in sys.argv
+# --server-sessions: APPID_SESSION_STORE=server (the in-process store): a ticket cookie.
+SERVER_SESSIONS = "--server-sessions" in sys.argv
 # Name: (route, with the signed-in user's cookie).
 ROUTES = {"anonymous": ("/noauth_route", False), "open": ("/noauth_route", True),
           "protected": ("/auth_route", True), "open, guarded": ("/noauth_route/guarded", True)}
@@ -74,6 +76,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     idp, idp_port, env_base = bench.start_provider(TARGET)
     env_base["APPID_INTROSPECTION"] = "cached"
+    if SERVER_SESSIONS:
+        env_base["APPID_SESSION_STORE"] = "server"
     results = {}
     try:
         assert wait_for(f"http://127.0.0.1:{idp_port}/"), "emulator did not start"
@@ -93,7 +97,8 @@ def main():
         print(f"no result for {', '.join(missing)}")
         return 1
     counted = "in the whole server process" if WHOLE else "inside Rocket's request handling"
-    print(f"instructions per request {counted} (callgrind, introspection cached):")
+    sessions = "server-side sessions, in-process store" if SERVER_SESSIONS else "sessions in the cookie"
+    print(f"instructions per request {counted} (callgrind, introspection cached, {sessions}):")
     for name, (route, signed_in) in ROUTES.items():
         per_request, requests = results[name]
         who = "signed in" if signed_in else "anonymous"

@@ -83,8 +83,12 @@ pub fn csrf_token(rocket: &Rocket<Orbit>, sid: &str) -> Option<String> {
 /// The key of logout tokens, derived once at ignite (by the composition root) from the
 /// configured `secret_key`, because reading the configuration on every page would cost
 /// more than rendering it.
+///
+/// A token is HKDF-SHA256 (RFC 5869) of the secret with info `logout:{sid}`, one block:
+/// `HMAC(PRK, info || 0x01)`, computed here with aws-lc's HMAC and the PRK's key schedule
+/// prepared once, because every page of a signed-in user carries one.
 #[derive(Clone)]
-pub struct CsrfKey(hkdf::Hkdf<sha2::Sha256>);
+pub struct CsrfKey(aws_lc_rs::hmac::Key);
 
 impl CsrfKey {
     /// From the app's `secret_key` as configured (the same on every instance). Without one
@@ -95,17 +99,30 @@ impl CsrfKey {
             Ok(key) if !key.trim().is_empty() => key.into_bytes(),
             _ => rand::random::<[u8; 32]>().to_vec(),
         };
-        CsrfKey(hkdf::Hkdf::<sha2::Sha256>::new(Some(b"rocket-appid logout csrf v1"), &secret))
+        CsrfKey::from_secret(&secret)
+    }
+
+    fn from_secret(secret: &[u8]) -> Self {
+        use aws_lc_rs::hmac;
+        // HKDF-Extract: PRK = HMAC(salt, secret).
+        let salt = hmac::Key::new(hmac::HMAC_SHA256, CSRF_SALT);
+        let prk = hmac::sign(&salt, secret);
+        CsrfKey(hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()))
     }
 
     /// The token of session `sid`.
     pub fn token(&self, sid: &str) -> String {
-        let mut token = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's output limit (8,160 bytes): expand cannot fail.
-        let _ = self.0.expand_multi_info(&[b"logout:", sid.as_bytes()], &mut token);
-        URL_SAFE_NO_PAD.encode(token)
+        // HKDF-Expand of 32 bytes: the first block only.
+        let mut block = aws_lc_rs::hmac::Context::with_key(&self.0);
+        block.update(b"logout:");
+        block.update(sid.as_bytes());
+        block.update(&[1]);
+        URL_SAFE_NO_PAD.encode(block.sign())
     }
 }
+
+/// The HKDF salt of logout tokens.
+const CSRF_SALT: &[u8] = b"rocket-appid logout csrf v1";
 
 /// True when `sent` is the session's logout token (compared in constant time).
 fn csrf_matches(expected: &str, sent: Option<&str>) -> bool {
@@ -203,4 +220,21 @@ pub async fn provider_logout_url(appid: &AppId) -> Option<String> {
     let mut url = url::Url::parse(&config.endpoint("cloud_directory/sso/logout")).ok()?;
     url.query_pairs_mut().append_pair("redirect_uri", back).append_pair("client_id", &config.client_id);
     Some(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Instances of an older build derive the same tokens (a rolling deploy keeps logout
+    /// working): the value is HKDF-SHA256's, computed by the hkdf crate here.
+    #[test]
+    fn a_logout_token_is_hkdf_sha256_of_the_secret_and_session_id() {
+        let secret = b"a secret key of the app, as configured";
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(CSRF_SALT), secret);
+        let mut expected = [0u8; 32];
+        hkdf.expand_multi_info(&[b"logout:", b"sid-1"], &mut expected).unwrap();
+        assert_eq!(CsrfKey::from_secret(secret).token("sid-1"), URL_SAFE_NO_PAD.encode(expected));
+        assert_ne!(CsrfKey::from_secret(secret).token("sid-2"), URL_SAFE_NO_PAD.encode(expected));
+    }
 }
