@@ -180,3 +180,147 @@ async fn the_token_endpoint_budget_is_one_for_all_instances_when_they_share_redi
     assert_eq!(refused, 2, "two exchanges this second for both instances together: {statuses:?}");
     assert_eq!(app.token_calls() - before, 2, "no call beyond the shared budget");
 }
+
+/// A real app process (the release binary's code path, with its own runtime, caches and
+/// Redis connection) on `port`, sharing `redis` under `namespace`.
+struct AppProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl AppProcess {
+    fn start(
+        idp: &appid_emulator::RunningEmulator,
+        redis: &str,
+        namespace: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let port = free_port();
+        let mut command = app_process_against(idp, port);
+        command
+            .env("APPID_STORE_URL", redis)
+            .env("APPID_STORE_NAMESPACE", namespace)
+            .env("APPID_CLOCK_LEEWAY_SECS", "0")
+            .env("APPID_REFRESH_WINDOW_SECS", "0")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        AppProcess {
+            child: command.spawn().expect("the app starts"),
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn wait_ready(&self, http: &reqwest::Client) {
+        for _ in 0..200 {
+            if http.get(format!("{}/health", self.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{} did not start", self.base);
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `name=value` pairs a response sets (removals left out).
+fn set_cookies(response: &reqwest::Response) -> Vec<(String, String)> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|line| line.to_str().ok()?.split(';').next()?.split_once('='))
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+fn cookie_header(cookies: &[(String, String)]) -> String {
+    cookies.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ")
+}
+
+#[rocket::async_test]
+async fn two_app_processes_share_logout_renewal_and_server_side_sessions_through_redis() {
+    let Some(store) = shared_store() else { return };
+    let (redis, namespace) =
+        (store["store_url"].as_str().unwrap(), store["store_namespace"].as_str().unwrap());
+    for mode in ["cookie", "server"] {
+        let idp = EmulatorConfig { refresh_tokens: true, access_token_ttl: 1, ..EmulatorConfig::default() };
+        let idp = appid_emulator::spawn(idp).await.expect("emulator starts");
+        let namespace = format!("{namespace}-{mode}");
+        let mode_setting = [("APPID_SESSION_STORE", mode)];
+        let (a, b) = (
+            AppProcess::start(&idp, redis, &namespace, &mode_setting),
+            AppProcess::start(&idp, redis, &namespace, &mode_setting),
+        );
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        a.wait_ready(&http).await;
+        b.wait_ready(&http).await;
+
+        // Sign in on A.
+        let started = http.get(format!("{}/auth_route", a.base)).send().await.unwrap();
+        assert_eq!(started.status().as_u16(), 303);
+        let transaction = set_cookies(&started);
+        let authorization = url::Url::parse(started.headers()["location"].to_str().unwrap()).unwrap();
+        let callback = sign_in(&authorization, ALICE).await;
+        let finished = http
+            .get(format!("{}{callback}", a.base))
+            .header("Cookie", cookie_header(&transaction))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(finished.status().as_u16(), 303, "{mode}: signed in on A");
+        let session: Vec<(String, String)> = set_cookies(&finished)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("appid_session"))
+            .collect();
+        assert!(!session.is_empty());
+        let cookie = cookie_header(&session);
+        idp.emulator.set_access_token_ttl(3600);
+
+        // At renewal time, 20 requests spread over both processes: one refresh call.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let before = idp.emulator.calls(appid_emulator::Endpoint::Token);
+        let requests = (0..20).map(|i| {
+            let base = if i % 2 == 0 { &a.base } else { &b.base };
+            http.get(format!("{base}/auth_route")).header("Cookie", &cookie).send()
+        });
+        let statuses: Vec<u16> =
+            join_all(requests).await.into_iter().map(|r| r.map_or(0, |r| r.status().as_u16())).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "{mode}: nobody is signed out: {statuses:?}");
+        assert_eq!(idp.emulator.calls(appid_emulator::Endpoint::Token) - before, 1, "{mode}: one refresh");
+
+        // Sign out on A: B refuses the same cookie at once.
+        let page = http
+            .get(format!("{}/noauth_route", a.base))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf =
+            page.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+        let logout = http
+            .post(format!("{}/logout", a.base))
+            .header("Cookie", &cookie)
+            .header("Sec-Fetch-Site", "same-origin")
+            .form(&[("csrf", csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status().as_u16(), 303, "{mode}: signed out on A");
+        let on_b = http.get(format!("{}/auth_route", b.base)).header("Cookie", &cookie).send().await.unwrap();
+        assert_eq!(on_b.status().as_u16(), 303, "{mode}: B refuses the signed-out cookie");
+        assert!(on_b.headers()["location"].to_str().unwrap().starts_with(&idp.oauth_server_url));
+    }
+}
