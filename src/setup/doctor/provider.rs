@@ -41,14 +41,23 @@ pub(super) async fn check(appid: &AppId, report: &mut Report) {
         );
         return;
     }
-    if !api_key(appid, report).await || !discovered {
-        report.skip("management API", "needs discovery and an IAM token");
+    let missing = match (api_key(appid, report).await, discovered) {
+        (true, true) => None,
+        (false, _) => Some("needs an IAM token"),
+        (true, false) => Some("needs discovery (its management_endpoint)"),
+    };
+    if let Some(why) = missing {
+        report.skip("management API", why);
         return;
     }
     if roles_readable(appid, report).await {
         redirect_uri(appid, report).await;
         token_configuration(appid, report).await;
         unknown_user(appid, report).await;
+    } else {
+        for name in ["redirect URI", "roles in tokens"] {
+            report.skip(name, "needs the management API");
+        }
     }
 }
 

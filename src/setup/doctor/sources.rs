@@ -31,8 +31,16 @@ pub(super) fn print(figment: &Figment, raw: &RawSettings) {
             settings.entry(key).or_insert(value);
         }
     }
+    let known: Vec<String> = match serde_json::to_value(RawSettings::default()) {
+        Ok(Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
     for (key, value) in &settings {
-        let shown = if SECRETS.contains(&key.as_str()) {
+        // A key this version does not know may still hold a secret (a misspelt name, a
+        // newer setting): by its name, it is treated as one.
+        let unknown_secret = !known.contains(key)
+            && ["secret", "password", "apikey", "token", "key"].iter().any(|word| key.contains(word));
+        let shown = if SECRETS.contains(&key.as_str()) || unknown_secret {
             if is_unset(value) { "unset" } else { "set" }.to_string()
         } else {
             display(value)
@@ -53,8 +61,20 @@ fn is_unset(value: &Value) -> bool {
 fn display(value: &Value) -> String {
     match value {
         Value::Null => "unset".to_string(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => without_credentials(s),
         other => other.to_string(),
+    }
+}
+
+/// A URL with a user or password (which validation refuses) is shown without them.
+fn without_credentials(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            format!("{url} (credentials removed)")
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -97,5 +117,18 @@ fn source(figment: &Figment, key: &str) -> String {
         (Some(name), _) => format!("environment variable {name}"),
         (None, Some(metadata)) => metadata.name.to_string(),
         (None, None) => "unknown".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn credentials_in_a_url_are_never_shown() {
+        let shown = without_credentials("https://user:s3cret@appid.example.com/oauth/v4/t");
+        assert!(!shown.contains("s3cret") && !shown.contains("user"), "{shown}");
+        assert_eq!(without_credentials("https://appid.example.com/x"), "https://appid.example.com/x");
+        assert_eq!(without_credentials("auto"), "auto");
     }
 }
