@@ -236,3 +236,15 @@ async fn doctor_fails_when_roles_are_read_from_tokens_that_carry_none() {
     // With roles from tokens the app needs no API key; the one set still checks the tenant.
     assert_eq!(verdict(&output, "redirect URI"), "ok", "{output}");
 }
+
+#[tokio::test]
+async fn doctor_names_a_clock_outside_the_leeway_of_the_providers_date() {
+    let idp = appid_emulator::spawn(registered()).await.unwrap();
+    idp.emulator.set_clock_offset(-600);
+    let (ok, output) = doctor(&idp, &[]).await;
+    assert!(!ok, "{output}");
+    assert_eq!(verdict(&output, "clock"), "FAIL", "{output}");
+    let clock = line(&output, "clock");
+    assert!(clock.contains("this machine is +60") && clock.contains("(leeway 60 s)"), "{output}");
+    assert!(output.contains("synchronise this machine's clock (NTP)"), "{output}");
+}
