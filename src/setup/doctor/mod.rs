@@ -5,6 +5,7 @@
 mod provider;
 mod report;
 mod sources;
+mod tenant;
 
 use std::process::ExitCode;
 
