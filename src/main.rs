@@ -1,4 +1,5 @@
 //! Starts rocket-appid (see README.md). Exits non-zero, after saying why, when it cannot launch.
+//! `rocket-appid doctor` checks the configuration against the live provider instead.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,8 +20,24 @@ fn may_print_request_uri(target: &str) -> bool {
         .any(|t| target.strip_prefix(t).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
 }
 
+const USAGE: &str = "usage: rocket-appid [doctor]\n  (no argument)  serve the app\n  doctor         check the configuration against the live provider, then exit";
+
 #[rocket::main]
 async fn main() -> ExitCode {
+    let command = std::env::args().nth(1);
+    match command.as_deref() {
+        None => {}
+        // Its own report on stdout, without the app's log lines in between.
+        Some("doctor") => return rocket_appid::setup::doctor::run().await,
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(_) => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
     // Rocket's other records (launch, configuration) are kept at warn unless RUST_LOG says
     // otherwise. Rocket's `log_level` has no effect here: its logger is not installed
     // because ours is, so RUST_LOG alone decides.

@@ -24,6 +24,9 @@ pub struct EmulatorConfig {
     pub redirect_uris: Vec<String>,
     /// IBM Cloud API key accepted by the IAM token endpoint (random by default).
     pub api_key: String,
+    /// The API key's identity holds the Reader service role on the instance (default). Off:
+    /// IAM still issues tokens, and every management call answers 403.
+    pub api_key_reader: bool,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: u64,
     /// ID-token lifetime in seconds.
@@ -84,6 +87,7 @@ impl Default for EmulatorConfig {
             client_secret: util::random_token(32),
             redirect_uris: Vec::new(),
             api_key: util::random_token(32),
+            api_key_reader: true,
             access_token_ttl: 3600,
             id_token_ttl: 3600,
             refresh_tokens: false,

@@ -31,6 +31,9 @@ pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorC
     if let Some(v) = get("EMULATOR_API_KEY") {
         cfg.api_key = v;
     }
+    if let Some(v) = get("EMULATOR_API_KEY_READER") {
+        cfg.api_key_reader = parse_bool("EMULATOR_API_KEY_READER", &v)?;
+    }
     if let Some(v) = get("EMULATOR_REDIRECT_URIS") {
         cfg.redirect_uris =
             v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
@@ -153,10 +156,12 @@ mod tests {
         let cfg = from_env(|n| match n {
             "EMULATOR_INVALID_GRANT_STATUS" => Some("401".into()),
             "EMULATOR_ID_TOKEN_PROFILE" => Some("false".into()),
+            "EMULATOR_API_KEY_READER" => Some("false".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!((cfg.invalid_grant_status, cfg.id_token_profile), (401, false));
+        assert!(defaults.api_key_reader && !cfg.api_key_reader);
         assert!(from_env(|n| (n == "EMULATOR_INVALID_GRANT_STATUS").then(|| "403".into())).is_err());
     }
 

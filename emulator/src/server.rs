@@ -59,8 +59,20 @@ fn build(emulator: Emulator, handle_signals: bool) -> Rocket<Build> {
     let figment = Figment::from(config).merge(("secret_key", hex(&crate::util::random_bytes(32))));
     let recorder = emulator.clone();
     let faults = crate::fault::Faults(emulator.clone());
+    let clock = emulator.clone();
     rocket::custom(figment)
         .attach(faults)
+        // The Date header tells the emulator clock too, so a simulated skew is visible to
+        // clients that compare clocks (as App ID's would be).
+        .attach(AdHoc::on_response("appid-emulator clock", move |_, res| {
+            let now = clock.now();
+            Box::pin(async move {
+                if now != crate::util::unix_now() {
+                    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64);
+                    res.set_raw_header("Date", httpdate::fmt_http_date(at));
+                }
+            })
+        }))
         .manage(emulator)
         .mount("/", crate::routes::routes())
         .register("/", crate::routes::catchers())

@@ -171,7 +171,8 @@ impl Emulator {
     }
 
     /// Shifts the emulator clock (iat/exp of issued tokens, expiry checks of introspection,
-    /// userinfo and IAM tokens) by `secs`, to simulate skew or expired tokens.
+    /// userinfo and IAM tokens, the `Date` header) by `secs`, to simulate skew or expired
+    /// tokens.
     pub fn set_clock_offset(&self, secs: i64) {
         self.inner.clock_offset.store(secs, Ordering::Relaxed);
     }

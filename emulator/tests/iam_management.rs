@@ -3,6 +3,7 @@
 
 mod common;
 
+use appid_emulator::EmulatorConfig;
 use common::*;
 use serde_json::Value;
 
@@ -60,4 +61,48 @@ async fn management_roles_need_a_live_iam_token() {
     assert_eq!(client().get(&url).bearer_auth(&token).send().await.unwrap().status(), 401);
     assert_eq!(emu.emulator.calls(appid_emulator::Endpoint::ManagementRoles), 7);
     assert_eq!(emu.emulator.calls(appid_emulator::Endpoint::IamToken), 1);
+}
+
+async fn iam_token(emu: &appid_emulator::RunningEmulator) -> String {
+    let key = emu.emulator.config().api_key.clone();
+    let token: Value = iam(emu, GRANT, &key).await.json().await.unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_tenant_configuration_reads_answer_in_app_ids_shapes() {
+    let config = EmulatorConfig {
+        redirect_uris: vec!["http://127.0.0.1:8000/afterauth".into()],
+        refresh_tokens: true,
+        roles_claim: true,
+        ..EmulatorConfig::default()
+    };
+    let emu = start_with(config).await;
+    let token = iam_token(&emu).await;
+    let get = |path: &str| client().get(format!("{}{path}", emu.management_url)).bearer_auth(&token).send();
+    let uris: Value = get("/config/redirect_uris").await.unwrap().json().await.unwrap();
+    assert_eq!(uris["redirectUris"], serde_json::json!(["http://127.0.0.1:8000/afterauth"]));
+    let tokens: Value = get("/config/tokens").await.unwrap().json().await.unwrap();
+    assert_eq!(tokens["refresh"]["enabled"], true);
+    assert_eq!(tokens["access"]["expires_in"], 3600);
+    assert_eq!(tokens["accessTokenClaims"], serde_json::json!([{"source": "roles"}]));
+    emu.emulator.set_refresh_tokens(false);
+    let tokens: Value = get("/config/tokens").await.unwrap().json().await.unwrap();
+    assert_eq!(tokens["refresh"]["enabled"], false);
+    // Like every management call: a live IAM token, and App ID's plain 404 for another tenant.
+    let anonymous = client().get(format!("{}/config/tokens", emu.management_url)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let other = format!("{}/management/v4/other/config/redirect_uris", emu.base_url);
+    assert_eq!(client().get(&other).bearer_auth(&token).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn an_api_key_without_the_reader_role_gets_403_from_every_management_call() {
+    let emu = start_with(EmulatorConfig { api_key_reader: false, ..EmulatorConfig::default() }).await;
+    let token = iam_token(&emu).await;
+    let carol = emu.emulator.user_by_email("carol@example.com").unwrap();
+    for path in ["/roles".to_string(), format!("/users/{}/roles", carol.sub), "/config/tokens".into()] {
+        let answer = client().get(format!("{}{path}", emu.management_url)).bearer_auth(&token).send().await;
+        assert_eq!(answer.unwrap().status(), 403, "{path}");
+    }
 }

@@ -172,6 +172,26 @@ impl Http {
         }
     }
 
+    /// The `Date` header of the answer to a GET of `url`, whatever its status, in seconds
+    /// since the epoch (the provider's clock); `None` without a readable one. Outside the
+    /// breaker: it is asked once, by `doctor`, and its body is never read.
+    pub async fn server_date(&self, endpoint: &'static str, url: &str) -> Result<Option<i64>, ProviderError> {
+        let response = self
+            .client
+            .get(url)
+            .timeout(self.timeouts.request)
+            .send()
+            .await
+            .map_err(|e| unreachable(endpoint, &e))?;
+        Ok(response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok()))
+    }
+
     /// POST a form and read a JSON answer. Never retried: the code exchange is not
     /// idempotent (a code is single-use), and introspection or IAM failures are cheaper
     /// to report than to double.

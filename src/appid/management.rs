@@ -91,7 +91,12 @@ struct RolesAnswer {
 
 impl IamTokenCache {
     /// A valid IAM token: the cached one, or a new one when it is near expiry or `renew`.
-    async fn token(&self, http: &Http, config: &AppIdConfig, renew: bool) -> Result<Secret, ProviderError> {
+    pub(super) async fn token(
+        &self,
+        http: &Http,
+        config: &AppIdConfig,
+        renew: bool,
+    ) -> Result<Secret, ProviderError> {
         let mut current = self.current.lock().await;
         if let Some((token, renew_at)) = current.as_ref() {
             if !renew && Instant::now() < *renew_at {
@@ -176,6 +181,31 @@ impl IamTokenCache {
             }
             // App ID's JSON 404: a user it does not know has no roles.
             return result.and_then(|answer| answer.map_or(Ok(Vec::new()), roles_of));
+        }
+    }
+
+    /// The JSON of a management resource below `management_url` (`path` segments). A 401
+    /// renews the IAM token and retries once, as for roles; any other refusal is returned.
+    pub(super) async fn get_json(
+        &self,
+        http: &Http,
+        config: &AppIdConfig,
+        management_url: &Url,
+        endpoint: &'static str,
+        path: &[&str],
+    ) -> Result<serde_json::Value, ProviderError> {
+        let mut url = management_url.clone();
+        url.path_segments_mut()
+            .map_err(|_| ProviderError::Untrusted("management URL cannot take a path"))?
+            .pop_if_empty()
+            .extend(path);
+        let mut renew = false;
+        loop {
+            let token = self.token(http, config, renew).await?;
+            match http.get_json(endpoint, url.as_str(), Auth::Bearer(token.expose())).await {
+                Err(ProviderError::Status { status: 401, .. }) if !renew => renew = true,
+                result => return result,
+            }
         }
     }
 

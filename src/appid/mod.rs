@@ -11,6 +11,7 @@ mod http;
 mod introspect;
 pub mod jwks;
 mod management;
+mod probe;
 pub mod refresh;
 mod token;
 mod userinfo;

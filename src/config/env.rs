@@ -67,3 +67,29 @@ pub fn figment() -> Figment {
     }
     figment
 }
+
+/// The environment variables that set `appid.{key}`, in the order `figment()` merges them
+/// (the last one set wins): `APPID_{KEY}`, then the Flask pattern's name, if any.
+pub fn variables_for(key: &str) -> Vec<String> {
+    let mut names = vec![format!("APPID_{}", key.to_ascii_uppercase())];
+    let target = format!("appid.{key}");
+    let flask = FLASK_NAMES.iter().filter(|(_, t)| *t == target).map(|(env, _)| *env);
+    let text = TEXT_SETTINGS.iter().filter(|(_, k)| *k == key).map(|(env, _)| *env);
+    for name in flask.chain(text) {
+        names.retain(|n| n != name);
+        names.push(name.to_string());
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::variables_for;
+
+    #[test]
+    fn the_flask_name_of_a_setting_wins_over_its_appid_name() {
+        assert_eq!(variables_for("client_id"), ["APPID_CLIENT_ID"]);
+        assert_eq!(variables_for("session_secret_key"), ["APPID_SESSION_SECRET_KEY", "SESSION_SECRET_KEY"]);
+        assert_eq!(variables_for("iam_url"), ["APPID_IAM_URL", "IBM_CLOUD_IAM_URL"]);
+    }
+}

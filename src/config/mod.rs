@@ -9,7 +9,7 @@ mod settings;
 mod validate;
 mod validated;
 
-pub use env::figment;
+pub use env::{figment, variables_for};
 pub use limits::{MAX_PENDING_LOGINS, MAX_SESSION_CHUNKS};
 pub use problems::{ConfigProblems, Problem};
 pub use secret_key::{derive_secret_key, SecretKeyError, SessionKey};

@@ -1,11 +1,11 @@
 //! The `appid` table as it arrives from Rocket.toml and the environment, before validation.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::limits::DEFAULTS;
 
 /// Whether to send PKCE (RFC 7636, S256) on the authorization request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PkceMode {
     /// Send it when the provider's discovery lists `S256` in `code_challenge_methods_supported`.
@@ -19,7 +19,7 @@ pub enum PkceMode {
 }
 
 /// Where a session's tokens and profile are kept (`APPID_SESSION_STORE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionStoreMode {
     /// In the session cookie, sealed (split over several cookies when large).
@@ -32,7 +32,7 @@ pub enum SessionStoreMode {
 
 /// When the guard asks the provider's `/introspect` endpoint about the session's access
 /// token (it is always verified locally: signature, issuer, audience, tenant, expiry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum IntrospectionPolicy {
     /// Never: local verification only.
@@ -46,7 +46,7 @@ pub enum IntrospectionPolicy {
 }
 
 /// Which kind of OpenID provider signs users in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     /// IBM Cloud App ID: `oauth_server_url` is App ID's `oAuthServerUrl` (`…/oauth/v4/{tenant}`),
@@ -60,7 +60,7 @@ pub enum ProviderKind {
 }
 
 /// Where a user's roles come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RolesSource {
     /// App ID's management API with an IAM token (the Flask pattern; needs `IBM_CLOUD_APIKEY`).
@@ -85,7 +85,7 @@ impl RolesSource {
 
 /// A list setting: a TOML array, or one string of values separated by commas or spaces
 /// (what an environment variable can say).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum ListSetting {
     Text(String),
@@ -106,8 +106,9 @@ fn split_list(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| c == ',' || c.is_whitespace()).filter(|v| !v.is_empty())
 }
 
-/// Raw settings under `appid` (see the configuration table in README.md).
-#[derive(Debug, Clone, Deserialize)]
+/// Raw settings under `appid` (see the configuration table in README.md). Serializable so
+/// `doctor` can list every setting with its effective value.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RawSettings {
     pub client_id: Option<String>,

@@ -4,7 +4,9 @@
 //! the session store; at liftoff it starts the background refresh of the provider's keys.
 //! The embedded emulator for `cargo run` is a fairing of its own that runs first
 //! ([`EmbeddedEmulator`]), so nothing here knows it exists beyond a marker in state.
+//! [`doctor`] checks the same configuration against the live provider without a server.
 
+pub mod doctor;
 #[cfg(feature = "emulator")]
 mod emulator;
 mod session_key;

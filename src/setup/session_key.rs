@@ -80,3 +80,29 @@ pub fn apply(
     }
     figment
 }
+
+/// What `doctor` says of a configured session key (the value of `SESSION_SECRET_KEY`, or of
+/// Rocket's `secret_key` when `rocket_format`): its fingerprint when the app would accept
+/// it, else why not. Neither ever contains the key.
+pub(super) fn assess(value: &str, rocket_format: bool) -> Result<String, &'static str> {
+    let key = if rocket_format {
+        STANDARD.decode(value.trim()).unwrap_or_else(|_| value.trim().as_bytes().to_vec())
+    } else {
+        derive_secret_key(value).map_err(|_| {
+            "is too short: use a base64 key of 32 or 64 bytes (`openssl rand -base64 64`) or a \
+             passphrase of at least 32 characters"
+        })?
+    };
+    if is_published_example_key(&key) {
+        return Err(PUBLISHED_KEY_PROBLEM);
+    }
+    if rocket_format && key.len() < 32 {
+        return Err("is shorter than the 32 bytes Rocket requires");
+    }
+    // A passphrase of a few characters repeated passes the length rule and is still guessable.
+    let distinct = value.trim().chars().collect::<std::collections::HashSet<_>>().len();
+    if distinct < 8 {
+        return Err("repeats a few characters: generate a key with `openssl rand -base64 64`");
+    }
+    Ok(key_fingerprint(&key))
+}

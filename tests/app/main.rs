@@ -12,6 +12,7 @@ mod chunking;
 mod common;
 mod config;
 mod cookies;
+mod doctor;
 mod faults;
 mod guard;
 mod headers;

@@ -94,8 +94,9 @@ pub(crate) fn roles(emu: &State<Emulator>, tenant: &str, bearer: Bearer) -> Repl
     Reply::json(Status::Ok, &json!({ "roles": roles }))
 }
 
-/// Unknown tenant -> 404 first (App ID answers that before auth), then a live IAM token.
-fn check_management(emu: &Emulator, tenant: &str, bearer: &Bearer) -> Result<(), Reply> {
+/// Unknown tenant -> 404 first (App ID answers that before auth), then a live IAM token,
+/// then the API key's identity must hold the Reader role (else 403).
+pub(crate) fn check_management(emu: &Emulator, tenant: &str, bearer: &Bearer) -> Result<(), Reply> {
     if !tenant_ok(emu, tenant) {
         return Err(Reply::not_found());
     }
@@ -104,7 +105,10 @@ fn check_management(emu: &Emulator, tenant: &str, bearer: &Bearer) -> Result<(),
         .0
         .as_deref()
         .is_some_and(|t| emu.store().iam_tokens.get(&util::fingerprint(t)).is_some_and(|exp| *exp > now));
-    if valid {
+    if valid && !emu.config().api_key_reader {
+        // App ID's 403 body is not documented; this follows its other error bodies.
+        Err(Reply::json(Status::Forbidden, &json!({"errorCode": "FORBIDDEN", "message": "Forbidden"})))
+    } else if valid {
         Ok(())
     } else {
         Err(Reply::json(

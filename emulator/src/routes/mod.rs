@@ -12,6 +12,7 @@ use crate::util::{self, escape_html as esc};
 mod authorize;
 mod iam;
 mod login_page;
+mod mgmt_config;
 mod oidc;
 mod token;
 
@@ -33,6 +34,8 @@ pub(crate) fn routes() -> Vec<Route> {
         iam::iam_token,
         iam::user_roles,
         iam::roles,
+        mgmt_config::redirect_uris,
+        mgmt_config::tokens,
         fallback_get,
         fallback_post,
     ]
