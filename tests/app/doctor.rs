@@ -248,3 +248,34 @@ async fn doctor_names_a_clock_outside_the_leeway_of_the_providers_date() {
     assert!(clock.contains("this machine is +60") && clock.contains("(leeway 60 s)"), "{output}");
     assert!(output.contains("synchronise this machine's clock (NTP)"), "{output}");
 }
+
+#[tokio::test]
+async fn doctor_names_a_session_store_that_does_not_answer_without_printing_its_url() {
+    let idp = appid_emulator::spawn(registered()).await.unwrap();
+    let url = format!("redis://app:store-password-123@127.0.0.1:{}/0", free_port());
+    let (ok, output) = doctor(&idp, &[("APPID_STORE_URL", url.as_str())]).await;
+    assert!(!ok, "{output}");
+    assert_eq!(verdict(&output, "session store"), "FAIL", "{output}");
+    assert!(line(&output, "session store").contains("does not answer"), "{output}");
+    assert_no_secret(&output, &idp, &["store-password-123"]);
+
+    let (_, output) = doctor(&idp, &[]).await;
+    assert_eq!(verdict(&output, "session store"), "info", "in-process: {output}");
+}
+
+#[tokio::test]
+async fn doctor_finds_a_redis_that_answers() {
+    let Ok(url) = std::env::var("RAPPID_TEST_REDIS_URL") else {
+        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+            panic!("RAPPID_TEST_REDIS_URL is required under CI=true (.ci/run starts a Redis)");
+        }
+        println!("SKIPPED: RAPPID_TEST_REDIS_URL is not set");
+        return;
+    };
+    let idp = appid_emulator::spawn(registered()).await.unwrap();
+    let (ok, output) =
+        doctor(&idp, &[("APPID_STORE_URL", url.as_str()), ("APPID_SESSION_STORE", "server")]).await;
+    assert!(ok, "{output}");
+    assert_eq!(verdict(&output, "session store"), "ok", "{output}");
+    assert!(line(&output, "session store").contains("sessions and deny-list"), "{output}");
+}

@@ -5,6 +5,7 @@
 mod provider;
 mod report;
 mod sources;
+mod store;
 mod tenant;
 
 use std::process::ExitCode;
@@ -62,6 +63,7 @@ pub async fn run() -> ExitCode {
             (config.api_key, config.iam_url) = (checked.api_key, checked.iam_url);
         }
     }
+    store::check(&figment, &config, &mut report).await;
     match AppId::new(config, Metrics::new()) {
         Ok(appid) => provider::check(&appid, &mut report).await,
         Err(_) => report.fail(
