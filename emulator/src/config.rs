@@ -51,7 +51,10 @@ pub struct EmulatorConfig {
     /// Allow-list for the `redirect_uri` of `/cloud_directory/sso/logout` (App ID's SSO
     /// `logoutRedirectUris`); empty = the same rule as `redirect_uris`.
     pub logout_redirect_uris: Vec<String>,
-    /// Advertise `code_challenge_methods_supported: ["S256"]` in discovery.
+    /// Advertise `code_challenge_methods_supported: ["S256"]` in discovery. Off by default,
+    /// as App ID's discovery for web apps lists none: a client that sends PKCE only where
+    /// it is advertised then takes production's path. A PKCE challenge sent anyway is still
+    /// checked at the token endpoint.
     pub pkce_advertised: bool,
     /// Add a `roles` claim (role names) to access and ID tokens, like a token config mapping
     /// `{"source":"roles"}`.
@@ -93,7 +96,7 @@ impl Default for EmulatorConfig {
             logout_redirect_uris: Vec::new(),
             end_session_endpoint: false,
             introspection_listed: false,
-            pkce_advertised: true,
+            pkce_advertised: false,
             roles_claim: false,
             invalid_grant_status: 400,
             id_token_profile: true,

@@ -60,6 +60,9 @@ pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorC
         cfg.logout_redirect_uris =
             v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     }
+    if let Some(v) = get("EMULATOR_PKCE_ADVERTISED") {
+        cfg.pkce_advertised = parse_bool("EMULATOR_PKCE_ADVERTISED", &v)?;
+    }
     if let Some(v) = get("EMULATOR_ROLES_CLAIM") {
         cfg.roles_claim = parse_bool("EMULATOR_ROLES_CLAIM", &v)?;
     }
@@ -158,6 +161,15 @@ mod tests {
         .unwrap();
         assert_eq!((cfg.invalid_grant_status, cfg.id_token_profile), (401, false));
         assert!(from_env(|n| (n == "EMULATOR_INVALID_GRANT_STATUS").then(|| "403".into())).is_err());
+    }
+
+    /// Issue 19 item 4: like App ID, the emulator lists no PKCE method unless asked to.
+    #[test]
+    fn pkce_is_not_advertised_unless_a_variable_asks_for_it() {
+        assert!(!from_env(|_| None).unwrap().pkce_advertised);
+        let cfg = from_env(|n| (n == "EMULATOR_PKCE_ADVERTISED").then(|| "true".into())).unwrap();
+        assert!(cfg.pkce_advertised);
+        assert!(from_env(|n| (n == "EMULATOR_PKCE_ADVERTISED").then(|| "S256".into())).is_err());
     }
 
     #[test]
