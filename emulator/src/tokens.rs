@@ -125,14 +125,16 @@ pub(crate) fn issue_for_user(
     }
 }
 
-/// An application's own access token (client_credentials): no ID or refresh token.
+/// An application's own access token (client_credentials): no ID or refresh token, and
+/// `amr: ["appid_client_credentials"]` as in App ID's app-to-app tokens.
 pub(crate) fn issue_for_client(emu: &Emulator, client_id: &str) -> Issued {
     let iat = emu.now();
     let ttl = emu.access_token_ttl();
     let scope = "appid_default".to_owned();
     let claims = json!({
         "iss": emu.oauth_server_url(), "exp": add(iat, ttl), "iat": iat, "aud": [client_id],
-        "sub": client_id, "tenant": emu.config().tenant_id, "scope": scope,
+        "sub": client_id, "amr": ["appid_client_credentials"], "tenant": emu.config().tenant_id,
+        "scope": scope,
     });
     Issued {
         access_token: emu.signing_key().sign_claims(&claims),
