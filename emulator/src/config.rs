@@ -168,12 +168,26 @@ pub struct RoleDef {
     pub name: String,
     /// Scope names added to the access token's `scope` for holders of the role.
     pub scopes: Vec<String>,
+    /// The application the role's access is for (`GET /roles` lists it under `access`);
+    /// `None`: the configured client. App ID's roles are tenant-wide: a role for another
+    /// application is still among a user's roles, but grants this client no scopes.
+    pub application_id: Option<String>,
 }
 
 impl RoleDef {
-    /// A role with the given name and scopes.
+    /// A role with the given name and scopes for the configured client.
     pub fn new(name: &str, scopes: &[&str]) -> Self {
-        RoleDef { name: name.to_owned(), scopes: scopes.iter().map(|s| (*s).to_owned()).collect() }
+        RoleDef {
+            name: name.to_owned(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            application_id: None,
+        }
+    }
+
+    /// The same role, with access for application `client_id` instead.
+    pub fn for_application(mut self, client_id: &str) -> Self {
+        self.application_id = Some(client_id.to_owned());
+        self
     }
 
     /// Stable role id (UUID-shaped, derived from the name) as the management API reports it.
