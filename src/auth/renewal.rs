@@ -1,7 +1,8 @@
 //! Silent renewal: when a session's access token has expired, or is about to, and the
 //! session holds a refresh token, the tokens are renewed before the request is served,
-//! without a redirect, and at most once per refresh token (the session store shares the
-//! renewal between concurrent requests and keeps its outcome for a grace period).
+//! without a redirect, and at most once per refresh token and access token (the session
+//! store shares the renewal between concurrent requests and keeps its outcome for a grace
+//! period, handed out only while its access token has not expired).
 
 use std::sync::Arc;
 
