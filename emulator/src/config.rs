@@ -36,6 +36,10 @@ pub struct EmulatorConfig {
     /// rotates refresh tokens on every use; whether the previous one keeps working is not
     /// documented, so both behaviours can be tested. Default: refused after use.
     pub refresh_token_reuse: bool,
+    /// Send a new refresh token with every refresh, as App ID does (default). Off: the
+    /// refresh answer carries none and the presented token stays valid, as RFC 6749 §6
+    /// allows and some OpenID providers do.
+    pub refresh_token_rotation: bool,
     /// Emulate Cloud Directory single sign-on: after a login the browser gets an SSO cookie
     /// and the next authorization request signs the same user in without asking, until
     /// `/cloud_directory/sso/logout` ends that session. Off by default, as in App ID.
@@ -92,6 +96,7 @@ impl Default for EmulatorConfig {
             refresh_tokens: false,
             refresh_token_ttl: 2_592_000,
             refresh_token_reuse: false,
+            refresh_token_rotation: true,
             sso: false,
             logout_redirect_uris: Vec::new(),
             end_session_endpoint: false,

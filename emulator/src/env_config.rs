@@ -53,6 +53,9 @@ pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorC
     if let Some(v) = get("EMULATOR_REFRESH_TOKEN_REUSE") {
         cfg.refresh_token_reuse = parse_bool("EMULATOR_REFRESH_TOKEN_REUSE", &v)?;
     }
+    if let Some(v) = get("EMULATOR_REFRESH_TOKEN_ROTATION") {
+        cfg.refresh_token_rotation = parse_bool("EMULATOR_REFRESH_TOKEN_ROTATION", &v)?;
+    }
     if let Some(v) = get("EMULATOR_SSO") {
         cfg.sso = parse_bool("EMULATOR_SSO", &v)?;
     }
@@ -122,13 +125,14 @@ mod tests {
             "EMULATOR_ACCESS_TOKEN_TTL" => Some("120".into()),
             "EMULATOR_REFRESH_TOKEN_TTL" => Some("600".into()),
             "EMULATOR_REFRESH_TOKEN_REUSE" => Some("yes".into()),
+            "EMULATOR_REFRESH_TOKEN_ROTATION" => Some("off".into()),
             "EMULATOR_SSO" => Some("on".into()),
             "EMULATOR_LOGOUT_REDIRECT_URIS" => Some("http://a/out".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!((cfg.access_token_ttl, cfg.id_token_ttl, cfg.refresh_token_ttl), (120, 120, 600));
-        assert!(cfg.refresh_token_reuse && cfg.sso);
+        assert!(cfg.refresh_token_reuse && cfg.sso && !cfg.refresh_token_rotation);
         assert_eq!(cfg.logout_redirect_uris, vec!["http://a/out"]);
         assert!(from_env(|n| (n == "EMULATOR_ACCESS_TOKEN_TTL").then(|| "soon".into())).is_err());
     }

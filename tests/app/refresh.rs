@@ -203,6 +203,34 @@ async fn renewal_sign_in_wait_7_seconds_and_reload_is_served() {
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 }
 
+/// Issue 19 item 8, the reported sequence with a provider that does not rotate refresh
+/// tokens (RFC 6749 §6 allows it): the renewed session keeps its refresh token, and its
+/// own renewal found the previous renewal still kept for the grace period, whose access
+/// token had expired; no refresh call was made and the user was sent to sign in
+/// (`session_refused reason=token_inactive`).
+#[rocket::async_test]
+async fn renewal_sign_in_wait_7_seconds_and_reload_without_refresh_token_rotation_is_served() {
+    let config = EmulatorConfig { refresh_token_rotation: false, ..five_second_tokens() };
+    let app = spawn_app_with(config, json!({})).await;
+    app.login_as(ALICE, "/auth_route").await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "the page the login returns to");
+    let before = app.session_json();
+
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "renewed, not sent to sign in");
+    assert_eq!(app.token_calls(), 2, "login and one refresh");
+    let after = app.session_json();
+    assert_ne!(after["access_token"], before["access_token"]);
+    assert_eq!(after["rt"], before["rt"], "the provider sent no new refresh token");
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+
+    // The renewed token expires too, within the grace period of the first renewal, which
+    // was made with the same refresh token: it is renewed again, not handed that one.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok, "renewed again");
+    assert_eq!(app.token_calls(), 3);
+}
+
 /// An emulator like a tenant with 5-second access tokens and refresh tokens on.
 fn five_second_tokens() -> EmulatorConfig {
     EmulatorConfig { refresh_tokens: true, access_token_ttl: 5, id_token_ttl: 5, ..EmulatorConfig::default() }
