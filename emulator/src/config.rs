@@ -39,6 +39,10 @@ pub struct EmulatorConfig {
     /// rotates refresh tokens on every use; whether the previous one keeps working is not
     /// documented, so both behaviours can be tested. Default: refused after use.
     pub refresh_token_reuse: bool,
+    /// Send a new refresh token with every refresh, as App ID does (default). Off: the
+    /// refresh answer carries none and the presented token stays valid, as RFC 6749 §6
+    /// allows and some OpenID providers do.
+    pub refresh_token_rotation: bool,
     /// Emulate Cloud Directory single sign-on: after a login the browser gets an SSO cookie
     /// and the next authorization request signs the same user in without asking, until
     /// `/cloud_directory/sso/logout` ends that session. Off by default, as in App ID.
@@ -54,7 +58,10 @@ pub struct EmulatorConfig {
     /// Allow-list for the `redirect_uri` of `/cloud_directory/sso/logout` (App ID's SSO
     /// `logoutRedirectUris`); empty = the same rule as `redirect_uris`.
     pub logout_redirect_uris: Vec<String>,
-    /// Advertise `code_challenge_methods_supported: ["S256"]` in discovery.
+    /// Advertise `code_challenge_methods_supported: ["S256"]` in discovery. Off by default,
+    /// as App ID's discovery for web apps lists none: a client that sends PKCE only where
+    /// it is advertised then takes production's path. A PKCE challenge sent anyway is still
+    /// checked at the token endpoint.
     pub pkce_advertised: bool,
     /// Add a `roles` claim (role names) to access and ID tokens, like a token config mapping
     /// `{"source":"roles"}`.
@@ -93,11 +100,12 @@ impl Default for EmulatorConfig {
             refresh_tokens: false,
             refresh_token_ttl: 2_592_000,
             refresh_token_reuse: false,
+            refresh_token_rotation: true,
             sso: false,
             logout_redirect_uris: Vec::new(),
             end_session_endpoint: false,
             introspection_listed: false,
-            pkce_advertised: true,
+            pkce_advertised: false,
             roles_claim: false,
             invalid_grant_status: 400,
             id_token_profile: true,
@@ -169,12 +177,26 @@ pub struct RoleDef {
     pub name: String,
     /// Scope names added to the access token's `scope` for holders of the role.
     pub scopes: Vec<String>,
+    /// The application the role's access is for (`GET /roles` lists it under `access`);
+    /// `None`: the configured client. App ID's roles are tenant-wide: a role for another
+    /// application is still among a user's roles, but grants this client no scopes.
+    pub application_id: Option<String>,
 }
 
 impl RoleDef {
-    /// A role with the given name and scopes.
+    /// A role with the given name and scopes for the configured client.
     pub fn new(name: &str, scopes: &[&str]) -> Self {
-        RoleDef { name: name.to_owned(), scopes: scopes.iter().map(|s| (*s).to_owned()).collect() }
+        RoleDef {
+            name: name.to_owned(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            application_id: None,
+        }
+    }
+
+    /// The same role, with access for application `client_id` instead.
+    pub fn for_application(mut self, client_id: &str) -> Self {
+        self.application_id = Some(client_id.to_owned());
+        self
     }
 
     /// Stable role id (UUID-shaped, derived from the name) as the management API reports it.

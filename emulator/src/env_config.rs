@@ -56,12 +56,18 @@ pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<EmulatorC
     if let Some(v) = get("EMULATOR_REFRESH_TOKEN_REUSE") {
         cfg.refresh_token_reuse = parse_bool("EMULATOR_REFRESH_TOKEN_REUSE", &v)?;
     }
+    if let Some(v) = get("EMULATOR_REFRESH_TOKEN_ROTATION") {
+        cfg.refresh_token_rotation = parse_bool("EMULATOR_REFRESH_TOKEN_ROTATION", &v)?;
+    }
     if let Some(v) = get("EMULATOR_SSO") {
         cfg.sso = parse_bool("EMULATOR_SSO", &v)?;
     }
     if let Some(v) = get("EMULATOR_LOGOUT_REDIRECT_URIS") {
         cfg.logout_redirect_uris =
             v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    }
+    if let Some(v) = get("EMULATOR_PKCE_ADVERTISED") {
+        cfg.pkce_advertised = parse_bool("EMULATOR_PKCE_ADVERTISED", &v)?;
     }
     if let Some(v) = get("EMULATOR_ROLES_CLAIM") {
         cfg.roles_claim = parse_bool("EMULATOR_ROLES_CLAIM", &v)?;
@@ -122,13 +128,14 @@ mod tests {
             "EMULATOR_ACCESS_TOKEN_TTL" => Some("120".into()),
             "EMULATOR_REFRESH_TOKEN_TTL" => Some("600".into()),
             "EMULATOR_REFRESH_TOKEN_REUSE" => Some("yes".into()),
+            "EMULATOR_REFRESH_TOKEN_ROTATION" => Some("off".into()),
             "EMULATOR_SSO" => Some("on".into()),
             "EMULATOR_LOGOUT_REDIRECT_URIS" => Some("http://a/out".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!((cfg.access_token_ttl, cfg.id_token_ttl, cfg.refresh_token_ttl), (120, 120, 600));
-        assert!(cfg.refresh_token_reuse && cfg.sso);
+        assert!(cfg.refresh_token_reuse && cfg.sso && !cfg.refresh_token_rotation);
         assert_eq!(cfg.logout_redirect_uris, vec!["http://a/out"]);
         assert!(from_env(|n| (n == "EMULATOR_ACCESS_TOKEN_TTL").then(|| "soon".into())).is_err());
     }
@@ -163,6 +170,15 @@ mod tests {
         assert_eq!((cfg.invalid_grant_status, cfg.id_token_profile), (401, false));
         assert!(defaults.api_key_reader && !cfg.api_key_reader);
         assert!(from_env(|n| (n == "EMULATOR_INVALID_GRANT_STATUS").then(|| "403".into())).is_err());
+    }
+
+    /// Issue 19 item 4: like App ID, the emulator lists no PKCE method unless asked to.
+    #[test]
+    fn pkce_is_not_advertised_unless_a_variable_asks_for_it() {
+        assert!(!from_env(|_| None).unwrap().pkce_advertised);
+        let cfg = from_env(|n| (n == "EMULATOR_PKCE_ADVERTISED").then(|| "true".into())).unwrap();
+        assert!(cfg.pkce_advertised);
+        assert!(from_env(|n| (n == "EMULATOR_PKCE_ADVERTISED").then(|| "S256".into())).is_err());
     }
 
     #[test]

@@ -44,10 +44,14 @@ impl Issued {
     }
 }
 
-/// The default scopes plus the bare scope names of the user's roles, without duplicates.
+/// The default scopes plus the bare scope names of the user's roles for this client,
+/// without duplicates. (Whether App ID adds the scopes of roles for other applications is
+/// not known; the emulator leaves them out.)
 pub(crate) fn user_scope(emu: &Emulator, user: &TestUser) -> String {
     let mut scopes: Vec<&str> = DEFAULT_SCOPES.to_vec();
-    for role in emu.config().roles.iter().filter(|r| user.roles.contains(&r.name)) {
+    let cfg = emu.config();
+    let ours = |r: &&crate::config::RoleDef| r.application_id.as_ref().is_none_or(|id| *id == cfg.client_id);
+    for role in cfg.roles.iter().filter(ours).filter(|r| user.roles.contains(&r.name)) {
         for s in &role.scopes {
             if !scopes.contains(&s.as_str()) {
                 scopes.push(s);
@@ -125,14 +129,16 @@ pub(crate) fn issue_for_user(
     }
 }
 
-/// An application's own access token (client_credentials): no ID or refresh token.
+/// An application's own access token (client_credentials): no ID or refresh token, and
+/// `amr: ["appid_client_credentials"]` as in App ID's app-to-app tokens.
 pub(crate) fn issue_for_client(emu: &Emulator, client_id: &str) -> Issued {
     let iat = emu.now();
     let ttl = emu.access_token_ttl();
     let scope = "appid_default".to_owned();
     let claims = json!({
         "iss": emu.oauth_server_url(), "exp": add(iat, ttl), "iat": iat, "aud": [client_id],
-        "sub": client_id, "tenant": emu.config().tenant_id, "scope": scope,
+        "sub": client_id, "amr": ["appid_client_credentials"], "tenant": emu.config().tenant_id,
+        "scope": scope,
     });
     Issued {
         access_token: emu.signing_key().sign_claims(&claims),

@@ -106,3 +106,23 @@ async fn an_api_key_without_the_reader_role_gets_403_from_every_management_call(
         assert_eq!(answer.unwrap().status(), 403, "{path}");
     }
 }
+
+/// `GET /roles` names the application each role's access is for; a role for another
+/// application grants this client's tokens none of its scopes.
+#[tokio::test]
+async fn the_tenants_roles_name_the_application_of_their_access() {
+    let mut config = appid_emulator::EmulatorConfig::default();
+    config.roles.push(appid_emulator::RoleDef::new("reports", &["report"]).for_application("other-app"));
+    let emu = start_with(config).await;
+    let key = emu.emulator.config().api_key.clone();
+    let token: Value = iam(&emu, GRANT, &key).await.json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/roles", emu.management_url);
+    let roles: Value = client().get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let access = |name: &str| {
+        let role = roles["roles"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap();
+        role["access"][0]["application_id"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(access("user"), emu.emulator.config().client_id);
+    assert_eq!(access("reports"), "other-app");
+}

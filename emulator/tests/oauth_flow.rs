@@ -9,20 +9,34 @@ use common::*;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+/// Issue 19 item 4: App ID's discovery for web apps lists no
+/// `code_challenge_methods_supported`; the emulator's default mirrors it.
 #[tokio::test]
-async fn discovery_has_app_id_shape_and_advertises_s256() {
+async fn discovery_has_app_id_shape_and_lists_no_pkce_method_by_default() {
     let emu = start().await;
     let doc: Value = get_json(format!("{}/.well-known/openid-configuration", emu.oauth_server_url)).await;
     assert_eq!(doc["issuer"], emu.oauth_server_url.as_str());
     assert_eq!(doc["token_endpoint"], format!("{}/token", emu.oauth_server_url));
     assert_eq!(doc["jwks_uri"], format!("{}/publickeys", emu.oauth_server_url));
     assert_eq!(doc["management_endpoint"], emu.management_url.as_str());
-    assert_eq!(doc["code_challenge_methods_supported"][0], "S256");
+    assert!(doc.get("code_challenge_methods_supported").is_none(), "as App ID's");
     assert_eq!(doc["id_token_signing_alg_values_supported"][0], "RS256");
     assert!(doc.get("introspection_endpoint").is_none());
     assert!(doc.get("end_session_endpoint").is_none());
     assert!(emu.oauth_server_url.starts_with("http://127.0.0.1:"));
     assert_eq!(emu.emulator.calls(appid_emulator::Endpoint::Discovery), 1);
+}
+
+/// PKCE tests ask for it: then discovery lists S256 (and only S256).
+#[tokio::test]
+async fn discovery_advertises_s256_when_configured() {
+    let emu = start_with(appid_emulator::EmulatorConfig {
+        pkce_advertised: true,
+        ..appid_emulator::EmulatorConfig::default()
+    })
+    .await;
+    let doc: Value = get_json(format!("{}/.well-known/openid-configuration", emu.oauth_server_url)).await;
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
 }
 
 #[tokio::test]

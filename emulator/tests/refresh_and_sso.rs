@@ -1,5 +1,5 @@
 //! Refresh tokens on/off and their lifetimes, rotation with and without reuse of the
-//! previous token, `/revoke`, and the emulated Cloud Directory SSO session with its logout.
+//! previous token, no rotation, `/revoke`, and the emulated Cloud Directory SSO session with its logout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -97,6 +97,25 @@ async fn rotation_refuses_the_previous_token_by_default_and_the_reuse_knob_keeps
     let (status, _) = refresh(&emu, &rt2).await;
     assert_eq!(status, 200, "the previous one stays valid with reuse on");
     assert!(emu.emulator.refresh_token_active(&rt2));
+}
+
+/// Without rotation (a provider setting RFC 6749 §6 allows; App ID rotates) a refresh
+/// sends no new refresh token and the presented one keeps working.
+#[tokio::test]
+async fn without_rotation_a_refresh_sends_no_new_token_and_the_old_one_keeps_working() {
+    let emu = start_with(EmulatorConfig {
+        refresh_tokens: true,
+        refresh_token_rotation: false,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let rt = sign_in(&emu).await["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let (status, renewed) = refresh(&emu, &rt).await;
+        assert_eq!(status, 200);
+        assert!(renewed.get("refresh_token").is_none(), "{renewed}");
+    }
+    assert!(emu.emulator.refresh_token_active(&rt));
 }
 
 #[tokio::test]

@@ -182,6 +182,7 @@ async fn client_credentials_yield_an_access_token_only() {
     assert!(body.get("id_token").is_none());
     let (_, claims) = verify(&emu, body["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["sub"], emu.emulator.config().client_id.as_str());
+    assert_eq!(claims["amr"], serde_json::json!(["appid_client_credentials"]), "as App ID's");
 }
 
 #[tokio::test]

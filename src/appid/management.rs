@@ -151,11 +151,42 @@ impl IamTokenCache {
         if !is_safe_segment(sub) {
             return Err(ProviderError::Malformed { endpoint: "management_roles", what: "unsafe subject" });
         }
-        let mut url = management_url.clone();
-        url.path_segments_mut()
-            .map_err(|_| ProviderError::Untrusted("management URL cannot take a path"))?
-            .pop_if_empty()
-            .extend(["users", sub, "roles"]);
+        let url = management_path(management_url, &["users", sub, "roles"])?;
+        // App ID's JSON 404: a user it does not know has no roles.
+        self.fetch_roles(http, config, &url).await?.map_or(Ok(Vec::new()), roles_of)
+    }
+
+    /// The names of the tenant's roles whose access includes application `client_id`
+    /// (`GET {mgmt}/roles`, each role with `access: [{application_id, scopes}]`). App ID's
+    /// roles are tenant-wide; this tells the ones meant for this application.
+    pub async fn roles_of_application(
+        &self,
+        http: &Http,
+        config: &AppIdConfig,
+        management_url: &Url,
+        client_id: &str,
+    ) -> Result<Vec<String>, ProviderError> {
+        let url = management_path(management_url, &["roles"])?;
+        match self.fetch_roles(http, config, &url).await? {
+            Some(answer) => roles_for_application(answer, client_id),
+            // The tenant's role list always exists: a 404, even App ID's JSON one, means
+            // the URL is wrong.
+            None => {
+                self.misconfigured(Misconfigured::NotFound);
+                Err(ProviderError::Status { endpoint: "management_roles", status: 404, error: None })
+            }
+        }
+    }
+
+    /// A roles answer of the management API at `url` (`None`: App ID's JSON 404). A 401
+    /// renews the IAM token and retries once; any other 404 and a 403 are configuration
+    /// errors (logged with the fix, and kept for `/ready`).
+    async fn fetch_roles(
+        &self,
+        http: &Http,
+        config: &AppIdConfig,
+        url: &Url,
+    ) -> Result<Option<RolesAnswer>, ProviderError> {
         let mut renew = false;
         loop {
             let token = self.token(http, config, renew).await?;
@@ -179,8 +210,7 @@ impl IamTokenCache {
             if let Some(kind) = misconfigured {
                 self.misconfigured(kind);
             }
-            // App ID's JSON 404: a user it does not know has no roles.
-            return result.and_then(|answer| answer.map_or(Ok(Vec::new()), roles_of));
+            return result;
         }
     }
 
@@ -232,6 +262,34 @@ impl IamTokenCache {
     }
 }
 
+/// `management_url` with `segments` appended (each escaped as one path segment).
+fn management_path(management_url: &Url, segments: &[&str]) -> Result<Url, ProviderError> {
+    let mut url = management_url.clone();
+    url.path_segments_mut()
+        .map_err(|_| ProviderError::Untrusted("management URL cannot take a path"))?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+/// The names of the roles in `answer` with an `access` entry for `client_id`. Read as
+/// leniently as a user's roles: a role without a name or without `access` is skipped.
+fn roles_for_application(answer: RolesAnswer, client_id: &str) -> Result<Vec<String>, ProviderError> {
+    let entries = answer.roles.unwrap_or_default();
+    if entries.len() > MAX_ROLES {
+        return Err(ProviderError::Malformed { endpoint: "management_roles", what: "too many roles" });
+    }
+    let for_us = |entry: &&serde_json::Value| {
+        entry.get("access").and_then(serde_json::Value::as_array).is_some_and(|access| {
+            access
+                .iter()
+                .any(|a| a.get("application_id").and_then(serde_json::Value::as_str) == Some(client_id))
+        })
+    };
+    let kept = entries.iter().filter(for_us).cloned().collect();
+    roles_of(RolesAnswer { roles: Some(kept) })
+}
+
 fn roles_of(answer: RolesAnswer) -> Result<Vec<String>, ProviderError> {
     let entries = answer.roles.unwrap_or_default();
     if entries.len() > MAX_ROLES {
@@ -246,4 +304,26 @@ fn roles_of(answer: RolesAnswer) -> Result<Vec<String>, ProviderError> {
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_roles_with_access_for_the_application_are_kept_and_odd_entries_skipped() {
+        let answer: RolesAnswer = serde_json::from_value(serde_json::json!({ "roles": [
+            { "id": "1", "name": "user", "access": [{ "application_id": "us", "scopes": ["read"] }] },
+            { "id": "2", "name": "both", "access": [
+                { "application_id": "other" }, { "application_id": "us" } ] },
+            { "id": "3", "name": "reports", "access": [{ "application_id": "other" }] },
+            { "id": "4", "name": "no-access" },
+            { "id": "5", "access": [{ "application_id": "us" }] },
+            { "id": "6", "name": "odd", "access": "us" },
+        ]}))
+        .unwrap();
+        assert_eq!(roles_for_application(answer, "us").unwrap(), ["both", "user"]);
+        let empty: RolesAnswer = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert!(roles_for_application(empty, "us").unwrap().is_empty());
+    }
 }

@@ -100,6 +100,7 @@ impl AppId {
             verified: KeyedCache::new(Cache::VerifiedTokens, CACHE_CAPACITY, metrics.clone()),
             introspections: KeyedCache::new(Cache::Introspection, CACHE_CAPACITY, metrics.clone()),
             roles: KeyedCache::new(Cache::Roles, CACHE_CAPACITY, metrics.clone()),
+            application_roles: KeyedCache::new(Cache::Roles, 1, metrics.clone()),
             id_token_roles: KeyedCache::new(Cache::IdTokenRoles, CACHE_CAPACITY, metrics.clone()),
             opaque_tokens: KeyedCache::new(Cache::OpaqueTokens, CACHE_CAPACITY, metrics.clone()),
             no_introspection_logged: AtomicBool::new(false),
@@ -127,6 +128,9 @@ pub struct AppIdClient {
     introspections: KeyedCache<[u8; 32], bool>,
     /// Role names by subject (management API).
     roles: KeyedCache<String, Arc<[String]>>,
+    /// With `roles_this_app_only`: the names of the tenant's roles whose access includes
+    /// this application (one entry, under the client id; counted as the roles cache).
+    application_roles: KeyedCache<String, Arc<[String]>>,
     /// Role names from the roles claim of the last verified id_token, by subject (roles
     /// source `token`/`both`): the session keeps the access token only, so roles that the
     /// provider puts into the id_token alone are remembered here for the session's life.
@@ -413,7 +417,7 @@ impl AppIdClient {
         }
         roles.sort();
         roles.dedup();
-        Ok(roles)
+        self.for_this_application(roles).await
     }
 
     /// The roles for a request whose access token was verified into `access`, by the
@@ -422,19 +426,66 @@ impl AppIdClient {
     /// the next login or token renewal (at the latest when the access token expires).
     pub async fn roles_for(&self, sub: &str, access: &AccessClaims) -> Result<Arc<[String]>, ProviderError> {
         let source = self.config.roles_source;
-        if !source.uses_token() {
+        if !source.uses_token() && !self.config.roles_this_app_only {
             // The default: the cached list itself, shared (no copy per request).
             return self.roles(sub).await;
         }
         let mut roles =
             if source.uses_management_api() { self.roles(sub).await?.to_vec() } else { Vec::new() };
-        roles.extend(access.token_roles.iter().cloned());
-        if let Some(from_id_token) = self.id_token_roles.get(sub).await {
-            roles.extend(from_id_token);
+        if source.uses_token() {
+            roles.extend(access.token_roles.iter().cloned());
+            if let Some(from_id_token) = self.id_token_roles.get(sub).await {
+                roles.extend(from_id_token);
+            }
         }
         roles.sort();
         roles.dedup();
-        Ok(roles.into())
+        Ok(self.for_this_application(roles).await?.into())
+    }
+
+    /// `roles` as they are, or with `roles_this_app_only` only those whose access includes
+    /// this application: App ID's roles are tenant-wide, and a role meant for another
+    /// application of the tenant would otherwise open this one's pages too.
+    async fn for_this_application(&self, mut roles: Vec<String>) -> Result<Vec<String>, ProviderError> {
+        if !self.config.roles_this_app_only {
+            return Ok(roles);
+        }
+        let ours = self.application_roles().await?;
+        roles.retain(|role| ours.contains(role));
+        Ok(roles)
+    }
+
+    /// The names of the tenant's roles whose access includes this application, at most
+    /// `roles_ttl_secs` old (a role's access changed in App ID takes effect within that),
+    /// and during an outage the last list for the outage window, like a user's roles.
+    async fn application_roles(&self) -> Result<Arc<[String]>, ProviderError> {
+        let ttl = Duration::from_secs(self.config.roles_ttl_secs);
+        let client_id = &self.config.client_id;
+        let fetch = || async {
+            let metadata = self.metadata().await?;
+            let management_url = metadata
+                .management_url
+                .as_ref()
+                .ok_or(ProviderError::Untrusted("no management API with APPID_PROVIDER=oidc"))?;
+            self.iam
+                .roles_of_application(&self.http, &self.config, management_url, client_id)
+                .await
+                .map(Arc::from)
+        };
+        match self.application_roles.get_or_refresh(client_id, ttl, self.outage_window(), fetch).await {
+            Refreshed::Fresh(roles) => Ok(roles),
+            Refreshed::Failed { error, last: Some((roles, age)) } if self.may_serve_stale(&error, age) => {
+                self.served_stale(
+                    Cache::Roles,
+                    Sha256::digest(client_id.as_bytes()).into(),
+                    age,
+                    &error,
+                    None,
+                );
+                Ok(roles)
+            }
+            Refreshed::Failed { error, .. } => Err(error),
+        }
     }
 
     async fn remember_id_token_roles(&self, sub: &str, roles: Vec<String>) {

@@ -226,6 +226,10 @@ impl IdClaims {
 pub struct AccessClaims {
     pub sub: String,
     pub exp: i64,
+    /// When the token was issued, if it says: with `exp`, its lifetime, which bounds how
+    /// early a session renews it (see `auth::renewal`).
+    #[serde(default)]
+    pub iat: Option<i64>,
     #[serde(default)]
     pub scope: Option<String>,
     #[serde(default)]

@@ -168,7 +168,7 @@ pub async fn end_session(
             store.delete_session(&session.sid).await;
         }
         if let Some(refresh_token) = session.refresh_token() {
-            forget_renewal(store, refresh_token).await;
+            forget_renewal(store, session, refresh_token).await;
             revoke(appid, refresh_token).await;
         }
     }

@@ -187,6 +187,9 @@ pub struct RawSettings {
     /// The token claim holding role names (default `roles`, App ID's name; a dotted path
     /// such as `realm_access.roles` reads a nested member).
     pub roles_claim: Option<String>,
+    /// Count only the roles whose access includes this application (App ID's roles are
+    /// tenant-wide; `GET {mgmt}/roles` says which application each one is for).
+    pub roles_this_app_only: bool,
     /// Audiences besides our client id whose tokens the API accepts (other clients of the
     /// tenant, e.g. a single-page or mobile front end), and which an id_token may name
     /// besides us (with `azp` = our client id).
@@ -241,6 +244,7 @@ impl Default for RawSettings {
             provider: ProviderKind::default(),
             roles_source: None,
             roles_claim: None,
+            roles_this_app_only: false,
             trusted_audiences: None,
             scopes: None,
         }

@@ -31,6 +31,14 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
             RolesSource::Token
         }
     };
+    // Which application a role is for is known only from App ID's management API.
+    if raw.roles_this_app_only && !roles_source.uses_management_api() {
+        problems.push(
+            "APPID_ROLES_THIS_APP_ONLY",
+            "needs App ID's management API (APPID_ROLES_SOURCE management_api or both, with \
+             IBM_CLOUD_APIKEY): only it says which application a role is for",
+        );
+    }
     let api_key = if roles_source.uses_management_api() {
         required_because(
             &raw.ibm_cloud_apikey,
@@ -141,6 +149,7 @@ pub fn validate(raw: &RawSettings) -> Result<AppIdConfig, ConfigProblems> {
                 provider: raw.provider,
                 roles_source,
                 roles_claim,
+                roles_this_app_only: raw.roles_this_app_only,
                 trusted_audiences,
                 scopes,
                 management_url,
@@ -555,6 +564,18 @@ App ID configuration is incomplete or invalid (18 problem(s)):
   - APPID_LOGIN_MAX_PENDING: must be between 1 and 8
   - SESSION_SECRET_KEY_PREVIOUS: ";
         assert!(report.starts_with(expected), "{report}");
+    }
+
+    /// Issue 19 item 9: off by default; on, it needs the management API.
+    #[test]
+    fn roles_this_app_only_is_off_by_default_and_needs_the_management_api() {
+        assert!(!validate(&complete()).unwrap().roles_this_app_only);
+        let mut raw = complete();
+        raw.roles_this_app_only = true;
+        assert!(validate(&raw).unwrap().roles_this_app_only);
+        raw.roles_source = Some(RolesSource::Token);
+        let problems = validate(&raw).unwrap_err().to_string();
+        assert!(problems.contains("APPID_ROLES_THIS_APP_ONLY"), "{problems}");
     }
 
     #[test]

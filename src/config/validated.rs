@@ -54,6 +54,8 @@ pub struct AppIdConfig {
     pub roles_source: RolesSource,
     /// The token claim with the role names (a dotted path reads a nested member).
     pub roles_claim: String,
+    /// Only roles whose access includes this application count (needs the management API).
+    pub roles_this_app_only: bool,
     /// Audiences besides `client_id` that bearer tokens may be for, and that an id_token may
     /// name besides us (never `client_id` itself; empty by default).
     pub trusted_audiences: Vec<String>,

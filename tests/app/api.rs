@@ -180,6 +180,34 @@ async fn a_user_without_any_role_gets_403_on_the_api() {
     assert_eq!(body(response).await["error_description"], "no_role");
 }
 
+/// Issue 19 (emulator follows App ID): an application's own token from the
+/// client-credentials grant carries `amr: ["appid_client_credentials"]` and the client id as
+/// `sub`. The app verifies it like any access token; with no user behind it there is no
+/// role: 403 `no_role`, not 401 (the token itself is good).
+#[rocket::async_test]
+async fn a_client_credentials_token_carries_its_amr_and_gets_403_no_role_on_the_api() {
+    let app = spawn_app().await;
+    let config = app.idp.emulator.config();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/token", app.idp.oauth_server_url))
+        .basic_auth(&config.client_id, Some(&config.client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = answer["access_token"].as_str().unwrap();
+    let claims = app.idp.emulator.signing_key().verify(access).unwrap();
+    assert_eq!(claims["amr"], json!(["appid_client_credentials"]));
+    assert_eq!(claims["sub"], json!(config.client_id));
+
+    let response = get_with(&app.client, "/api/me", Some(&format!("Bearer {access}"))).await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(body(response).await["error_description"], "no_role");
+}
+
 #[rocket::async_test]
 async fn no_token_gets_401_with_a_bare_challenge_even_for_a_browser() {
     let app = spawn_app().await;

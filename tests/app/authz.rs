@@ -309,3 +309,39 @@ async fn the_example_program_protects_its_own_routes() {
     assert_eq!(admin.status(), Status::Forbidden, "alice is no admin");
     assert!(admin.into_string().await.unwrap().contains("role admin"), "the library's 403 page");
 }
+
+/// A tenant with a role `reports` whose access is for another application, held by bob
+/// alone (the other users as usual), with `overrides` for the app.
+async fn tenant_with_a_role_for_another_app(overrides: serde_json::Value) -> TestApp {
+    let mut config = appid_emulator::EmulatorConfig::default();
+    config.roles.push(appid_emulator::RoleDef::new("reports", &["report"]).for_application("other-app"));
+    let app = spawn_app_with(config, overrides).await;
+    let bob = app.idp.emulator.user_by_email(BOB).unwrap();
+    app.idp.emulator.set_user_roles(&bob.sub, vec!["reports".into()]);
+    app
+}
+
+/// Issue 19 item 9: App ID's roles are tenant-wide. With `roles_this_app_only`, a role
+/// whose access is only for another application of the tenant opens nothing here (bob:
+/// 403), while roles for this application work as before; the tenant's role list is read
+/// once and cached. Off (the default), bob gets in, as in the Flask pattern.
+#[rocket::async_test]
+async fn roles_this_app_only_counts_only_roles_whose_access_includes_this_application() {
+    let app = tenant_with_a_role_for_another_app(json!({ "roles_this_app_only": true })).await;
+    app.login_as(BOB, "/auth_route").await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Forbidden, "reports is not for this app");
+    assert_eq!(app.idp.emulator.calls(Endpoint::ManagementRoles), 2, "bob's roles and the tenant's");
+
+    let alice = app.other_browser(json!({ "roles_this_app_only": true })).await;
+    let callback = {
+        let response = visit(&alice, "/auth_route").await;
+        let authorization = url::Url::parse(&location(&response)).unwrap();
+        app.sign_in_at_provider(&authorization, ALICE).await
+    };
+    alice.get(callback).dispatch().await;
+    assert_eq!(visit(&alice, "/auth_route").await.status(), Status::Ok, "user is for this app");
+
+    let default = tenant_with_a_role_for_another_app(json!({})).await;
+    default.login_as(BOB, "/auth_route").await;
+    assert_eq!(default.get("/auth_route").await.status(), Status::Ok, "off: every role counts");
+}

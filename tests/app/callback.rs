@@ -497,7 +497,8 @@ async fn r_a1_a_thousand_logins_get_distinct_random_state_nonce_and_s256_challen
     use base64::Engine;
     use std::collections::HashSet;
 
-    let app = spawn_app().await;
+    // A provider that lists S256: `pkce = "auto"` sends a challenge on every login.
+    let app = spawn_app_with(pkce_advertised(), json!({})).await;
     let (mut states, mut nonces, mut challenges) = (HashSet::new(), HashSet::new(), HashSet::new());
     for _ in 0..1000 {
         let authorization = app.begin_login("/auth_route").await;
@@ -537,7 +538,8 @@ async fn r_a2_the_transaction_cookie_is_private_httponly_lax_and_lives_600_secon
     for (redirect_uri, name) in
         [(REDIRECT_URI, "appid_login"), ("https://127.0.0.1:8000/afterauth", "__Host-appid_login")]
     {
-        let app = spawn_app_with(Default::default(), json!({ "redirect_uri": redirect_uri })).await;
+        // With PKCE, so that the verifier is among the secrets the cookie must hide.
+        let app = spawn_app_with(pkce_advertised(), json!({ "redirect_uri": redirect_uri })).await;
         let response = app.get("/auth_route").await;
         assert_eq!(response.status(), Status::SeeOther);
         let authorization = Url::parse(&location(&response)).unwrap();
@@ -641,7 +643,8 @@ async fn r_a9_a_callback_in_a_browser_without_a_login_is_a_400_page_with_a_way_b
 
 #[rocket::async_test]
 async fn r_a11_the_authorization_request_has_exactly_the_code_flow_parameters() {
-    let app = spawn_app().await;
+    // With PKCE listed by the provider, the most parameters the app ever sends.
+    let app = spawn_app_with(pkce_advertised(), json!({})).await;
     let authorization = app.begin_login("/auth_route").await;
     let mut names: Vec<String> = params(&authorization).into_iter().map(|(k, _)| k).collect();
     names.sort();
@@ -798,7 +801,7 @@ async fn app_ids_sign_up_return_without_code_sends_the_user_back_to_start_again(
 async fn r_a12_the_pkce_verifier_is_sent_and_a_wrong_one_is_refused_by_the_provider() {
     // Whether App ID enforces PKCE for regular web apps is open (security.md §8); the
     // emulator does, so a verifier that does not match the challenge fails the exchange.
-    let app = spawn_app().await;
+    let app = spawn_app_with(pkce_advertised(), json!({})).await;
     let (code, state) = app.code_and_state(ALICE).await;
     let mut login = app.pending_login();
     assert!(login["verifier"].as_str().is_some_and(|v| v.len() >= 43));

@@ -261,6 +261,12 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(EmulatorConfig::default(), json!({})).await
 }
 
+/// An emulator that lists PKCE (S256) in its discovery document, as App ID's does not:
+/// for the tests of the PKCE path (`pkce = "auto"` sends it only where it is listed).
+pub fn pkce_advertised() -> EmulatorConfig {
+    EmulatorConfig { pkce_advertised: true, ..EmulatorConfig::default() }
+}
+
 /// The app against an emulator with `config`, with `overrides` merged into `appid`.
 pub async fn spawn_app_with(config: EmulatorConfig, overrides: Value) -> TestApp {
     // The app's log, shown for failing tests only.

@@ -324,3 +324,25 @@ async fn two_app_processes_share_logout_renewal_and_server_side_sessions_through
         assert!(on_b.headers()["location"].to_str().unwrap().starts_with(&idp.oauth_server_url));
     }
 }
+
+/// Issue 19 item 8 across instances: the renewal kept in Redis for the grace period
+/// outlives its 5-second access token; the previous cookie on instance B renews it in turn
+/// instead of being served the expired token (and sent to sign in).
+#[rocket::async_test]
+async fn renewal_a_kept_renewal_in_redis_is_used_only_while_its_access_token_is_still_usable() {
+    let Some(store) = shared_store() else { return };
+    let idp = EmulatorConfig { refresh_tokens: true, access_token_ttl: 5, ..EmulatorConfig::default() };
+    let app = spawn_app_with(idp, store.clone()).await;
+    let b = instance_b(&app, store).await;
+    app.login_as(ALICE, "/auth_route").await;
+    let first_cookies = app.session_cookies();
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    assert_eq!(app.token_calls(), 2, "login and one refresh");
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
+
+    assert_eq!(replay(&b, &first_cookies, "text/html").await.status(), Status::Ok);
+    assert_eq!(app.token_calls(), 3, "the kept renewal renewed in turn, once");
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+    assert_eq!(app.token_calls(), 3);
+}

@@ -6,7 +6,7 @@ use crate::common::*;
 
 #[rocket::async_test]
 async fn an_anonymous_visit_to_the_protected_page_starts_a_login_with_state_nonce_and_pkce() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(pkce_advertised(), serde_json::json!({})).await;
     let authorization = app.begin_login("/auth_route").await;
 
     assert_eq!(
@@ -21,7 +21,28 @@ async fn an_anonymous_visit_to_the_protected_page_starts_a_login_with_state_nonc
     assert_eq!(param("scope").as_deref(), Some("openid"));
     assert!(param("state").is_some_and(|s| s.len() >= 43));
     assert!(param("nonce").is_some_and(|s| s.len() >= 43));
-    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"), "the emulator advertises PKCE");
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"), "the provider lists PKCE");
+}
+
+/// Issue 19 item 4: App ID's discovery for web apps lists no PKCE method, so production
+/// logins (`pkce = "auto"`) carry none; the default emulator mirrors it, and the default
+/// login takes that path end to end: no challenge, no verifier kept or sent (the emulator
+/// refuses a verifier it has no challenge for), the user signed in.
+#[rocket::async_test]
+async fn the_default_login_takes_production_s_path_without_pkce() {
+    let app = spawn_app().await;
+    let authorization = app.begin_login("/auth_route").await;
+    let names: Vec<String> = authorization.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    assert!(names.iter().any(|n| n == "state") && names.iter().any(|n| n == "nonce"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("code_challenge")), "no PKCE: {names:?}");
+    assert!(app.pending_login()["verifier"].is_null());
+
+    let callback = app.sign_in_at_provider(&authorization, ALICE).await;
+    let response = app.client.get(callback).dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/auth_route");
+    drop(response);
+    assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
 }
 
 #[rocket::async_test]
@@ -199,4 +220,21 @@ async fn a_cross_site_logout_is_refused_by_sec_fetch_site() {
     let response = app.post_with("/logout", &[("Sec-Fetch-Site", "cross-site")]).await;
     assert_eq!(response.status(), Status::Forbidden);
     assert_eq!(app.get("/auth_route").await.status(), Status::Ok);
+}
+
+/// `pkce = "always"` sends a challenge where discovery lists none (the emulator still
+/// checks it), and `never` sends none where it is listed: the setting decides, not the
+/// emulator's default.
+#[rocket::async_test]
+async fn the_pkce_setting_overrides_what_discovery_lists() {
+    let has_challenge = |url: &url::Url| url.query_pairs().any(|(k, _)| k == "code_challenge");
+    let always = spawn_app_with(Default::default(), serde_json::json!({ "pkce": "always" })).await;
+    let authorization = always.begin_login("/auth_route").await;
+    assert!(has_challenge(&authorization));
+    let callback = always.sign_in_at_provider(&authorization, ALICE).await;
+    assert_eq!(always.client.get(callback).dispatch().await.status(), Status::SeeOther);
+    assert_eq!(always.get("/auth_route").await.status(), Status::Ok, "the verifier matched");
+
+    let never = spawn_app_with(pkce_advertised(), serde_json::json!({ "pkce": "never" })).await;
+    assert!(!has_challenge(&never.begin_login("/auth_route").await));
 }

@@ -23,6 +23,7 @@ const SCENARIOS: &[&str] = &[
     "open_page_without_login",
     "alice_lands_on_the_deep_link",
     "carol_sees_both_roles",
+    "a_pkce_login_signs_in_where_the_app_sends_it",
     "bob_sees_the_403_page_and_switches_account",
     "logout_then_back_shows_no_protected_content",
     "a_second_tab_shares_the_session",
@@ -118,6 +119,8 @@ struct Apps {
     main: App,
     /// The app pointed at an identity service that does not answer (for the 503 page).
     down: Option<App>,
+    /// The app with its embedded emulator sending PKCE on every login (`APPID_PKCE=always`).
+    pkce: Option<App>,
     /// The in-process app with a failing route (for the 500 page).
     boom_url: Option<String>,
 }
@@ -199,6 +202,9 @@ async fn run_one(name: &str, b: &mut Browser, apps: &Apps) -> Outcome {
         "open_page_without_login" => scenarios::open_page_without_login(b, app).await,
         "alice_lands_on_the_deep_link" => scenarios::alice_lands_on_the_deep_link(b, app).await,
         "carol_sees_both_roles" => scenarios::carol_sees_both_roles(b, app).await,
+        "a_pkce_login_signs_in_where_the_app_sends_it" => {
+            scenarios::a_pkce_login_signs_in_where_the_app_sends_it(b, apps.pkce.as_ref().unwrap()).await
+        }
         "bob_sees_the_403_page_and_switches_account" => {
             scenarios::bob_sees_the_403_page_and_switches_account(b, app).await
         }
@@ -238,8 +244,14 @@ async fn start_apps(selected: &[&str]) -> Result<Apps, Box<dyn std::error::Error
     } else {
         None
     };
+    let pkce = if selected.contains(&"a_pkce_login_signs_in_where_the_app_sends_it") {
+        let env = vec![("APPID_PKCE", "always".to_string())];
+        Some(tokio::task::spawn_blocking(move || App::start("app-pkce", free_port(), &env)).await??)
+    } else {
+        None
+    };
     let boom_url = if selected.contains(&"the_500_page") { Some(start_failing_app().await?) } else { None };
-    Ok(Apps { main, down, boom_url })
+    Ok(Apps { main, down, pkce, boom_url })
 }
 
 /// A route that fails, so the 500 catcher renders its page.

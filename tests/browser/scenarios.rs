@@ -17,9 +17,22 @@ fn at_emulator(url: &url::Url, app: &App) -> bool {
 }
 
 /// Visits `path` signed out, checks the emulator's login page, picks `email`'s button.
+/// The login carries PKCE only when the app was told to send it always: the emulator, like
+/// App ID, lists none, so every other login takes production's path (issue 19 item 4).
 async fn sign_in(b: &mut Browser, app: &App, path: &str, email: &str, shot: Option<&str>) -> Outcome {
     b.goto(&app.url(path)).await?;
     b.wait_for_url("the emulator's login page", |u| at_emulator(u, app)).await?;
+    let url = b.url().await?;
+    let pkce: Vec<String> = url
+        .query_pairs()
+        .filter(|(k, _)| k.starts_with("code_challenge"))
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    if app.pkce {
+        check!(pkce.len() == 2, "a PKCE login sends code_challenge and its method: {url}");
+    } else {
+        check!(pkce.is_empty(), "production's path: no PKCE parameters, got {pkce:?}");
+    }
     let text = b.text().await?;
     check!(text.contains("Development identity provider"), "the login page says what it is: {text}");
     if let Some(name) = shot {
@@ -68,6 +81,16 @@ pub async fn alice_lands_on_the_deep_link(b: &mut Browser, app: &App) -> Outcome
     check!(b.texts(".who-name").await? == ["Alice Example"], "the header names alice");
     b.check_app_page().await?;
     b.capture("03-alice-protected-deep-link").await
+}
+
+/// Where the app sends PKCE (`APPID_PKCE=always`), the emulator checks the verifier and
+/// the login completes as any other.
+pub async fn a_pkce_login_signs_in_where_the_app_sends_it(b: &mut Browser, app: &App) -> Outcome {
+    sign_in(b, app, "/auth_route", "alice@example.com", None).await?;
+    landed_on(b, app, "/auth_route").await?;
+    let text = b.text().await?;
+    check!(text.contains(PROTECTED) && text.contains("Alice Example"), "alice signed in with PKCE: {text}");
+    b.check_app_page().await
 }
 
 /// carol (user, admin) sees both roles.

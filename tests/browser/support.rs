@@ -85,6 +85,9 @@ pub fn wait_for_http(proc: &mut Proc, port: u16, path: &str, secs: u64) -> Resul
 /// With no `APPID_OAUTH_SERVER_URL` the debug profile starts the embedded emulator.
 pub struct App {
     pub port: u16,
+    /// Started with `APPID_PKCE=always`: its logins carry PKCE although the emulator, like
+    /// App ID, lists none.
+    pub pkce: bool,
     _proc: Proc,
 }
 
@@ -127,7 +130,8 @@ impl App {
             .map_err(|e| format!("start the app binary: {e}"))?;
         let mut proc = Proc { name: "the app", child };
         wait_for_http(&mut proc, port, "/health", 30)?;
-        Ok(App { port, _proc: proc })
+        let pkce = extra.iter().any(|(key, value)| *key == "APPID_PKCE" && value == "always");
+        Ok(App { port, pkce, _proc: proc })
     }
 
     /// `http://127.0.0.1:<port><path>`.

@@ -72,7 +72,8 @@ pub(crate) fn user_roles(emu: &State<Emulator>, tenant: &str, sub: &str, bearer:
     Reply::json(Status::Ok, &json!({ "roles": roles }))
 }
 
-/// `GET /management/v4/{tenant}/roles`: the tenant's roles with their scopes.
+/// `GET /management/v4/{tenant}/roles`: the tenant's roles with their scopes and the
+/// application each one's access is for.
 #[rocket::get("/management/v4/<tenant>/roles")]
 pub(crate) fn roles(emu: &State<Emulator>, tenant: &str, bearer: Bearer) -> Reply {
     emu.count(Endpoint::ManagementRoles);
@@ -87,7 +88,7 @@ pub(crate) fn roles(emu: &State<Emulator>, tenant: &str, bearer: Bearer) -> Repl
         .map(|r| {
             json!({
                 "id": r.id(), "name": r.name, "description": format!("{} role", r.name),
-                "access": [{"application_id": client_id, "scopes": r.scopes}],
+                "access": [{"application_id": r.application_id.as_ref().unwrap_or(client_id), "scopes": r.scopes}],
             })
         })
         .collect();

@@ -106,10 +106,12 @@ fn refresh_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, 
         .as_deref()
         .ok_or_else(|| bad_request("invalid_request", "refresh_token is required"))?;
     // Rotation: a new refresh token on every use. By default the presented one is consumed
-    // whether or not the rest succeeds; with `refresh_token_reuse` it stays valid.
+    // whether or not the rest succeeds; with `refresh_token_reuse`, or without rotation,
+    // it stays valid.
+    let rotation = emu.config().refresh_token_rotation;
     let grant = {
         let mut store = emu.store();
-        if emu.refresh_token_reuse() {
+        if emu.refresh_token_reuse() || !rotation {
             store.refresh.get(presented).cloned()
         } else {
             store.refresh.remove(presented)
@@ -120,5 +122,12 @@ fn refresh_grant(emu: &Emulator, client_id: &str, p: &Params) -> Result<Issued, 
         return Err(invalid_grant(emu, "The refresh token is invalid or expired"));
     }
     let user = emu.user_by_sub(&grant.sub).ok_or_else(|| invalid_grant(emu, "The user no longer exists"))?;
-    Ok(tokens::issue_for_user(emu, &user, client_id, None))
+    let mut issued = tokens::issue_for_user(emu, &user, client_id, None);
+    if !rotation {
+        // The client keeps the token it presented: none is sent, none is kept.
+        if let Some(unsent) = issued.refresh_token.take() {
+            emu.store().refresh.remove(&unsent);
+        }
+    }
+    Ok(issued)
 }

@@ -46,7 +46,7 @@ impl moka::Expiry<String, i64> for UntilTheirEnd {
 pub struct InProcess {
     /// Logged-out session ids, each until its session would have ended (R-L2).
     denied: moka::sync::Cache<String, i64>,
-    /// Renewal outcomes by SHA-256 of the refresh token: shared while in flight, kept for
+    /// Renewal outcomes by renewal key (refresh and access token): shared while in flight, kept for
     /// the grace period once decided.
     renewals: moka::future::Cache<[u8; 32], Renewal>,
     /// Server-side sessions by id, each until its end.

@@ -59,7 +59,8 @@ pub trait Backend: Send + Sync + 'static {
         Some(self.is_denied(sid).await)
     }
 
-    /// Runs `renew` for `refresh_token` (whose SHA-256 is `key`), unless a renewal with it is in
+    /// Runs `renew` for `refresh_token` (`key` names the session state being renewed: a
+    /// digest of the refresh token and the access token it replaces), unless a renewal with it is in
     /// flight (then its outcome is awaited) or finished within the grace period (then its
     /// outcome is returned): a refresh token is presented to the provider once. Outcomes
     /// that say the provider could not be asked are not kept, so the next request tries again.
@@ -67,7 +68,7 @@ pub trait Backend: Send + Sync + 'static {
     /// a holder of the old session can read the renewed one.
     async fn renew_once(&self, key: [u8; 32], refresh_token: &str, renew: RenewalFuture) -> Renewal;
 
-    /// Forgets the renewal made with the refresh token with SHA-256 `key` (at logout).
+    /// Forgets the renewal kept under `key` (at logout).
     async fn forget_renewal(&self, key: [u8; 32]);
 
     /// Keeps the sealed record of server-side session `sid` until `until` (seconds since

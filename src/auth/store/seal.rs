@@ -3,7 +3,7 @@
 //! cookie holds, bound to the store key the record is written under.
 //! - The grace record of a renewal: under a key derived from the OLD refresh token, which
 //!   only the cookies of the session that presented it hold. The store keys the record by
-//!   the token's SHA-256, which does not reveal the token.
+//!   a SHA-256 digest of that token and the access token it replaced, which reveals neither.
 //! - A server-side session: under the random key of its ticket cookie (see `ticket`).
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM, NONCE_LEN};
