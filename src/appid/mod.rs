@@ -387,12 +387,17 @@ impl AppIdClient {
 
     /// The user's App ID role names from the management API (no cache).
     pub async fn user_roles(&self, sub: &str) -> Result<Vec<String>, ProviderError> {
-        let metadata = self.metadata().await?;
-        let management_url = metadata
+        let management_url = self.management_url().await?;
+        self.iam.user_roles(&self.http, &self.config, &management_url, sub).await
+    }
+
+    /// The tenant's management API (App ID only: a generic provider has none).
+    async fn management_url(&self) -> Result<url::Url, ProviderError> {
+        self.metadata()
+            .await?
             .management_url
-            .as_ref()
-            .ok_or(ProviderError::Untrusted("no management API with APPID_PROVIDER=oidc"))?;
-        self.iam.user_roles(&self.http, &self.config, management_url, sub).await
+            .clone()
+            .ok_or(ProviderError::Untrusted("no management API with APPID_PROVIDER=oidc"))
     }
 
     /// The roles of a user signing in now, by the configured source: the management API
@@ -459,29 +464,36 @@ impl AppIdClient {
     /// `roles_ttl_secs` old (a role's access changed in App ID takes effect within that),
     /// and during an outage the last list for the outage window, like a user's roles.
     async fn application_roles(&self) -> Result<Arc<[String]>, ProviderError> {
-        let ttl = Duration::from_secs(self.config.roles_ttl_secs);
         let client_id = &self.config.client_id;
         let fetch = || async {
-            let metadata = self.metadata().await?;
-            let management_url = metadata
-                .management_url
-                .as_ref()
-                .ok_or(ProviderError::Untrusted("no management API with APPID_PROVIDER=oidc"))?;
+            let management_url = self.management_url().await?;
             self.iam
-                .roles_of_application(&self.http, &self.config, management_url, client_id)
+                .roles_of_application(&self.http, &self.config, &management_url, client_id)
                 .await
                 .map(Arc::from)
         };
-        match self.application_roles.get_or_refresh(client_id, ttl, self.outage_window(), fetch).await {
+        self.roles_or_last(&self.application_roles, client_id, None, fetch).await
+    }
+
+    /// Roles from `cache` under `key`, at most `roles_ttl_secs` old, else fetched; while
+    /// the provider cannot be asked, the last ones read, for the outage window after they
+    /// were read (counted, and logged naming `sub` when they are a user's).
+    async fn roles_or_last<F, Fut>(
+        &self,
+        cache: &KeyedCache<String, Arc<[String]>>,
+        key: &str,
+        sub: Option<&str>,
+        fetch: F,
+    ) -> Result<Arc<[String]>, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<[String]>, ProviderError>>,
+    {
+        let ttl = Duration::from_secs(self.config.roles_ttl_secs);
+        match cache.get_or_refresh(key, ttl, self.outage_window(), fetch).await {
             Refreshed::Fresh(roles) => Ok(roles),
             Refreshed::Failed { error, last: Some((roles, age)) } if self.may_serve_stale(&error, age) => {
-                self.served_stale(
-                    Cache::Roles,
-                    Sha256::digest(client_id.as_bytes()).into(),
-                    age,
-                    &error,
-                    None,
-                );
+                self.served_stale(Cache::Roles, Sha256::digest(key.as_bytes()).into(), age, &error, sub);
                 Ok(roles)
             }
             Refreshed::Failed { error, .. } => Err(error),
@@ -498,22 +510,8 @@ impl AppIdClient {
     /// (or IAM) cannot be asked, the last roles read are used for the outage window after
     /// they were read; a user with none known gets the error.
     pub async fn roles(&self, sub: &str) -> Result<Arc<[String]>, ProviderError> {
-        let ttl = Duration::from_secs(self.config.roles_ttl_secs);
         let fetch = || async { self.user_roles(sub).await.map(Arc::from) };
-        match self.roles.get_or_refresh(sub, ttl, self.outage_window(), fetch).await {
-            Refreshed::Fresh(roles) => Ok(roles),
-            Refreshed::Failed { error, last: Some((roles, age)) } if self.may_serve_stale(&error, age) => {
-                self.served_stale(
-                    Cache::Roles,
-                    Sha256::digest(sub.as_bytes()).into(),
-                    age,
-                    &error,
-                    Some(sub),
-                );
-                Ok(roles)
-            }
-            Refreshed::Failed { error, .. } => Err(error),
-        }
+        self.roles_or_last(&self.roles, sub, Some(sub), fetch).await
     }
 
     /// Remembers roles just read at login, so the first protected page needs no call.

@@ -32,11 +32,7 @@ impl AppIdClient {
         endpoint: &'static str,
         path: &[&str],
     ) -> Result<serde_json::Value, ProviderError> {
-        let metadata = self.metadata().await?;
-        let base = metadata
-            .management_url
-            .as_ref()
-            .ok_or(ProviderError::Untrusted("no management API with APPID_PROVIDER=oidc"))?;
-        self.iam.get_json(&self.http, &self.config, base, endpoint, path).await
+        let base = self.management_url().await?;
+        self.iam.get_json(&self.http, &self.config, &base, endpoint, path).await
     }
 }
