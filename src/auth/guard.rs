@@ -153,7 +153,7 @@ async fn decide(request: &Request<'_>, appid: &AppId, store: &SessionStore) -> D
     };
     let (decision, renewed) = authorize_renewing(session, appid, store).await;
     let jar = request.cookies();
-    let settings = SessionSettings::of(appid.config());
+    let settings = SessionSettings::of_app(request.rocket());
     match (renewed, session) {
         // The renewed session replaces the cookie (or the server-side record). If it no
         // longer fits, or the store fails, the old one stays: its refresh token is served

@@ -10,8 +10,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rocket::http::CookieJar;
-use rocket::Request;
+use rocket::{Orbit, Request, Rocket};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
@@ -309,11 +310,7 @@ impl Session {
         &request
             .local_cache_async(async {
                 let rocket = request.rocket();
-                let appid = rocket.state::<crate::appid::AppId>();
-                let settings = match appid {
-                    Some(appid) => SessionSettings::of(appid.config()),
-                    None => SessionSettings::defaults(false),
-                };
+                let settings = SessionSettings::of_app(rocket);
                 let (carried, with_previous_key) =
                     Session::carried(request.cookies(), &settings, rocket.state::<Metrics>());
                 let loaded = match (carried, rocket.state::<SessionStore>()) {
@@ -503,6 +500,15 @@ impl SessionSettings {
             idle_secs: i64::try_from(config.session_idle_secs).unwrap_or(IDLE_TIMEOUT_SECS),
             max_age_secs: i64::try_from(config.session_max_age_secs).unwrap_or(MAX_AGE_SECS),
             server_side: config.session_store == SessionStoreMode::Server,
+        }
+    }
+
+    /// The app's settings, derived once at ignite (managed by the composition root), or the
+    /// defaults in an app built without it.
+    pub fn of_app(rocket: &Rocket<Orbit>) -> Cow<'_, SessionSettings> {
+        match rocket.state::<SessionSettings>() {
+            Some(settings) => Cow::Borrowed(settings),
+            None => Cow::Owned(SessionSettings::defaults(false)),
         }
     }
 

@@ -21,13 +21,14 @@ pub use emulator::EmbeddedEmulator;
 use crate::appid::AppId;
 use crate::auth::limits::SignInLimits;
 use crate::auth::logout::CsrfKey;
+use crate::auth::session::SessionSettings;
 use crate::auth::store::SessionStore;
 use crate::config::{validate, ConfigProblems, RawSettings};
 use crate::metrics::Metrics;
 
 /// Loads and validates App ID configuration at ignite and manages the app's state:
-/// [`AppId`], [`Metrics`], [`CsrfKey`] and the [`SessionStore`] (the one the settings
-/// choose, see [`store`], unless the app already manages one).
+/// [`AppId`], [`Metrics`], [`CsrfKey`], [`SessionSettings`] and the [`SessionStore`] (the
+/// one the settings choose, see [`store`], unless the app already manages one).
 #[derive(Debug, Default)]
 pub struct AppIdFairing;
 
@@ -98,6 +99,7 @@ impl Fairing for AppIdFairing {
                 }
             },
         };
+        let session_settings = SessionSettings::of(&config);
         let appid = match AppId::sharing_budget(config, metrics.clone(), shared_budget) {
             Ok(appid) => appid,
             Err(_) => {
@@ -106,7 +108,13 @@ impl Fairing for AppIdFairing {
             }
         };
         let csrf_key = CsrfKey::from_figment(&figment);
-        let rocket = rocket.configure(figment).manage(appid).manage(metrics).manage(csrf_key).manage(limits);
+        let rocket = rocket
+            .configure(figment)
+            .manage(appid)
+            .manage(metrics)
+            .manage(csrf_key)
+            .manage(limits)
+            .manage(session_settings);
         Ok(match store {
             Some(store) => rocket.manage(store),
             None => rocket,
