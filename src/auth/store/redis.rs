@@ -200,6 +200,12 @@ impl Inner {
         format!("{}{kind}{id}", self.prefix)
     }
 
+    /// The key of session `sid`'s entry of `kind`: named by the id's SHA-256, so the store
+    /// never shows a session id.
+    fn session_key(&self, kind: &str, sid: &str) -> String {
+        self.key(kind, &hex(&Sha256::digest(sid.as_bytes())))
+    }
+
     /// Runs one store operation within [`OPERATION_DEADLINE`], unless the store is being
     /// left alone after errors. `Err(())`: it failed (already logged and counted).
     async fn call<T>(
@@ -368,7 +374,7 @@ impl Backend for Redis {
         if until <= crate::clock::now() {
             return;
         }
-        let key = self.0.key("deny:", &hex(&Sha256::digest(sid.as_bytes())));
+        let key = self.0.session_key("deny:", sid);
         if self.0.set_deny(&key, until).await.is_ok() {
             return;
         }
@@ -403,7 +409,7 @@ impl Backend for Redis {
         if self.0.local.is_denied(sid).await {
             return Some(true);
         }
-        let key = self.0.key("deny:", &hex(&Sha256::digest(sid.as_bytes())));
+        let key = self.0.session_key("deny:", sid);
         let mut connection = self.0.connection.clone();
         match self
             .0
@@ -438,7 +444,7 @@ impl Backend for Redis {
     }
 
     async fn put_session(&self, sid: &str, record: Vec<u8>, until: i64) -> Result<(), StoreUnavailable> {
-        let key = self.0.key("session:", &hex(&Sha256::digest(sid.as_bytes())));
+        let key = self.0.session_key("session:", sid);
         let mut connection = self.0.connection.clone();
         let command = redis::cmd("SET").arg(&key).arg(record).arg("EXAT").arg(until).clone();
         self.0
@@ -451,6 +457,7 @@ impl Backend for Redis {
         if self.0.local.is_denied(sid).await {
             return Ok(Held::LoggedOut);
         }
+        // One digest for both keys: this runs on every request of a server-side session.
         let h = hex(&Sha256::digest(sid.as_bytes()));
         let (session_key, deny_key) = (self.0.key("session:", &h), self.0.key("deny:", &h));
         let mut connection = self.0.connection.clone();
@@ -469,7 +476,7 @@ impl Backend for Redis {
     }
 
     async fn delete_session(&self, sid: &str) {
-        let key = self.0.key("session:", &hex(&Sha256::digest(sid.as_bytes())));
+        let key = self.0.session_key("session:", sid);
         let mut connection = self.0.connection.clone();
         // If this fails the deny-list entry (written and retried by the logout) still
         // refuses the session, and the record ends with its TTL.
