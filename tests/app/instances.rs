@@ -50,13 +50,16 @@ async fn signing_out_on_one_instance_refuses_the_old_cookie_on_another_at_once()
     assert!(location(&replayed).starts_with(&app.idp.oauth_server_url));
 }
 
-#[rocket::async_test]
-async fn twenty_requests_of_one_session_over_two_instances_at_renewal_make_one_refresh_call() {
-    let Some(store) = shared_store() else { return };
-    // Access tokens of 1 s, renewed only once expired; the emulator rotates refresh tokens
-    // and refuses one used twice, as App ID does, so a second refresh would sign out.
+/// Signs Alice in on A, waits until her access token (1 s) has expired, then sends 20
+/// requests of her session at once, 10 to A and 10 to B (`settings` plus a shared store):
+/// all are served and exactly one refresh is made. The emulator rotates refresh tokens and
+/// refuses one used twice, as App ID does, so a second refresh would sign her out.
+/// Returns A, B and the session's cookies.
+async fn twenty_requests_at_renewal_over_two_instances(
+    settings: Value,
+) -> (TestApp, Client, Vec<(String, String)>) {
     let idp = EmulatorConfig { refresh_tokens: true, access_token_ttl: 1, ..EmulatorConfig::default() };
-    let settings = merged(store, json!({ "clock_leeway_secs": 0, "refresh_window_secs": 0 }));
+    let settings = merged(settings, json!({ "clock_leeway_secs": 0, "refresh_window_secs": 0 }));
     let app = spawn_app_with(idp, settings.clone()).await;
     let b = instance_b(&app, settings).await;
     app.login_as(ALICE, "/auth_route").await;
@@ -70,6 +73,13 @@ async fn twenty_requests_of_one_session_over_two_instances_at_renewal_make_one_r
     let statuses: Vec<Status> = a.into_iter().chain(b_statuses).collect();
     assert!(statuses.iter().all(|s| *s == Status::Ok), "nobody is signed out: {statuses:?}");
     assert_eq!(app.token_calls(), 2, "the login's code exchange and exactly one refresh");
+    (app, b, cookies)
+}
+
+#[rocket::async_test]
+async fn twenty_requests_of_one_session_over_two_instances_at_renewal_make_one_refresh_call() {
+    let Some(store) = shared_store() else { return };
+    twenty_requests_at_renewal_over_two_instances(store).await;
 }
 
 #[rocket::async_test]
@@ -114,21 +124,7 @@ async fn a_server_side_session_is_served_by_another_instance_and_logout_deletes_
 #[rocket::async_test]
 async fn twenty_requests_of_one_server_side_session_over_two_instances_make_one_refresh_call() {
     let Some(store) = shared_store() else { return };
-    let idp = EmulatorConfig { refresh_tokens: true, access_token_ttl: 1, ..EmulatorConfig::default() };
-    let settings = merged(server_side(store), json!({ "clock_leeway_secs": 0, "refresh_window_secs": 0 }));
-    let app = spawn_app_with(idp, settings.clone()).await;
-    let b = instance_b(&app, settings).await;
-    app.login_as(ALICE, "/auth_route").await;
-    app.idp.emulator.set_access_token_ttl(3600);
-    let cookies = app.session_cookies();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-
-    let on_a = (0..10).map(|_| async { app.get("/auth_route").await.status() });
-    let on_b = (0..10).map(|_| async { replay(&b, &cookies, "text/html").await.status() });
-    let (a, b_statuses) = tokio::join!(join_all(on_a), join_all(on_b));
-    let statuses: Vec<Status> = a.into_iter().chain(b_statuses).collect();
-    assert!(statuses.iter().all(|s| *s == Status::Ok), "nobody is signed out: {statuses:?}");
-    assert_eq!(app.token_calls(), 2, "the login's code exchange and exactly one refresh");
+    let (app, b, cookies) = twenty_requests_at_renewal_over_two_instances(server_side(store)).await;
     assert_eq!(replay(&b, &cookies, "text/html").await.status(), Status::Ok, "later: the stored renewal");
     assert_eq!(app.token_calls(), 2);
 }
