@@ -5,6 +5,7 @@
 use rocket::http::CookieJar;
 
 use super::login::{self, LoginState, NoLogin, LOGIN_TTL_SECS};
+use super::logout::CsrfKey;
 use super::return_to;
 use super::session::{NotStored, Session, SessionSettings};
 use super::store::SessionStore;
@@ -87,6 +88,8 @@ pub async fn finish(
     jar: &CookieJar<'_>,
     appid: &AppId,
     store: &SessionStore,
+    sessions: &SessionSettings,
+    logout: Option<&CsrfKey>,
 ) -> Result<String, Refusal> {
     let query = CallbackQuery::parse(raw_query);
     let outcome = match query {
@@ -105,7 +108,7 @@ pub async fn finish(
         query => {
             let state = query.as_ref().ok().and_then(|q| q.state.as_deref());
             let pending = login::take(jar, appid.config(), state);
-            complete(query, pending, jar, appid, store).await
+            complete(query, pending, jar, appid, store, sessions, logout).await
         }
     };
     match outcome {
@@ -124,6 +127,8 @@ async fn complete(
     jar: &CookieJar<'_>,
     appid: &AppId,
     store: &SessionStore,
+    sessions: &SessionSettings,
+    logout: Option<&CsrfKey>,
 ) -> Result<String, Refusal> {
     let failed = |reason| Refusal(reason, LoginFailure::Failed);
     let query = query.map_err(failed)?;
@@ -212,19 +217,20 @@ async fn complete(
     let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
     let role_count = roles.len();
     let mut session = Session::new(&id, tokens.access_token, expires_at);
+    let logout_token = logout.map(|key| key.token(&session.sid));
+    session = session.with_logout_token(logout_token);
     if let Some(refresh_token) = tokens.refresh_token {
         session = session.with_refresh_token(refresh_token, config.session_max_age_secs);
     }
     // A new session replaces whatever this browser had (no fixation), in as many cookies
     // as it needs up to the configured ceiling (App ID custom claims make large tokens).
-    let chunks =
-        session.write_new(jar, store, &SessionSettings::of(config)).await.map_err(|why| match why {
-            NotStored::TooLarge => Refusal("session_too_large", LoginFailure::SessionTooLarge),
-            NotStored::StoreUnavailable => {
-                tracing::warn!(event = "session_not_stored", reason = "store_unavailable");
-                Refusal("store_unavailable", LoginFailure::Unavailable)
-            }
-        })?;
+    let chunks = session.write_new(jar, store, sessions).await.map_err(|why| match why {
+        NotStored::TooLarge => Refusal("session_too_large", LoginFailure::SessionTooLarge),
+        NotStored::StoreUnavailable => {
+            tracing::warn!(event = "session_not_stored", reason = "store_unavailable");
+            Refusal("store_unavailable", LoginFailure::Unavailable)
+        }
+    })?;
     if chunks > 1 {
         tracing::info!(event = "session_chunked", cookies = chunks);
     }

@@ -174,7 +174,7 @@ pub fn write(
         let name = chunk_name(base, index, secure);
         jar.add_private(cookies::build_named(name, chunk.clone(), secure, max_age_secs));
     }
-    remove_from(jar, base, chunks.len(), secure);
+    remove_chunks_from(jar, base, chunks.len(), secure);
     Ok(chunks.len())
 }
 
@@ -217,11 +217,11 @@ fn split(plaintext: &str, base: &str, secure: bool, max_chunks: usize) -> Result
 
 /// Removes every cookie of `base` (all chunks).
 pub fn clear(jar: &CookieJar<'_>, base: &str, secure: bool) {
-    remove_from(jar, base, 0, secure);
+    remove_chunks_from(jar, base, 0, secure);
 }
 
 /// Removes the chunks of `base` from index `from` on that this request carried.
-fn remove_from(jar: &CookieJar<'_>, base: &str, from: usize, secure: bool) {
+pub(crate) fn remove_chunks_from(jar: &CookieJar<'_>, base: &str, from: usize, secure: bool) {
     for index in from..HARD_MAX_CHUNKS {
         let name = chunk_name(base, index, secure);
         // Rocket sends a removal only for cookies the request carried.

@@ -17,6 +17,7 @@ pub mod renewal;
 pub mod require;
 pub mod return_to;
 pub mod session;
+pub mod session_cookie;
 pub mod store;
 pub mod ticket;
 

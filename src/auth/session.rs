@@ -1,6 +1,9 @@
-//! The session: who is logged in, kept in a private (AES-256-GCM) cookie, or in several
-//! numbered ones when it is larger than one cookie holds (see `cookie_store`), or, in the
+//! The session: who is logged in, kept in a sealed (AES-256-GCM) cookie, or in several
+//! numbered ones when it is larger than one cookie holds (see `session_cookie`), or, in the
 //! server-side mode, in the session store with only a ticket in the cookie (see `ticket`).
+//! In the cookie it is a compact binary record (postcard), which costs a fraction of JSON
+//! to read on every request; cookies of older versions (JSON in Rocket's private jar) are
+//! still read, and written back in the new form.
 //! It holds only what the guard needs: the access token and, when the provider issued one,
 //! the refresh token (for silent renewal); not the id_token (App ID has no
 //! `end_session_endpoint` that would want it as `id_token_hint`, and the cookie budget is
@@ -14,8 +17,11 @@ use rocket::{Orbit, Request, Rocket};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
+use std::sync::Arc;
+
 use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
+use super::session_cookie::{self, CookieKeys, Read};
 use super::store::{Held, SessionStore};
 use super::ticket::Ticket;
 use crate::appid::{IdClaims, Verified};
@@ -34,6 +40,9 @@ pub const MAX_AGE_SECS: i64 = 8 * 3600;
 /// `last_seen` is written back at most this often: every refresh re-seals and resends the
 /// cookie, which is not worth doing on every request.
 pub const ACTIVITY_GRANULARITY_SECS: i64 = 60;
+/// Starts a session's plaintext in the cookie (then the postcard record); a ticket's starts
+/// with `~`.
+const RECORD_LAYOUT: u8 = 4;
 /// Browsers keep cookies of at most 4096 bytes (name + value + attributes); each cookie of
 /// the session stays below this estimate (see `cookie_store`).
 pub const MAX_COOKIE_BYTES: usize = cookie_store::MAX_COOKIE_BYTES;
@@ -63,6 +72,11 @@ pub struct Session {
     /// token with it, logout revokes it. Sealed like the rest; never shown or logged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rt: Option<RefreshToken>,
+    /// The logout form's token for this session (see `logout::csrf_token`), kept so that
+    /// pages need not compute it on every request. Absent in sessions written before it
+    /// existed: then it is computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lt: Option<String>,
     /// For a server-side session, the ticket its cookie holds (never stored with it).
     #[serde(skip)]
     ticket: Option<Box<Ticket>>,
@@ -83,6 +97,9 @@ impl std::fmt::Debug for Session {
 }
 
 /// What the session cookie of a request amounts to.
+// One per request, in the request's cache: boxing the session would cost an allocation on
+// every signed-in request to save bytes on the others.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Loaded {
     /// No session cookie at all.
@@ -167,8 +184,20 @@ impl Session {
             created_at: now,
             last_seen: Some(now),
             rt: None,
+            lt: None,
             ticket: None,
         }
+    }
+
+    /// With the token of its logout form (computed once, at login).
+    pub fn with_logout_token(mut self, token: Option<String>) -> Self {
+        self.lt = token;
+        self
+    }
+
+    /// The logout form's token, when the session carries it.
+    pub fn logout_token(&self) -> Option<&str> {
+        self.lt.as_deref()
     }
 
     /// With the refresh token issued at login: the guard renews the access token with it,
@@ -218,36 +247,84 @@ impl Session {
         (written == 32).then_some(key)
     }
 
-    /// What this request's session cookies carry, and whether they opened only with the
-    /// previous key. Never logs a cookie's value.
+    /// What this request's session cookies carry, and whether they must be sealed again
+    /// (they opened only with the previous key, or are of an older version). Never logs a
+    /// cookie's value.
     fn carried(
         jar: &CookieJar<'_>,
         settings: &SessionSettings,
         metrics: Option<&Metrics>,
     ) -> (Carried, bool) {
-        let (plaintext, with_previous_key) = match cookie_store::read(jar, cookies::SESSION, &settings.store)
-        {
-            Opened::Absent => return (Carried::Absent, false),
-            Opened::Unreadable(reason) => {
-                // Forged, tampered, moved from another cookie name, sealed with another key
-                // (rotation, or instances with different keys: F6, F8), or chunks that do
-                // not belong together.
-                if let Some(metrics) = metrics {
-                    metrics.cookie_undecryptable();
-                }
-                return (Carried::Refused(reason), false);
+        let refused = |reason| {
+            // Forged, tampered, moved from another cookie name, sealed with another key
+            // (rotation, or instances with different keys: F6, F8), or pieces that do not
+            // belong together.
+            if let Some(metrics) = metrics {
+                metrics.cookie_undecryptable();
             }
-            Opened::Value { plaintext, with_previous_key } => (plaintext, with_previous_key),
+            (Carried::Refused(reason), false)
         };
-        if plaintext.starts_with(super::ticket::MARK) {
-            return match Ticket::parse(&plaintext) {
-                Some((sid, ticket)) => (Carried::Ticket(sid.to_string(), ticket), with_previous_key),
+        match session_cookie::read(jar, cookies::SESSION, settings.store.secure, &settings.keys) {
+            Read::Absent => (Carried::Absent, false),
+            Read::Unreadable(reason) => refused(reason),
+            Read::Value { plaintext, with_previous_key } => match Session::decoded(&plaintext) {
+                Some(carried) => (carried, with_previous_key),
                 None => (Carried::Refused("malformed"), false),
+            },
+            Read::Legacy => match cookie_store::read(jar, cookies::SESSION, &settings.store) {
+                Opened::Absent => (Carried::Absent, false),
+                Opened::Unreadable(reason) => refused(reason),
+                Opened::Value { plaintext, .. } => (Session::from_legacy(&plaintext), true),
+            },
+        }
+    }
+
+    /// A session or ticket of the cookie format (see [`Session::encoded`]).
+    fn decoded(plaintext: &[u8]) -> Option<Carried> {
+        match plaintext.first()? {
+            &RECORD_LAYOUT => Session::from_record(plaintext).map(Carried::Session),
+            _ => {
+                let (sid, ticket) = Ticket::parse(std::str::from_utf8(plaintext).ok()?)?;
+                Some(Carried::Ticket(sid.to_string(), ticket))
+            }
+        }
+    }
+
+    /// A server-side session's record: the cookie's binary form, or JSON as older versions
+    /// stored it.
+    fn from_record(record: &[u8]) -> Option<Session> {
+        match record.split_first()? {
+            (&RECORD_LAYOUT, wire) => postcard::from_bytes::<Wire<'_>>(wire).ok().map(Session::from),
+            _ => serde_json::from_slice(record).ok(),
+        }
+    }
+
+    /// A session or ticket as older versions sealed it in Rocket's jar: JSON, or the
+    /// ticket's text.
+    fn from_legacy(plaintext: &str) -> Carried {
+        if plaintext.starts_with(super::ticket::MARK) {
+            return match Ticket::parse(plaintext) {
+                Some((sid, ticket)) => Carried::Ticket(sid.to_string(), ticket),
+                None => Carried::Refused("malformed"),
             };
         }
-        match serde_json::from_str::<Session>(&plaintext) {
-            Ok(session) => (Carried::Session(session), with_previous_key),
-            Err(_) => (Carried::Refused(old_or_malformed(&plaintext)), false),
+        match serde_json::from_str::<Session>(plaintext) {
+            Ok(session) => Carried::Session(session),
+            Err(_) => Carried::Refused(old_or_malformed(plaintext)),
+        }
+    }
+
+    /// The cookie's plaintext of this session: its layout byte, then the postcard record.
+    fn encoded(&self) -> Option<Vec<u8>> {
+        postcard::to_extend(&Wire::from(self), vec![RECORD_LAYOUT]).ok()
+    }
+
+    /// The session the request's cookies carry, opened but not checked (no lifetime,
+    /// idle time or deny-list): for tools and tests that look inside a cookie.
+    pub fn peek(jar: &CookieJar<'_>, settings: &SessionSettings) -> Option<Session> {
+        match Session::carried(jar, settings, None).0 {
+            Carried::Session(session) => Some(session),
+            _ => None,
         }
     }
 
@@ -291,7 +368,7 @@ impl Session {
         };
         let session = ticket
             .open(&sid, &sealed)
-            .and_then(|plaintext| serde_json::from_slice::<Session>(&plaintext).ok())
+            .and_then(|plaintext| Session::from_record(&plaintext))
             .filter(|session| session.sid == sid);
         match session {
             Some(mut session) => {
@@ -311,7 +388,7 @@ impl Session {
             .local_cache_async(async {
                 let rocket = request.rocket();
                 let settings = SessionSettings::of_app(rocket);
-                let (carried, with_previous_key) =
+                let (carried, reseal) =
                     Session::carried(request.cookies(), &settings, rocket.state::<Metrics>());
                 let loaded = match (carried, rocket.state::<SessionStore>()) {
                     (Carried::Absent, _) => Loaded::Absent,
@@ -333,10 +410,9 @@ impl Session {
                         refused => refused,
                     },
                 };
-                if let (true, Loaded::Valid(session)) = (with_previous_key, &loaded) {
-                    tracing::info!(event = "session_resealed", reason = "previous_key");
-                    let _ = session
-                        .write_cookie(request.cookies(), &StoreSettings::rewrite(settings.store.secure));
+                if let (true, Loaded::Valid(session)) = (reseal, &loaded) {
+                    tracing::info!(event = "session_resealed", reason = "previous_key_or_format");
+                    let _ = session.write_cookie(request.cookies(), &settings, HARD_MAX);
                 }
                 RequestSession(loaded)
             })
@@ -387,7 +463,7 @@ impl Session {
         if settings.server_side {
             self.ticket = Some(Box::new(Ticket::new()));
         }
-        let cookies = self.save_with(jar, store, settings, &settings.store, true).await?;
+        let cookies = self.save_with(jar, store, settings, settings.store.max_chunks, true).await?;
         jar.add(cookies::signed_in_marker());
         Ok(cookies)
     }
@@ -400,7 +476,7 @@ impl Session {
         store: &SessionStore,
         settings: &SessionSettings,
     ) -> Result<usize, NotStored> {
-        self.save_with(jar, store, settings, &StoreSettings::rewrite(settings.store.secure), false).await
+        self.save_with(jar, store, settings, HARD_MAX, false).await
     }
 
     /// A server-side session's record goes to the store (its ticket cookie is written only
@@ -410,20 +486,20 @@ impl Session {
         jar: &CookieJar<'_>,
         store: &SessionStore,
         settings: &SessionSettings,
-        cookie_settings: &StoreSettings,
+        max_chunks: usize,
         new: bool,
     ) -> Result<usize, NotStored> {
         let Some(ticket) = &self.ticket else {
-            return self.write_cookie(jar, cookie_settings).map_err(|_| NotStored::TooLarge);
+            return self.write_cookie(jar, settings, max_chunks).map_err(|_| NotStored::TooLarge);
         };
-        let record = serde_json::to_vec(self).map_err(|_| NotStored::TooLarge)?;
+        let record = self.encoded().ok_or(NotStored::TooLarge)?;
         let sealed = ticket.seal(&self.sid, record).ok_or(NotStored::StoreUnavailable)?;
         store
             .put_session(&self.sid, sealed, self.ends_at(settings))
             .await
             .map_err(|_| NotStored::StoreUnavailable)?;
         if new {
-            self.write_cookie(jar, cookie_settings).map_err(|_| NotStored::TooLarge)?;
+            self.write_cookie(jar, settings, max_chunks).map_err(|_| NotStored::TooLarge)?;
         }
         Ok(1)
     }
@@ -437,15 +513,22 @@ impl Session {
     }
 
     /// Seals the session, or its ticket, into as many cookies as it needs (see
-    /// `cookie_store`); the number of cookies, or [`SessionTooLarge`] beyond
-    /// `settings.max_chunks` (nothing is set then).
-    fn write_cookie(&self, jar: &CookieJar<'_>, settings: &StoreSettings) -> Result<usize, SessionTooLarge> {
-        let value = match &self.ticket {
-            Some(ticket) => ticket.cookie_value(&self.sid),
-            None => serde_json::to_string(self).map_err(|_| SessionTooLarge)?,
+    /// `session_cookie`); the number of cookies, or [`SessionTooLarge`] beyond
+    /// `max_chunks` (nothing is set then).
+    fn write_cookie(
+        &self,
+        jar: &CookieJar<'_>,
+        settings: &SessionSettings,
+        max_chunks: usize,
+    ) -> Result<usize, SessionTooLarge> {
+        let plaintext = match &self.ticket {
+            Some(ticket) => ticket.cookie_value(&self.sid).into_bytes(),
+            None => self.encoded().ok_or(SessionTooLarge)?,
         };
         let max_age = self.expires_at - crate::clock::now();
-        cookie_store::write(jar, cookies::SESSION, &value, settings, max_age).map_err(|_| SessionTooLarge)
+        let limits = (settings.store.secure, max_chunks);
+        session_cookie::write(jar, cookies::SESSION, plaintext, &settings.keys, limits, max_age)
+            .map_err(|_| SessionTooLarge)
     }
 
     /// The renewed session `renewed` of this one, kept where this one is kept.
@@ -462,6 +545,69 @@ impl Session {
     /// Removes the session's cookies (every chunk).
     pub fn clear(jar: &CookieJar<'_>, secure: bool) {
         cookie_store::clear(jar, cookies::SESSION, secure);
+    }
+}
+
+/// A session rewritten (a renewal, a touch, a re-seal) was accepted before, so its size
+/// was checked then: every chunk count up to the hard maximum.
+const HARD_MAX: usize = cookie_store::HARD_MAX_CHUNKS;
+
+/// The session as the cookie holds it (see [`Session::encoded`]): positional, so every
+/// field is always present; a new field needs a new [`RECORD_LAYOUT`].
+#[derive(Serialize, Deserialize)]
+struct Wire<'a> {
+    sid: &'a str,
+    sub: &'a str,
+    #[serde(borrow)]
+    name: Option<&'a str>,
+    #[serde(borrow)]
+    email: Option<&'a str>,
+    access_token: &'a str,
+    th: &'a str,
+    expires_at: i64,
+    created_at: i64,
+    last_seen: i64,
+    #[serde(borrow)]
+    refresh_token: Option<&'a str>,
+    #[serde(borrow)]
+    logout_token: Option<&'a str>,
+}
+
+impl<'a> From<&'a Session> for Wire<'a> {
+    fn from(session: &'a Session) -> Self {
+        Wire {
+            sid: &session.sid,
+            sub: &session.sub,
+            name: session.name.as_deref(),
+            email: session.email.as_deref(),
+            access_token: session.access_token.secret(),
+            th: &session.th,
+            expires_at: session.expires_at,
+            created_at: session.created_at,
+            last_seen: session.last_seen(),
+            refresh_token: session.rt.as_ref().map(RefreshToken::secret),
+            logout_token: session.lt.as_deref(),
+        }
+    }
+}
+
+impl From<Wire<'_>> for Session {
+    fn from(wire: Wire<'_>) -> Self {
+        Session {
+            v: VERSION,
+            sid: wire.sid.to_string(),
+            sub: wire.sub.to_string(),
+            name: wire.name.map(str::to_string),
+            email: wire.email.map(str::to_string),
+            access_token: AccessToken::new(wire.access_token.to_string()),
+            th: wire.th.to_string(),
+            expires_at: wire.expires_at,
+            created_at: wire.created_at,
+            last_seen: Some(wire.last_seen),
+            rt: wire.refresh_token.map(|token| RefreshToken::new(token.to_string())),
+            lt: wire.logout_token.map(str::to_string),
+            ticket: None,
+        }
     }
 }
 
@@ -486,11 +632,13 @@ pub struct SessionSettings {
     pub max_age_secs: i64,
     /// New sessions are kept in the session store, with a ticket in the cookie.
     pub server_side: bool,
+    /// The keys the session cookie is sealed with.
+    pub keys: Arc<CookieKeys>,
 }
 
 impl SessionSettings {
-    /// The configured settings.
-    pub fn of(config: &AppIdConfig) -> Self {
+    /// The configured settings, sealing with `keys`.
+    pub fn of(config: &AppIdConfig, keys: Arc<CookieKeys>) -> Self {
         SessionSettings {
             store: StoreSettings {
                 secure: config.secure_cookies(),
@@ -500,25 +648,29 @@ impl SessionSettings {
             idle_secs: i64::try_from(config.session_idle_secs).unwrap_or(IDLE_TIMEOUT_SECS),
             max_age_secs: i64::try_from(config.session_max_age_secs).unwrap_or(MAX_AGE_SECS),
             server_side: config.session_store == SessionStoreMode::Server,
+            keys,
         }
     }
 
     /// The app's settings, derived once at ignite (managed by the composition root), or the
-    /// defaults in an app built without it.
+    /// defaults in an app built without it (with keys derived from its `secret_key`).
     pub fn of_app(rocket: &Rocket<Orbit>) -> Cow<'_, SessionSettings> {
         match rocket.state::<SessionSettings>() {
             Some(settings) => Cow::Borrowed(settings),
-            None => Cow::Owned(SessionSettings::defaults(false)),
+            None => {
+                Cow::Owned(SessionSettings::defaults(false, CookieKeys::from_figment(rocket.figment(), None)))
+            }
         }
     }
 
     /// The default timeouts, no previous key.
-    pub fn defaults(secure: bool) -> Self {
+    pub fn defaults(secure: bool, keys: Arc<CookieKeys>) -> Self {
         SessionSettings {
             store: StoreSettings::rewrite(secure),
             idle_secs: IDLE_TIMEOUT_SECS,
             max_age_secs: MAX_AGE_SECS,
             server_side: false,
+            keys,
         }
     }
 }
@@ -532,6 +684,22 @@ mod tests {
         assert_eq!(old_or_malformed(r#"{"v":2,"sid":"x"}"#), "old_version");
         assert_eq!(old_or_malformed(r#"{"sid":"x"}"#), "malformed");
         assert_eq!(old_or_malformed("not json"), "malformed");
+    }
+
+    /// The binary record (the cookie's, and a server-side session's) holds the same session
+    /// as the JSON of older versions, which still reads, in fewer bytes.
+    #[test]
+    fn the_binary_record_and_the_older_json_read_as_the_same_session() {
+        let stored = r#"{"v":3,"sid":"s","sub":"u","name":"Ann","email":null,"access_token":"at-CANARY","th":"h","expires_at":9,"created_at":1,"last_seen":2,"rt":"rt-CANARY","lt":"logout"}"#;
+        let session: Session = serde_json::from_str(stored).unwrap();
+        let binary = session.encoded().unwrap();
+        assert_eq!(binary[0], RECORD_LAYOUT);
+        assert!(binary.len() < stored.len() / 2, "{} bytes", binary.len());
+        for record in [&binary[..], stored.as_bytes()] {
+            let read = Session::from_record(record).unwrap();
+            assert_eq!(serde_json::to_string(&read).unwrap(), stored);
+        }
+        assert!(Session::from_record(&binary[..binary.len() - 1]).is_none(), "a cut record");
     }
 
     /// Sessions written when the tokens were plain strings still open, and are written back

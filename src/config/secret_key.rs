@@ -62,12 +62,40 @@ impl SessionKey {
         }
     }
 
+    /// The key Rocket installs for the `secret_key` of `figment`, read as Rocket reads it
+    /// (44 or 88 characters of base64, 64 of hex, or an array of bytes); `None` when there
+    /// is none (Rocket then generates one per process) or Rocket would refuse it.
+    pub fn from_rocket_setting(figment: &rocket::figment::Figment) -> Option<Self> {
+        let bytes = match figment.extract_inner::<String>("secret_key") {
+            Ok(text) => match text.len() {
+                44 | 88 => STANDARD.decode(&text).ok()?,
+                64 => hex_bytes(&text)?,
+                _ => return None,
+            },
+            Err(_) => figment.extract_inner::<Vec<u8>>("secret_key").ok()?,
+        };
+        SessionKey::from_bytes(&bytes)
+    }
+
+    /// The half of the key that encrypts (Rocket's private cookies use it for AES-256-GCM).
+    pub fn encryption(&self) -> &[u8] {
+        self.0.encryption()
+    }
+
     /// Opens a private cookie sealed with this key (the cookie's name is the associated
     /// data, as in Rocket): its plaintext value, or `None`.
     pub fn open(&self, sealed: &cookie::Cookie<'static>) -> Option<String> {
         let jar = cookie::CookieJar::new();
         jar.private(&self.0).decrypt(sealed.clone()).map(|c| c.value().to_string())
     }
+}
+
+/// The bytes of a hex string, as Rocket also accepts `secret_key` in hex.
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
 impl std::fmt::Debug for SessionKey {

@@ -22,6 +22,7 @@ use crate::appid::AppId;
 use crate::auth::limits::SignInLimits;
 use crate::auth::logout::CsrfKey;
 use crate::auth::session::SessionSettings;
+use crate::auth::session_cookie::CookieKeys;
 use crate::auth::store::SessionStore;
 use crate::config::{validate, ConfigProblems, RawSettings};
 use crate::metrics::Metrics;
@@ -99,7 +100,8 @@ impl Fairing for AppIdFairing {
                 }
             },
         };
-        let session_settings = SessionSettings::of(&config);
+        let cookie_keys = CookieKeys::from_figment(&figment, config.previous_session_key.as_ref());
+        let session_settings = SessionSettings::of(&config, cookie_keys);
         let appid = match AppId::sharing_budget(config, metrics.clone(), shared_budget) {
             Ok(appid) => appid,
             Err(_) => {

@@ -164,5 +164,5 @@ async fn r_e3_10000_generated_callback_queries_never_fail_open() {
     eprintln!("{CASES} callback queries in {elapsed:?}: statuses {statuses:?}, {duplicates} with a repeated code/state, {exchanges} reached the token endpoint, {flows} ended a provider flow");
     assert!(duplicates > 500, "the generator repeats parameters often enough ({duplicates})");
     assert!(exchanges > 0, "some cases pass every check and reach the (refusing) token endpoint");
-    assert!(app.client.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app.client).is_none());
 }

@@ -103,9 +103,7 @@ async fn api_me_answers_a_valid_bearer_token_with_the_callers_identity_roles_and
 async fn a_real_access_token_from_a_login_works_as_a_bearer_token() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let session = app.client.cookies().get_private("appid_session").unwrap();
-    let access =
-        serde_json::from_str::<Value>(session.value()).unwrap()["access_token"].as_str().unwrap().to_string();
+    let access = app.session_json()["access_token"].as_str().unwrap().to_string();
     let bare = app.bare_browser(json!({})).await;
     let response = get_with(&bare, "/api/me", Some(&format!("Bearer {access}"))).await;
     assert_eq!(response.status(), Status::Ok);

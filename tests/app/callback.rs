@@ -46,7 +46,7 @@ async fn assert_cancelled(response: LocalResponse<'_>) -> String {
 /// Asserts that this browser has no session: no cookie, and the protected page sends it
 /// to the provider. (Starts a new login: call it last.)
 async fn assert_not_logged_in(app: &TestApp) {
-    assert!(app.client.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app.client).is_none());
     let response = app.get("/auth_route").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&app.idp.oauth_server_url));
@@ -115,7 +115,7 @@ async fn b17_a_valid_callback_opened_in_another_browser_is_refused_without_a_tok
     let victims_authorization = Url::parse(&location(&start)).unwrap();
     let victims_callback = app.sign_in_at_provider(&victims_authorization, ALICE).await;
     assert_eq!(victim.get(victims_callback).dispatch().await.status(), Status::SeeOther);
-    let before = victim.cookies().get_private("appid_session").unwrap();
+    let before = session_of(&victim).unwrap();
     let calls = app.token_calls();
 
     let response = victim.get(attackers_callback).dispatch().await;
@@ -124,8 +124,8 @@ async fn b17_a_valid_callback_opened_in_another_browser_is_refused_without_a_tok
     assert!(response.into_string().await.unwrap().contains(REFUSED));
     assert_eq!(app.token_calls(), calls, "no exchange for a foreign callback");
 
-    let after = victim.cookies().get_private("appid_session").unwrap();
-    assert_eq!(before.value(), after.value(), "the victim's session is unchanged");
+    let after = session_of(&victim).unwrap();
+    assert_eq!(before, after, "the victim's session is unchanged");
     let page = visit(&victim, "/auth_route").await;
     assert_eq!(page.status(), Status::Ok);
     let body = page.into_string().await.unwrap();
@@ -341,7 +341,7 @@ async fn b29_a_posted_callback_is_not_processed() {
     assert!(matches!(response.status().code, 404 | 405), "{}", response.status());
     assert!(response.cookies().get("appid_session").is_none());
     assert_eq!(app.token_calls(), 0);
-    assert!(app.client.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app.client).is_none());
     assert!(
         app.client.cookies().get_private("appid_login").is_some(),
         "the transaction was not even consumed"

@@ -59,22 +59,9 @@ fn chunks_removed(response: &LocalResponse<'_>) -> Vec<String> {
     names
 }
 
-/// The session of a tracked browser, joined from its chunks and decrypted (white box: each
-/// chunk is `~c1.{write id}.{index}.{count}.{piece}`).
+/// The session of a tracked browser, joined from its chunks and opened with the app's keys.
 fn joined_session(client: &Client) -> Value {
-    let jar = client.cookies();
-    let first = jar.get_private("appid_session").expect("a session").value().to_string();
-    let Some(header) = first.strip_prefix("~c1.") else {
-        return serde_json::from_str(&first).unwrap();
-    };
-    let count: usize = header.split('.').nth(2).unwrap().parse().unwrap();
-    let mut joined = String::new();
-    for index in 0..count {
-        let name = if index == 0 { "appid_session".to_string() } else { format!("appid_session.{index}") };
-        let chunk = jar.get_private(&name).unwrap_or_else(|| panic!("chunk {name}")).value().to_string();
-        joined.push_str(chunk.splitn(5, '.').nth(4).unwrap());
-    }
-    serde_json::from_str(&joined).unwrap()
+    session_of(client).expect("a session")
 }
 
 /// A protected page in `client`'s browser: 200 and the user's e-mail, or the status.

@@ -249,6 +249,27 @@ pub async fn visit_with_session<'c>(client: &'c Client, session: &Value) -> Loca
         .await
 }
 
+/// The session the cookies of `client` carry, opened with the app's keys (in any of the
+/// cookie formats the app reads), as JSON; `None` without one.
+pub fn session_of(client: &Client) -> Option<Value> {
+    let settings = rocket_appid::auth::session::SessionSettings::of_app(client.rocket());
+    let session = rocket_appid::auth::session::Session::peek(&client.cookies(), &settings)?;
+    Some(serde_json::to_value(&session).unwrap())
+}
+
+/// The plaintext of the session cookie of `client` (a ticket's, in the server-side mode),
+/// opened with the app's keys.
+pub fn session_plaintext(client: &Client) -> String {
+    let settings = rocket_appid::auth::session::SessionSettings::of_app(client.rocket());
+    let jar = client.cookies();
+    match rocket_appid::auth::session_cookie::read(&jar, "appid_session", false, &settings.keys) {
+        rocket_appid::auth::session_cookie::Read::Value { plaintext, .. } => {
+            String::from_utf8(plaintext).unwrap()
+        }
+        other => panic!("no session cookie that opens: {other:?}"),
+    }
+}
+
 /// The app under test and the identity provider it talks to.
 pub struct TestApp {
     pub client: Client,
@@ -347,8 +368,7 @@ impl TestApp {
 
     /// The session of the test browser, decrypted.
     pub fn session_json(&self) -> Value {
-        let cookie = self.client.cookies().get_private("appid_session").expect("a session");
-        serde_json::from_str(cookie.value()).unwrap()
+        session_of(&self.client).expect("a session")
     }
 
     /// The pending login transaction of the test browser, decrypted.

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use appid_emulator::Endpoint;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rocket::http::{Cookie, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
@@ -175,10 +175,11 @@ async fn b33_a_session_cookie_with_one_flipped_bit_is_no_session() {
     let response = visit_with_cookie_header(&browser, &format!("appid_session={sealed}")).await;
     assert_eq!(response.status(), Status::Ok);
 
-    let mut bytes = STANDARD.decode(&sealed).unwrap();
+    let body = sealed.strip_prefix("s4.").expect("the session cookie's format");
+    let mut bytes = URL_SAFE_NO_PAD.decode(body).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
-    let flipped = STANDARD.encode(bytes);
+    let flipped = format!("s4.{}", URL_SAFE_NO_PAD.encode(bytes));
     let before = provider_use(&app);
     let undecryptable = undecryptable_cookies(&browser);
     let response = visit_with_cookie_header(&browser, &format!("appid_session={flipped}")).await;
@@ -318,10 +319,16 @@ async fn r_c2_an_idle_session_ends_and_activity_is_written_back_at_most_once_a_m
     let session = app.session_json();
     assert!(session["last_seen"].as_i64().is_some(), "the session records its last use");
 
-    // Used 10 s ago: accepted, not rewritten.
+    // Used 10 s ago: accepted, not rewritten. (`visit_with_session` seals the session in
+    // Rocket's jar, as older versions did: that is written back once in the current format,
+    // with `last_seen` unchanged, and the current format then stays as it is.)
     let mut recent = session.clone();
     recent["last_seen"] = json!(now() - 10);
     let response = visit_with_session(&browser, &recent).await;
+    assert_eq!(response.status(), Status::Ok);
+    let current = session_set_cookie(&response).expect("an older format is written back");
+    assert!(current.starts_with("s4."));
+    let response = visit_with_cookie_header(&browser, &format!("appid_session={current}")).await;
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(session_set_cookie(&response), None, "not rewritten within the minute");
 
@@ -332,8 +339,7 @@ async fn r_c2_an_idle_session_ends_and_activity_is_written_back_at_most_once_a_m
     let response = visit_with_session(&tracked, &older).await;
     assert_eq!(response.status(), Status::Ok);
     assert!(session_set_cookie(&response).is_some_and(|v| !v.is_empty()), "the activity is written back");
-    let rewritten: Value =
-        serde_json::from_str(tracked.cookies().get_private("appid_session").unwrap().value()).unwrap();
+    let rewritten: Value = session_of(&tracked).unwrap();
     assert!(rewritten["last_seen"].as_i64().unwrap() >= now() - 2);
     assert_eq!(rewritten["sid"], session["sid"], "the same session, only its activity updated");
     assert_eq!(rewritten["expires_at"], session["expires_at"], "the absolute expiry does not move");
@@ -346,6 +352,23 @@ async fn r_c2_an_idle_session_ends_and_activity_is_written_back_at_most_once_a_m
     let response = visit_with_session(&browser, &idle).await;
     assert_treated_as_absent(&app, &response, before);
     assert_eq!(session_set_cookie(&response).as_deref(), Some(""));
+}
+
+/// Sessions written by older versions (JSON sealed in Rocket's private jar) keep working
+/// after an upgrade, and are written back in the current format at once.
+#[rocket::async_test]
+async fn a_session_cookie_of_the_older_format_is_accepted_and_written_back_in_the_current_one() {
+    let app = spawn_app().await;
+    app.login_as(ALICE, "/auth_route").await;
+    let session = app.session_json();
+    let tracked = app.other_browser(json!({})).await;
+    let response = visit_with_session(&tracked, &session).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(response.into_string().await.unwrap().contains(ALICE));
+    let written = tracked.cookies().get("appid_session").expect("written back").value().to_string();
+    assert!(written.starts_with("s4."), "the current format");
+    assert_eq!(session_of(&tracked).unwrap(), session, "the same session");
+    assert_eq!(visit(&tracked, "/auth_route").await.status(), Status::Ok);
 }
 
 #[rocket::async_test]

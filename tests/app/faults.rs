@@ -273,7 +273,7 @@ async fn f5_a_provider_clock_61_seconds_or_10_minutes_ahead_is_refused() {
     for offset in [61, 600] {
         let (app, status) = login_with_clock_offset(offset, 3600).await;
         assert_eq!(status, Status::BadRequest, "offset {offset}: tokens issued in the future");
-        assert!(app.client.cookies().get_private("appid_session").is_none(), "offset {offset}");
+        assert!(session_of(&app.client).is_none(), "offset {offset}");
         assert_eq!(app.idp.emulator.calls(Endpoint::ManagementRoles), 0, "no token was used");
     }
 }
@@ -284,7 +284,7 @@ async fn f5_a_provider_clock_10_minutes_behind_makes_short_lived_tokens_expired_
     // clock 61 s behind with 1-hour tokens only ages them by a minute: accepted, correctly.)
     let (app, status) = login_with_clock_offset(-600, 300).await;
     assert_eq!(status, Status::BadRequest);
-    assert!(app.client.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app.client).is_none());
     assert_eq!(app.idp.emulator.calls(Endpoint::ManagementRoles), 0);
 }
 
@@ -297,7 +297,7 @@ async fn assert_revoked_iam_key_is_503_and_not_asked_per_request(status: u16) {
     for _ in 0..3 {
         let callback = app.login_as(ALICE, "/auth_route").await;
         assert_unavailable(callback).await;
-        assert!(app.client.cookies().get_private("appid_session").is_none());
+        assert!(session_of(&app.client).is_none());
     }
     assert_eq!(app.idp.emulator.calls(Endpoint::IamToken), 1, "IAM asked once per hold period");
     assert_eq!(app.idp.emulator.calls(Endpoint::ManagementRoles), 0);
@@ -334,7 +334,7 @@ async fn r_o8_a_token_endpoint_503_is_never_retried_and_the_user_gets_503() {
     app.idp.emulator.set_fault(Endpoint::Token, Fault::status(503).times(1));
     assert_unavailable(app.login_as(ALICE, "/auth_route").await).await;
     assert_eq!(app.idp.emulator.calls(Endpoint::Token), 1, "a code is single-use: never retried");
-    assert!(app.client.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app.client).is_none());
 }
 
 #[rocket::async_test]
@@ -658,7 +658,7 @@ async fn b71_keys_failing_at_first_use_give_503_and_a_later_login_succeeds_witho
     drop(response);
     let callback = sign_in(&authorization, ALICE).await;
     assert_unavailable(client.get(callback).dispatch().await).await;
-    assert!(client.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&client).is_none());
 
     idp.emulator.clear_fault(Endpoint::PublicKeys);
     let response = visit(&client, "/auth_route").await;
@@ -676,7 +676,7 @@ async fn f5_a_provider_clock_ahead_by_more_than_the_leeway_is_logged_as_clock_sk
     app.idp.emulator.set_clock_offset(61);
     start_of_next_second().await; // see login_with_clock_offset
     assert_eq!(login_status(&app, ALICE).await, Status::BadRequest);
-    assert!(app.client.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app.client).is_none());
     let logged = logs.text();
     assert!(logged.contains("clock_skew_suspected"), "the reason is logged:\n{logged}");
 }

@@ -209,7 +209,7 @@ async fn f18_with_introspection_cached_a_revoked_token_is_refused_once_the_ttl_h
     assert_eq!(response.status(), Status::SeeOther, "refused after the TTL");
     assert!(location(&response).starts_with(&app.idp.oauth_server_url), "to the login");
     drop(response);
-    assert!(app.client.cookies().get_private("appid_session").is_none(), "the session cookie is removed");
+    assert!(session_of(&app.client).is_none(), "the session cookie is removed");
     assert_eq!(app.idp.emulator.calls(Endpoint::Introspect), 2, "once per TTL");
 }
 
@@ -252,11 +252,7 @@ async fn with_cached_keys_sessions_keep_working_while_the_provider_is_down() {
 
 /// The access token inside the test browser's session cookie.
 fn session_access_token(app: &TestApp) -> String {
-    let cookie = app.client.cookies().get_private("appid_session").unwrap();
-    serde_json::from_str::<serde_json::Value>(cookie.value()).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    app.session_json()["access_token"].as_str().unwrap().to_string()
 }
 
 #[rocket::async_test]

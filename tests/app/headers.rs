@@ -253,11 +253,7 @@ async fn b95_identity_headers_and_a_bearer_token_without_the_cookie_are_ignored(
     // A genuine access token of Alice's, from a real login in another browser.
     let other = spawn_app().await;
     other.login_as(ALICE, "/auth_route").await;
-    let session = other.client.cookies().get_private("appid_session").unwrap();
-    let token = serde_json::from_str::<serde_json::Value>(session.value()).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = other.session_json()["access_token"].as_str().unwrap().to_string();
     let bare = app.bare_browser(json!({})).await;
     let identity = [
         ("X-Forwarded-User", "admin"),

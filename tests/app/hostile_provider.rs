@@ -253,7 +253,7 @@ async fn assert_sign_in_failed(app: &Client, response: LocalResponse<'_>) {
     assert!(response.cookies().get("appid_session").is_none());
     let body = response.into_string().await.unwrap();
     assert!(body.contains(REFUSED), "the sign-in page: {body}");
-    assert!(app.cookies().get_private("appid_session").is_none());
+    assert!(session_of(app).is_none());
 }
 
 /// 503, the unavailable page with `Retry-After`, no session.
@@ -264,7 +264,7 @@ async fn assert_unavailable(app: &Client, response: LocalResponse<'_>) {
     assert!(response.cookies().get("appid_session").is_none());
     let body = response.into_string().await.unwrap();
     assert!(body.contains(UNAVAILABLE), "the unavailable page: {body}");
-    assert!(app.cookies().get_private("appid_session").is_none());
+    assert!(session_of(app).is_none());
 }
 
 /// Asserts a login whose id_token is made by `id_token` is refused with the sign-in page,
@@ -306,7 +306,7 @@ async fn assert_id_claims_accepted(change: impl FnOnce(&Provider, &mut Value)) {
         .await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/auth_route");
-    assert!(app.cookies().get_private("appid_session").is_some());
+    assert!(session_of(&app).is_some());
 }
 
 /// Asserts a login whose token endpoint answers `answer` gives the 503 page.
@@ -519,7 +519,7 @@ async fn b46_tokens_without_kid_are_accepted_when_the_jwks_has_one_key() {
         })
         .await;
     assert_eq!(response.status(), Status::SeeOther);
-    assert!(app.cookies().get_private("appid_session").is_some());
+    assert!(session_of(&app).is_some());
 }
 
 #[rocket::async_test]
@@ -757,7 +757,7 @@ async fn a_40_kb_access_token_gives_the_session_too_large_page() {
         .await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
     assert!(response.into_string().await.unwrap().contains("Session too large"));
-    assert!(app.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app).is_none());
 }
 
 /// Issue 19 item 5: App ID's documentation shows `typ: JOSE` (its v3 tokens' type).
@@ -776,7 +776,7 @@ async fn an_id_token_typed_jose_is_accepted() {
         })
         .await;
     assert_eq!(response.status(), Status::SeeOther);
-    assert!(app.cookies().get_private("appid_session").is_some());
+    assert!(session_of(&app).is_some());
 }
 
 /// The app trusting the audience `spa-client` (another client of the tenant).
@@ -885,7 +885,7 @@ async fn b63_an_incomplete_token_response_starts_no_session_and_uses_no_token() 
     assert!(response.headers().get_one("Location").is_none());
     assert!(response.cookies().get("appid_session").is_none());
 
-    assert!(app.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app).is_none());
     assert_eq!(provider.calls(ROLES_PATH).await, 0);
     assert_eq!(provider.calls(IAM_PATH).await, 0);
 }
@@ -942,7 +942,7 @@ async fn r_t12_a_matching_at_hash_is_accepted() {
         })
         .await;
     assert_eq!(response.status(), Status::SeeOther);
-    assert!(app.cookies().get_private("appid_session").is_some());
+    assert!(session_of(&app).is_some());
 }
 
 /// R-A8 / RFC 9207: a provider that advertises `iss` on authorization responses.
@@ -981,7 +981,7 @@ async fn b26_when_discovery_advertises_iss_a_callback_with_our_issuer_logs_in() 
         .finish();
     let response = app.get(format!("/afterauth?{query}")).dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
-    assert!(app.cookies().get_private("appid_session").is_some());
+    assert!(session_of(&app).is_some());
 }
 
 #[rocket::async_test]
@@ -1001,7 +1001,7 @@ async fn b65_invalid_grant_gives_the_start_again_page_without_a_retry() {
     assert!(body.contains("took too long or was already used"));
     assert!(!body.contains("code expired"), "no provider text on the page");
     assert_eq!(provider.calls(TOKEN_PATH).await, 1, "never retried");
-    assert!(app.cookies().get_private("appid_session").is_none());
+    assert!(session_of(&app).is_none());
 }
 
 #[rocket::async_test]
@@ -1429,7 +1429,7 @@ async fn raw_id_token_login(accepted: bool, make: impl FnOnce(&Provider, &Login)
     if accepted {
         assert_eq!(response.status(), Status::SeeOther);
         assert_eq!(location(&response), "/auth_route");
-        assert!(app.cookies().get_private("appid_session").is_some());
+        assert!(session_of(&app).is_some());
     } else {
         assert_sign_in_failed(&app, response).await;
         assert_eq!(provider.calls(TOKEN_PATH).await, 1);

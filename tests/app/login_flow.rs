@@ -184,13 +184,11 @@ async fn a_logout_posted_from_another_site_is_refused_and_keeps_the_session() {
 async fn a_second_login_gets_a_new_session() {
     let app = spawn_app().await;
     app.login_as(ALICE, "/auth_route").await;
-    let first = app.client.cookies().get_private("appid_session").unwrap().value().to_string();
+    let first = app.session_json();
     app.logout().await;
     app.login_as(CAROL, "/auth_route").await;
-    let second = app.client.cookies().get_private("appid_session").unwrap().value().to_string();
-    let sid =
-        |v: &str| serde_json::from_str::<serde_json::Value>(v).unwrap()["sid"].as_str().unwrap().to_string();
-    assert_ne!(sid(&first), sid(&second));
+    let second = app.session_json();
+    assert_ne!(first["sid"], second["sid"]);
 }
 
 #[rocket::async_test]

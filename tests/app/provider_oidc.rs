@@ -49,9 +49,7 @@ async fn a_generic_provider_is_introspected_when_discovery_lists_the_endpoint() 
     let asked = app.idp.emulator.calls(Endpoint::Introspect);
     assert!(asked >= 1, "the listed endpoint is used");
     // A token revoked at the provider stops working at once with policy `always`.
-    let cookie = app.client.cookies().get_private("appid_session").unwrap();
-    let token =
-        serde_json::from_str::<Value>(cookie.value()).unwrap()["access_token"].as_str().unwrap().to_string();
+    let token = app.session_json()["access_token"].as_str().unwrap().to_string();
     app.idp.emulator.revoke_access_token(&token);
     let response = app.get("/auth_route").await;
     assert_eq!(response.status(), Status::SeeOther, "a revoked token means logging in again");

@@ -158,7 +158,7 @@ async fn r_x1_the_open_redirect_corpus_through_the_app_never_leads_off_our_origi
         started.elapsed()
     );
     assert!(as_query >= 100, "most payloads are expressible as a query ({as_query})");
-    assert_eq!(app.client.cookies().get_private("appid_session"), None);
+    assert!(session_of(&app.client).is_none());
 }
 
 /// Strings biased toward what breaks redirect checks: slashes, backslashes, `%` escapes,

@@ -14,8 +14,7 @@ use crate::common::*;
 async fn session_and_browser(settings: Value) -> (TestApp, Value, Client) {
     let app = spawn_app_with(Default::default(), settings.clone()).await;
     assert_eq!(app.login_as(ALICE, "/auth_route").await.status(), Status::SeeOther);
-    let cookie = app.client.cookies().get_private("appid_session").expect("a session");
-    let session = serde_json::from_str(cookie.value()).unwrap();
+    let session = app.session_json();
     let browser = app.bare_browser(settings).await;
     (app, session, browser)
 }

@@ -53,7 +53,7 @@ const REASONS: &[&str] = &[
 /// What a grace record holds: a decided renewal (never an `Unavailable` one).
 #[derive(Serialize, Deserialize)]
 enum Record {
-    Renewed(Session),
+    Renewed(Box<Session>),
     Rejected(String),
 }
 
@@ -106,7 +106,7 @@ pub fn open_bytes(key: &[u8], name: &str, sealed: &[u8]) -> Option<Vec<u8>> {
 /// kept) or if sealing fails.
 pub fn seal(outcome: &Renewal, refresh_token: &str, name: &str) -> Option<Vec<u8>> {
     let record = match outcome {
-        Renewal::Renewed(session) => Record::Renewed((**session).clone()),
+        Renewal::Renewed(session) => Record::Renewed(Box::new((**session).clone())),
         Renewal::Rejected(reason) => Record::Rejected((*reason).to_string()),
         Renewal::Unavailable(_) => return None,
     };
@@ -117,7 +117,7 @@ pub fn seal(outcome: &Renewal, refresh_token: &str, name: &str) -> Option<Vec<u8
 pub fn open(sealed: &[u8], refresh_token: &str, name: &str) -> Option<Renewal> {
     let plaintext = open_bytes(&key_for(refresh_token)?, name, sealed)?;
     Some(match serde_json::from_slice(&plaintext).ok()? {
-        Record::Renewed(session) => Renewal::Renewed(Arc::new(session)),
+        Record::Renewed(session) => Renewal::Renewed(Arc::new(*session)),
         Record::Rejected(reason) => Renewal::Rejected(
             REASONS.iter().find(|known| **known == reason).copied().unwrap_or("refresh_refused"),
         ),
