@@ -1,6 +1,7 @@
 //! Pages, error pages (catchers), the sign-in and sign-out routes, and response headers:
 //! everything the user sees. `auth` decides; this module renders.
 
+pub mod account;
 pub mod catchers;
 pub mod drain;
 pub mod escape;

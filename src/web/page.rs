@@ -92,14 +92,35 @@ impl<'r> Responder<'r, 'static> for Page {
         context.insert("nav_admin", &decision(request).as_ref().is_ok_and(Admin::allows));
         // Every page's header shows who is signed in, from the session cookie.
         let session = Session::of_request(request);
-        match (&self.shown, session) {
-            (Shown::This(viewer), _) => insert_viewer(&mut context, &viewer.name, &viewer.email),
-            (Shown::FromSession, Some(session)) => insert_viewer(&mut context, &session.name, &session.email),
-            (Shown::Nobody, _) | (Shown::FromSession, None) => context.insert("viewer", &false),
-        }
-        // The header's logout form posts the session's logout token.
-        if let Some(token) = session.and_then(|s| crate::auth::logout::csrf_token(request.rocket(), &s.sid)) {
-            context.insert("logout_csrf", &token);
+        let renderer = request.rocket().state::<Renderer>();
+        match (&self.shown, session, renderer) {
+            (Shown::Nobody, _, _) | (Shown::FromSession, None, _) => context.insert("viewer", &false),
+            // The header's block of a session, rendered once (see `web::account`): the
+            // page itself gets only `viewer` and `viewer_label`.
+            (Shown::FromSession, Some(session), Some(renderer)) => {
+                let (name, email) = (shown(&session.name), shown(&session.email));
+                context.insert("viewer", &true);
+                context.insert("viewer_label", label(name, email));
+                let block = renderer.account(session, || {
+                    let mut block = Context::new();
+                    insert_viewer(&mut block, &session.name, &session.email);
+                    insert_logout_token(&mut block, request, session);
+                    block
+                });
+                if let Some(block) = block {
+                    context.insert("account", &*block);
+                }
+            }
+            (Shown::FromSession, Some(session), None) => {
+                insert_viewer(&mut context, &session.name, &session.email);
+                insert_logout_token(&mut context, request, session);
+            }
+            (Shown::This(viewer), session, _) => {
+                insert_viewer(&mut context, &viewer.name, &viewer.email);
+                if let Some(session) = session {
+                    insert_logout_token(&mut context, request, session);
+                }
+            }
         }
         let mut response = match request.rocket().state::<Renderer>() {
             Some(renderer) => {
@@ -125,14 +146,34 @@ impl<'r> Responder<'r, 'static> for Page {
 /// `viewer_label` (the name, else the e-mail, else a fixed text), `viewer_name` and
 /// `viewer_email` (`null` when unknown). Flat because Tera looks up a dotted name
 /// (`viewer.name`) with four string allocations and a flat one with none; and the label
-/// is chosen once here rather than by
-/// chained `default` filters in every template that shows it.
+/// is chosen once here rather than by chained `default` filters in every template that
+/// shows it. Pages of the session's own user get only `viewer` and `viewer_label` (and the
+/// header's `account` block); the whole set goes to that block and to pages that show a
+/// given viewer (the unauthorized page).
 fn insert_viewer(context: &mut Context, name: &Option<String>, email: &Option<String>) {
     let (name, email) = (shown(name), shown(email));
     context.insert("viewer", &true);
-    context.insert("viewer_label", name.or(email).unwrap_or("a user without a name"));
+    context.insert("viewer_label", label(name, email));
     context.insert("viewer_name", &name);
     context.insert("viewer_email", &email);
+}
+
+/// How a signed-in user is named: the name, else the e-mail, else a fixed text.
+fn label<'a>(name: Option<&'a str>, email: Option<&'a str>) -> &'a str {
+    name.or(email).unwrap_or("a user without a name")
+}
+
+/// The logout form's token of `session` as `logout_csrf`: the one it carries, else
+/// computed (sessions written before it was kept).
+fn insert_logout_token(context: &mut Context, request: &Request<'_>, session: &Session) {
+    match session.logout_token() {
+        Some(token) => context.insert("logout_csrf", token),
+        None => {
+            if let Some(token) = crate::auth::logout::csrf_token(request.rocket(), &session.sid) {
+                context.insert("logout_csrf", &token);
+            }
+        }
+    }
 }
 
 /// A profile text as pages show it: a blank one (`""`, spaces) counts as not provided.
