@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bearer;
 pub mod callback;
 pub mod challenge;
+pub mod compact_text;
 pub mod cookie_store;
 pub mod cookies;
 pub mod guard;

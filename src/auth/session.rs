@@ -19,6 +19,7 @@ use std::borrow::Cow;
 
 use std::sync::Arc;
 
+use super::compact_text::Compact;
 use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
 use super::session_cookie::{self, CookieKeys, Read};
@@ -42,7 +43,7 @@ pub const MAX_AGE_SECS: i64 = 8 * 3600;
 pub const ACTIVITY_GRANULARITY_SECS: i64 = 60;
 /// Starts a session's plaintext in the cookie (then the postcard record); a ticket's starts
 /// with `~`.
-const RECORD_LAYOUT: u8 = 4;
+const RECORD_LAYOUT: u8 = 5;
 /// Browsers keep cookies of at most 4096 bytes (name + value + attributes); each cookie of
 /// the session stays below this estimate (see `cookie_store`).
 pub const MAX_COOKIE_BYTES: usize = cookie_store::MAX_COOKIE_BYTES;
@@ -553,40 +554,45 @@ impl Session {
 const HARD_MAX: usize = cookie_store::HARD_MAX_CHUNKS;
 
 /// The session as the cookie holds it (see [`Session::encoded`]): positional, so every
-/// field is always present; a new field needs a new [`RECORD_LAYOUT`].
+/// field is always present; a new field needs a new [`RECORD_LAYOUT`]. Tokens and ids are
+/// kept as raw bytes where they are base64url (see `compact_text`).
 #[derive(Serialize, Deserialize)]
 struct Wire<'a> {
-    sid: &'a str,
-    sub: &'a str,
+    #[serde(borrow)]
+    sid: Compact<'a>,
+    #[serde(borrow)]
+    sub: Compact<'a>,
     #[serde(borrow)]
     name: Option<&'a str>,
     #[serde(borrow)]
     email: Option<&'a str>,
-    access_token: &'a str,
-    th: &'a str,
+    #[serde(borrow)]
+    access_token: Compact<'a>,
+    #[serde(borrow)]
+    th: Compact<'a>,
     expires_at: i64,
     created_at: i64,
     last_seen: i64,
     #[serde(borrow)]
-    refresh_token: Option<&'a str>,
+    refresh_token: Option<Compact<'a>>,
     #[serde(borrow)]
-    logout_token: Option<&'a str>,
+    logout_token: Option<Compact<'a>>,
 }
 
 impl<'a> From<&'a Session> for Wire<'a> {
     fn from(session: &'a Session) -> Self {
         Wire {
-            sid: &session.sid,
-            sub: &session.sub,
+            sid: Compact::of(&session.sid),
+            sub: Compact::of(&session.sub),
             name: session.name.as_deref(),
             email: session.email.as_deref(),
-            access_token: session.access_token.secret(),
-            th: &session.th,
+            access_token: Compact::of(session.access_token.secret()),
+            th: Compact::of(&session.th),
             expires_at: session.expires_at,
             created_at: session.created_at,
             last_seen: session.last_seen(),
-            refresh_token: session.rt.as_ref().map(RefreshToken::secret),
-            logout_token: session.lt.as_deref(),
+            refresh_token: session.rt.as_ref().map(|token| Compact::of(token.secret())),
+            logout_token: session.lt.as_deref().map(Compact::of),
         }
     }
 }
@@ -595,17 +601,17 @@ impl From<Wire<'_>> for Session {
     fn from(wire: Wire<'_>) -> Self {
         Session {
             v: VERSION,
-            sid: wire.sid.to_string(),
-            sub: wire.sub.to_string(),
+            sid: wire.sid.text(),
+            sub: wire.sub.text(),
             name: wire.name.map(str::to_string),
             email: wire.email.map(str::to_string),
-            access_token: AccessToken::new(wire.access_token.to_string()),
-            th: wire.th.to_string(),
+            access_token: AccessToken::new(wire.access_token.text()),
+            th: wire.th.text(),
             expires_at: wire.expires_at,
             created_at: wire.created_at,
             last_seen: Some(wire.last_seen),
-            rt: wire.refresh_token.map(|token| RefreshToken::new(token.to_string())),
-            lt: wire.logout_token.map(str::to_string),
+            rt: wire.refresh_token.map(|token| RefreshToken::new(token.text())),
+            lt: wire.logout_token.map(|token| token.text()),
             ticket: None,
         }
     }

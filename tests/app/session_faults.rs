@@ -113,11 +113,11 @@ async fn f8_two_instances_with_different_keys_never_loop_and_the_mismatch_is_cou
 
 #[rocket::async_test]
 async fn f12_an_access_token_too_large_for_the_cookie_ceiling_gives_the_session_too_large_page() {
-    // Custom claims grow App ID's tokens: here 100 role names of 100 characters copied into
+    // Custom claims grow App ID's tokens: here 100 role names of 150 characters copied into
     // the tokens (the most the app takes from the management API), an access token of about
-    // 14 KB: more than the default ceiling of 4 cookies holds (a 6 KB one fits: chunking.rs).
+    // 20 KB: more than the default ceiling of 4 cookies holds (a 9 KB one fits: chunking.rs).
     let mut config = EmulatorConfig { roles_claim: true, ..EmulatorConfig::default() };
-    let names: Vec<String> = (0..100).map(|i| format!("{i:03}-{}", "r".repeat(96))).collect();
+    let names: Vec<String> = (0..100).map(|i| format!("{i:03}-{}", "r".repeat(146))).collect();
     config.roles.extend(names.iter().map(|n| RoleDef::new(n, &["read"])));
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     config.users.push(TestUser::new("big-claims-user", "Big Claims", "big@example.com", &refs));
