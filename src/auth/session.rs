@@ -248,14 +248,14 @@ impl Session {
         (written == 32).then_some(key)
     }
 
-    /// What this request's session cookies carry, and whether they must be sealed again
-    /// (they opened only with the previous key, or are of an older version). Never logs a
-    /// cookie's value.
+    /// What this request's session cookies carry, and why they must be sealed again, if
+    /// they must: `previous_key` (they opened only with it) or `older_format` (Rocket's
+    /// jar, as older versions sealed them). Never logs a cookie's value.
     fn carried(
         jar: &CookieJar<'_>,
         settings: &SessionSettings,
         metrics: Option<&Metrics>,
-    ) -> (Carried, bool) {
+    ) -> (Carried, Option<&'static str>) {
         let refused = |reason| {
             // Forged, tampered, moved from another cookie name, sealed with another key
             // (rotation, or instances with different keys: F6, F8), or pieces that do not
@@ -263,19 +263,19 @@ impl Session {
             if let Some(metrics) = metrics {
                 metrics.cookie_undecryptable();
             }
-            (Carried::Refused(reason), false)
+            (Carried::Refused(reason), None)
         };
         match session_cookie::read(jar, cookies::SESSION, settings.store.secure, &settings.keys) {
-            Read::Absent => (Carried::Absent, false),
+            Read::Absent => (Carried::Absent, None),
             Read::Unreadable(reason) => refused(reason),
             Read::Value { plaintext, with_previous_key } => match Session::decoded(&plaintext) {
-                Some(carried) => (carried, with_previous_key),
-                None => (Carried::Refused("malformed"), false),
+                Some(carried) => (carried, with_previous_key.then_some("previous_key")),
+                None => (Carried::Refused("malformed"), None),
             },
             Read::Legacy => match cookie_store::read(jar, cookies::SESSION, &settings.store) {
-                Opened::Absent => (Carried::Absent, false),
+                Opened::Absent => (Carried::Absent, None),
                 Opened::Unreadable(reason) => refused(reason),
-                Opened::Value { plaintext, .. } => (Session::from_legacy(&plaintext), true),
+                Opened::Value { plaintext, .. } => (Session::from_legacy(&plaintext), Some("older_format")),
             },
         }
     }
@@ -411,8 +411,8 @@ impl Session {
                         refused => refused,
                     },
                 };
-                if let (true, Loaded::Valid(session)) = (reseal, &loaded) {
-                    tracing::info!(event = "session_resealed", reason = "previous_key_or_format");
+                if let (Some(reason), Loaded::Valid(session)) = (reseal, &loaded) {
+                    tracing::info!(event = "session_resealed", reason);
                     let _ = session.write_cookie(request.cookies(), &settings, HARD_MAX);
                 }
                 RequestSession(loaded)
