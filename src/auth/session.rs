@@ -16,7 +16,6 @@ use rocket::http::CookieJar;
 use rocket::{Orbit, Request, Rocket};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-
 use std::sync::Arc;
 
 use super::compact_text::Compact;

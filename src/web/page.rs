@@ -122,7 +122,7 @@ impl<'r> Responder<'r, 'static> for Page {
                 }
             }
         }
-        let mut response = match request.rocket().state::<Renderer>() {
+        let mut response = match renderer {
             Some(renderer) => {
                 let (content_type, html) =
                     renderer.render(self.template, &context).ok_or(Status::InternalServerError)?;
