@@ -32,6 +32,8 @@ TARGET = next((a for a in sys.argv[1:] if not a.startswith("--")), "target/prof/
 WHOLE = "--whole-process" in sys.argv
 # --server-sessions: APPID_SESSION_STORE=server (the in-process store): a ticket cookie.
 SERVER_SESSIONS = "--server-sessions" in sys.argv
+# The server under test: the example (the app plus the guarded copy of the open page).
+BINARY = "examples/guard_overhead"
 # Name: (route, with the signed-in user's cookie).
 ROUTES = {"anonymous": ("/noauth_route", False), "open": ("/noauth_route", True),
           "protected": ("/auth_route", True), "open, guarded": ("/noauth_route/guarded", True)}
@@ -49,7 +51,7 @@ def instructions_per_request(route, signed_in, env_base, out_dir):
     prefix = os.path.join(out_dir, f"callgrind-{port}")
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", *([] if WHOLE else ["--toggle-collect=*hyper_service_fn*"]),
-         f"--callgrind-out-file={prefix}.out", f"{TARGET}/examples/guard_overhead"],
+         f"--callgrind-out-file={prefix}.out", f"{TARGET}/{BINARY}"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(app + "/noauth_route", 120), "the server did not start under valgrind"

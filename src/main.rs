@@ -53,11 +53,20 @@ async fn main() -> ExitCode {
         Ok("text") => false,
         _ => rocket_appid::config::figment().profile() != "debug",
     };
+    // Lines are written by a thread of their own, so that no request waits for stdout: a
+    // writer that drains all pending lines before it flushes sends them in one system call
+    // under load. Never lossy (a full queue makes the logging thread wait instead), and the
+    // guard flushes what is left when `main` returns.
+    let (stdout, _flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
     let registry = tracing_subscriber::registry().with(no_request_lines).with(filter);
     if json {
-        registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_target(false)).init();
+        let layer = tracing_subscriber::fmt::layer().json().flatten_event(true).with_target(false);
+        registry.with(layer.with_writer(stdout)).init();
     } else {
-        registry.with(tracing_subscriber::fmt::layer().with_target(false)).init();
+        registry.with(tracing_subscriber::fmt::layer().with_target(false).with_writer(stdout)).init();
     }
     let rocket = match rocket_appid::rocket().ignite().await {
         Ok(rocket) => rocket,

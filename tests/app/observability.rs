@@ -102,3 +102,32 @@ fn the_process_logs_one_json_line_per_request_without_the_query() {
     let all = output.join("\n");
     assert!(!all.contains("CANARY"), "a query value reached the log:\n{all}");
 }
+
+/// The request log is written by a thread of its own; on SIGTERM every line of every
+/// request answered reaches stdout before the process exits.
+#[test]
+fn on_sigterm_every_request_line_is_written_before_the_process_exits() {
+    let port = free_port();
+    let mut child = app_process_logging_json(port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http_get(port, "/health").contains("200") {
+        assert!(Instant::now() < deadline, "the app did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    const REQUESTS: usize = 300;
+    for _ in 0..REQUESTS {
+        assert!(http_get(port, "/noauth_route").contains("200"));
+    }
+    let stopped = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(stopped.unwrap().success());
+    let output: Vec<String> =
+        BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success(), "a clean exit");
+    let lines = output
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "request" && v["route"] == "/noauth_route")
+        .count();
+    assert_eq!(lines, REQUESTS, "one line per request, none lost");
+    assert!(output.iter().any(|l| l.contains("\"event\":\"shutdown\"")), "the shutdown is logged too");
+}
