@@ -1,20 +1,19 @@
-//! Private cookies that stay within what browsers keep, and that survive a key rotation.
+//! Private cookies that stay within what browsers keep, and that survive a key rotation:
+//! the login transaction's cookie, and the session cookies older versions wrote (read so
+//! that an upgrade signs nobody out; the session's own format is `session_cookie`).
 //!
 //! Browsers keep a cookie of at most 4096 bytes (RFC 6265 §6.1, name + value + attributes)
-//! and silently drop a larger one, which loops the login. A value that would not fit in one
-//! cookie is split across numbered cookies (`appid_session`, `appid_session.1`, …, with the
-//! `__Host-` prefix over https), as oauth2-proxy does, up to a configured ceiling.
+//! and silently drop a larger one, which loops the login. Older versions split a value that
+//! would not fit in one cookie across numbered cookies (`appid_session`, `appid_session.1`,
+//! …, with the `__Host-` prefix over https), as oauth2-proxy does.
 //!
-//! Every chunk is sealed on its own by Rocket's private jar (AES-256-GCM with the cookie's
-//! name as associated data, so a chunk cannot move to another index), and starts with a
-//! header naming a random id of the write it belongs to, its index and the chunk count.
-//! Chunks combine only when every one opens and all name the same write, index and count:
-//! a chunk of another session, of an earlier write of this one, or a missing chunk gives
-//! no value at all.
+//! Every such chunk is sealed on its own by Rocket's private jar (AES-256-GCM with the
+//! cookie's name as associated data, so a chunk cannot move to another index), and starts
+//! with a header naming a random id of the write it belongs to, its index and the chunk
+//! count. Chunks combine only when every one opens and all name the same write, index and
+//! count: a chunk of another session, of an earlier write of this one, or a missing chunk
+//! gives no value at all.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
 use rocket::http::{Cookie, CookieJar};
 
 use super::cookies;
@@ -30,6 +29,7 @@ pub const MAX_COOKIE_BYTES: usize = 3900;
 /// Starts a chunk's plaintext; a single-cookie value is JSON and starts with `{`.
 const CHUNK_MARK: &str = "~c1.";
 /// Random bytes of the id shared by the chunks of one write.
+#[cfg(test)]
 const WRITE_ID_BYTES: usize = 12;
 
 /// How values are stored and read.
@@ -154,32 +154,13 @@ fn parse_chunk(rest: &str) -> Option<(&str, usize, usize, &str)> {
     Some((id, index, count, piece))
 }
 
-/// Stores `plaintext` under `base` in as few cookies as it needs (each within
-/// [`MAX_COOKIE_BYTES`]), and removes chunks of an earlier, larger value. Returns the
-/// number of cookies, or [`TooLarge`] (and changes nothing) beyond `max_chunks`.
-pub fn write(
-    jar: &CookieJar<'_>,
-    base: &str,
-    plaintext: &str,
-    settings: &StoreSettings,
-    max_age_secs: i64,
-) -> Result<usize, TooLarge> {
-    let secure = settings.secure;
-    let chunks: Vec<String> = if fits(&chunk_name(base, 0, secure), plaintext) {
-        vec![plaintext.to_string()]
-    } else {
-        split(plaintext, base, secure, settings.max_chunks.min(HARD_MAX_CHUNKS))?
-    };
-    for (index, chunk) in chunks.iter().enumerate() {
-        let name = chunk_name(base, index, secure);
-        jar.add_private(cookies::build_named(name, chunk.clone(), secure, max_age_secs));
-    }
-    remove_chunks_from(jar, base, chunks.len(), secure);
-    Ok(chunks.len())
-}
-
-/// The chunk plaintexts of a value that needs more than one cookie.
+/// The chunk plaintexts of a value that needs more than one cookie, as older versions
+/// wrote them: kept to test that [`read`] still joins them.
+#[cfg(test)]
 fn split(plaintext: &str, base: &str, secure: bool, max_chunks: usize) -> Result<Vec<String>, TooLarge> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use rand::RngCore;
     let mut id = [0u8; WRITE_ID_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut id);
     let id = URL_SAFE_NO_PAD.encode(id);
