@@ -5,7 +5,6 @@
 use rocket::http::CookieJar;
 
 use super::login::{self, LoginState, NoLogin, LOGIN_TTL_SECS};
-use super::logout::CsrfKey;
 use super::return_to;
 use super::session::{NotStored, Session, SessionSettings};
 use super::store::SessionStore;
@@ -89,7 +88,6 @@ pub async fn finish(
     appid: &AppId,
     store: &SessionStore,
     sessions: &SessionSettings,
-    logout: Option<&CsrfKey>,
 ) -> Result<String, Refusal> {
     let query = CallbackQuery::parse(raw_query);
     let outcome = match query {
@@ -108,7 +106,7 @@ pub async fn finish(
         query => {
             let state = query.as_ref().ok().and_then(|q| q.state.as_deref());
             let pending = login::take(jar, appid.config(), state);
-            complete(query, pending, jar, appid, store, sessions, logout).await
+            complete(query, pending, jar, appid, store, sessions).await
         }
     };
     match outcome {
@@ -128,7 +126,6 @@ async fn complete(
     appid: &AppId,
     store: &SessionStore,
     sessions: &SessionSettings,
-    logout: Option<&CsrfKey>,
 ) -> Result<String, Refusal> {
     let failed = |reason| Refusal(reason, LoginFailure::Failed);
     let query = query.map_err(failed)?;
@@ -217,8 +214,6 @@ async fn complete(
     let expires_at = access.exp.min(crate::clock::now() + config.session_max_age_secs as i64);
     let role_count = roles.len();
     let mut session = Session::new(&id, tokens.access_token, expires_at);
-    let logout_token = logout.map(|key| key.token(&session.sid));
-    session = session.with_logout_token(logout_token);
     if let Some(refresh_token) = tokens.refresh_token {
         session = session.with_refresh_token(refresh_token, config.session_max_age_secs);
     }

@@ -90,6 +90,12 @@ pub fn csrf_token(rocket: &Rocket<Orbit>, sid: &str) -> Option<String> {
 #[derive(Clone)]
 pub struct CsrfKey(aws_lc_rs::hmac::Key);
 
+impl std::fmt::Debug for CsrfKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CsrfKey([redacted])")
+    }
+}
+
 impl CsrfKey {
     /// From the app's `secret_key` as configured (the same on every instance). Without one
     /// (only `cargo run` with the embedded emulator, where Rocket generates a key per

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use super::compact_text::Compact;
 use super::cookie_store::{self, Opened, StoreSettings};
 use super::cookies;
+use super::logout::CsrfKey;
 use super::session_cookie::{self, CookieKeys, Read};
 use super::store::{Held, SessionStore};
 use super::ticket::Ticket;
@@ -187,12 +188,6 @@ impl Session {
             lt: None,
             ticket: None,
         }
-    }
-
-    /// With the token of its logout form (computed once, at login).
-    pub fn with_logout_token(mut self, token: Option<String>) -> Self {
-        self.lt = token;
-        self
     }
 
     /// The logout form's token, when the session carries it.
@@ -463,6 +458,7 @@ impl Session {
         if settings.server_side {
             self.ticket = Some(Box::new(Ticket::new()));
         }
+        self.lt = settings.logout.as_ref().map(|key| key.token(&self.sid));
         let cookies = self.save_with(jar, store, settings, settings.store.max_chunks, true).await?;
         jar.add(cookies::signed_in_marker());
         Ok(cookies)
@@ -639,11 +635,14 @@ pub struct SessionSettings {
     pub server_side: bool,
     /// The keys the session cookie is sealed with.
     pub keys: Arc<CookieKeys>,
+    /// The key of logout tokens: a new session carries its token (see `Session::lt`).
+    pub logout: Option<CsrfKey>,
 }
 
 impl SessionSettings {
-    /// The configured settings, sealing with `keys`.
-    pub fn of(config: &AppIdConfig, keys: Arc<CookieKeys>) -> Self {
+    /// The configured settings, sealing with `keys`, new sessions carrying their logout
+    /// token under `logout`.
+    pub fn of(config: &AppIdConfig, keys: Arc<CookieKeys>, logout: Option<CsrfKey>) -> Self {
         SessionSettings {
             store: StoreSettings {
                 secure: config.secure_cookies(),
@@ -654,6 +653,7 @@ impl SessionSettings {
             max_age_secs: i64::try_from(config.session_max_age_secs).unwrap_or(MAX_AGE_SECS),
             server_side: config.session_store == SessionStoreMode::Server,
             keys,
+            logout,
         }
     }
 
@@ -676,6 +676,7 @@ impl SessionSettings {
             max_age_secs: MAX_AGE_SECS,
             server_side: false,
             keys,
+            logout: None,
         }
     }
 }

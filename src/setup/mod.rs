@@ -101,7 +101,8 @@ impl Fairing for AppIdFairing {
             },
         };
         let cookie_keys = CookieKeys::from_figment(&figment, config.previous_session_key.as_ref());
-        let session_settings = SessionSettings::of(&config, cookie_keys);
+        let csrf_key = CsrfKey::from_figment(&figment);
+        let session_settings = SessionSettings::of(&config, cookie_keys, Some(csrf_key.clone()));
         let appid = match AppId::sharing_budget(config, metrics.clone(), shared_budget) {
             Ok(appid) => appid,
             Err(_) => {
@@ -109,7 +110,6 @@ impl Fairing for AppIdFairing {
                 return Err(rocket);
             }
         };
-        let csrf_key = CsrfKey::from_figment(&figment);
         let rocket = rocket
             .configure(figment)
             .manage(appid)

@@ -14,7 +14,7 @@ use crate::appid::AppId;
 use crate::auth::callback::{self, LoginFailure, Refusal};
 use crate::auth::limits::{OverLimit, SignInLimits};
 use crate::auth::logout::{
-    end_session, mark_signed_out, provider_logout_url, CsrfKey, CurrentSession, LogoutRefused, SameOrigin,
+    end_session, mark_signed_out, provider_logout_url, CurrentSession, LogoutRefused, SameOrigin,
 };
 use crate::auth::session::SessionSettings;
 use crate::auth::store::SessionStore;
@@ -27,7 +27,6 @@ pub async fn afterauth(
     appid: &State<AppId>,
     store: &State<SessionStore>,
     sessions: &State<SessionSettings>,
-    logout: Option<&State<CsrfKey>>,
     limited: FinishLimit,
 ) -> Result<SeeOther, Page> {
     if let FinishLimit(Err(over)) = limited {
@@ -35,8 +34,7 @@ pub async fn afterauth(
         appid.metrics().login_refused("rate_limited");
         return Err(ErrorPage::TooManySignIns.page_retry_after(over.retry_after));
     }
-    let logout = logout.map(|key| key.inner());
-    match callback::finish(uri.query().map(|q| q.as_str()), jar, appid, store, sessions, logout).await {
+    match callback::finish(uri.query().map(|q| q.as_str()), jar, appid, store, sessions).await {
         Ok(destination) => Ok(SeeOther::to(destination)),
         Err(Refusal(_, LoginFailure::TooMany)) => {
             Err(ErrorPage::TooManySignIns.page_retry_after(std::time::Duration::from_secs(1)))
