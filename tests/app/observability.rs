@@ -64,6 +64,21 @@ async fn every_response_carries_a_request_id() {
     assert_ne!(a, b);
 }
 
+/// Waits until the app on `port` answers `/health`, at most 20 s.
+fn wait_until_up(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http_get(port, "/health").contains("200") {
+        assert!(Instant::now() < deadline, "the app did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends SIGTERM to `child`.
+fn stop(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(sent.unwrap().success());
+}
+
 /// Sends one HTTP/1.1 GET and returns the status line.
 fn http_get(port: u16, path: &str) -> String {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
@@ -77,13 +92,10 @@ fn http_get(port: u16, path: &str) -> String {
 fn the_process_logs_one_json_line_per_request_without_the_query() {
     let port = free_port();
     let mut child = app_process_logging_json(port);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http_get(port, "/health").contains("200") {
-        assert!(Instant::now() < deadline, "the app did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_up(port);
     assert!(http_get(port, "/afterauth?code=CANARY-CODE-123&state=CANARY-STATE").contains("400"));
-    let _ = child.kill();
+    // Stopped as Code Engine stops it: the log writer's thread writes what is pending first.
+    stop(&child);
     let output: Vec<String> =
         BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok).collect();
     let _ = child.wait();
@@ -109,17 +121,12 @@ fn the_process_logs_one_json_line_per_request_without_the_query() {
 fn on_sigterm_every_request_line_is_written_before_the_process_exits() {
     let port = free_port();
     let mut child = app_process_logging_json(port);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http_get(port, "/health").contains("200") {
-        assert!(Instant::now() < deadline, "the app did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_up(port);
     const REQUESTS: usize = 300;
     for _ in 0..REQUESTS {
         assert!(http_get(port, "/noauth_route").contains("200"));
     }
-    let stopped = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    assert!(stopped.unwrap().success());
+    stop(&child);
     let output: Vec<String> =
         BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok).collect();
     assert!(child.wait().unwrap().success(), "a clean exit");
